@@ -1,0 +1,1 @@
+int lw_placeholder(void) { return 0; }

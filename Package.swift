@@ -1,0 +1,56 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Lapwing: asynchronous and local SGD on one multicore Linux box.
+// Logic lives in library targets that the tests import; executables are thin.
+let strict: [SwiftSetting] = [.unsafeFlags(["-warnings-as-errors"])]
+
+let package = Package(
+    name: "Lapwing",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "lapwing-numa", targets: ["lapwing-numa"]),
+        .executable(name: "lapwing-bench", targets: ["lapwing-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
+    ],
+    targets: [
+        // The one C target: thin headers per subsystem (shm, numa, proc, blas) and the arena layout.
+        .target(
+            name: "CLapwing",
+            path: "CShims",
+            cSettings: [.unsafeFlags(["-O2", "-Wall", "-Werror"])],
+            linkerSettings: [.linkedLibrary("numa"), .linkedLibrary("hwloc"), .linkedLibrary("dl"), .linkedLibrary("z")]
+        ),
+        .target(name: "LapwingCore", dependencies: ["CLapwing"], swiftSettings: strict),
+        .target(name: "LapwingData", dependencies: ["LapwingCore", "CLapwing"], swiftSettings: strict),
+        .target(name: "LapwingModels", dependencies: ["LapwingCore", "LapwingData", "CLapwing"], swiftSettings: strict),
+        .target(name: "LapwingTopology", dependencies: ["LapwingCore", "CLapwing"], swiftSettings: strict),
+        .target(
+            name: "LapwingArena",
+            dependencies: ["LapwingCore", "LapwingTopology", "CLapwing", .product(name: "Atomics", package: "swift-atomics")],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "lapwing-numa",
+            dependencies: [
+                "LapwingCore", "LapwingTopology", "LapwingArena",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "lapwing-bench",
+            dependencies: ["LapwingCore", "LapwingData", "LapwingModels"],
+            swiftSettings: strict + [.unsafeFlags(["-Ounchecked"])]
+        ),
+        .testTarget(name: "LapwingCoreTests", dependencies: ["LapwingCore"]),
+        .testTarget(name: "LapwingDataTests", dependencies: ["LapwingData"]),
+        .testTarget(name: "LapwingModelsTests", dependencies: ["LapwingModels", "LapwingData"]),
+        .testTarget(name: "LapwingTopologyTests", dependencies: ["LapwingTopology", "lapwing-numa"]),
+        .testTarget(name: "LapwingArenaTests", dependencies: ["LapwingArena", "LapwingTopology", "lapwing-numa"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

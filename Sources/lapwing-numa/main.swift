@@ -1,0 +1,1 @@
+print("lapwing-numa: not yet built")

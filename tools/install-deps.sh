@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Lapwing builds and runs with (idempotent, non-interactive).
+# Runs as root, or through sudo when it is there.
+set -euo pipefail
+pkgs=(libnuma-dev libhwloc-dev hwloc-nox numactl libopenblas-dev zlib1g-dev
+      dataset-fashion-mnist liblinear-tools python3-numpy)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "lapwing: installing ${missing[*]}" >&2
+as_root=()
+[ "$(id -u)" -eq 0 ] || as_root=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" apt-get update -q >/dev/null
+"${as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
