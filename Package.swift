@@ -26,7 +26,11 @@ let package = Package(
         ),
         .target(name: "LapwingCore", dependencies: ["CLapwing"], swiftSettings: strict),
         .target(name: "LapwingData", dependencies: ["LapwingCore", "CLapwing"], swiftSettings: strict),
-        .target(name: "LapwingModels", dependencies: ["LapwingCore", "LapwingData", "CLapwing"], swiftSettings: strict),
+        .target(
+            name: "LapwingModels",
+            dependencies: ["LapwingCore", "LapwingData", "CLapwing"],
+            swiftSettings: strict + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+        ),
         .target(name: "LapwingTopology", dependencies: ["LapwingCore", "CLapwing"], swiftSettings: strict),
         .target(
             name: "LapwingArena",

@@ -1,1 +1,0 @@
-int lw_placeholder(void) { return 0; }
