@@ -40,6 +40,19 @@ public enum BLAS {
         return nil
     }
 
+    /// The CPU flags a kernel set needs (nil: unknown name, let OpenBLAS judge it).
+    public static func requiredFlags(coreType: String) -> [String]? {
+        switch coreType.lowercased() {
+        case "skylakex", "cooperlake", "sapphirerapids":
+            return ["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"]
+        case "haswell", "zen", "skylake", "cooperlake-avx2": return ["avx2", "fma"]
+        case "sandybridge", "bulldozer", "piledriver", "steamroller", "excavator": return ["avx"]
+        case "nehalem", "barcelona": return ["sse4_2"]
+        case "prescott", "core2", "penryn", "dunnington", "atom", "opteron", "athlon": return []
+        default: return nil
+        }
+    }
+
     /// The feature flags of the first CPU in /proc/cpuinfo.
     public static func cpuFlags(cpuinfo path: String = "/proc/cpuinfo") -> Set<String> {
         guard let f = fopen(path, "r") else { return [] }
@@ -80,12 +93,21 @@ public enum BLAS {
     }
 
     private static func load() throws(LapwingError) -> BLASChoice {
-        let requested: String?
-        let source: String
-        if let user = env("OPENBLAS_CORETYPE") {
+        let flags = cpuFlags()
+        var requested: String?
+        var source: String
+        var refused: String?
+        if let user = env("OPENBLAS_CORETYPE"),
+            let missing = requiredFlags(coreType: user)?.filter({ !flags.contains($0) }), !missing.isEmpty
+        {
+            // Forcing kernels the CPU cannot run would die of SIGILL; say so and choose safely.
+            refused = "OPENBLAS_CORETYPE=\(user) needs CPU flags \(missing.joined(separator: ", ")) that this CPU lacks"
+            requested = coreType(forFlags: flags)
+            source = requested == nil ? "openblas" : "cpu-flags"
+        } else if let user = env("OPENBLAS_CORETYPE") {
             requested = user
             source = "environment"
-        } else if let fromFlags = coreType(forFlags: cpuFlags()) {
+        } else if let fromFlags = coreType(forFlags: flags) {
             requested = fromFlags
             source = "cpu-flags"
         } else {
@@ -98,14 +120,14 @@ public enum BLAS {
         try open(requested)
         var choice = BLASChoice(
             requested: requested, source: source, corename: corename(), threads: Int(lw_blas_threads()),
-            checkPassed: false, fellBack: false, note: nil)
+            checkPassed: false, fellBack: false, note: refused)
         let simulated = simulateMismatch && requested != nil
             ? "check disagreed with the reference (simulated by LAPWING_BLAS_SIMULATE_MISMATCH)" : nil
         guard let problem = check() ?? simulated else {
             choice.checkPassed = true
             return choice
         }
-        choice.note = problem
+        choice.note = [refused, problem].compactMap { $0 }.joined(separator: "; ")
         guard requested != nil else {
             throw LapwingError(.internalError, "OpenBLAS (\(choice.corename)) computes wrong results", detail: choice.note)
         }
