@@ -10,3 +10,4 @@
 #include "lapwing_numa.h"
 #include "lapwing_shm.h"
 #include "lapwing_layout.h"
+#include "lapwing_proc.h"

@@ -1,0 +1,37 @@
+// Process plumbing for the job host and its children.
+//
+// Why C: prctl() is variadic (Swift cannot call it), the check that the parent is still
+// alive must follow PR_SET_PDEATHSIG immediately in the child, and signal handlers must be
+// plain C that only sets a flag (no Swift runs inside a signal handler).
+#pragma once
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// fork(). In the child: ask for `death_signal` when the parent dies, then make sure the
+/// parent did not die before that (getppid() != parent), exiting at once if it did.
+/// Returns the child's pid in the parent, 0 in the child, -errno on failure.
+/// Only call from a single-threaded process.
+pid_t lw_fork_child(int death_signal);
+
+/// Sets the calling process's name as ps and top show it (at most 15 bytes kept).
+int lw_set_process_name(const char *name);
+
+/// Installs a handler for SIGINT, SIGTERM, SIGHUP and SIGQUIT that only records the signal.
+/// SIGPIPE is ignored. Returns 0 or -errno.
+int lw_install_stop_handlers(void);
+
+/// The last stop signal received (0 if none).
+int lw_stop_signal(void);
+
+/// Restores default dispositions of the stop signals (in a child before it runs its own loop).
+int lw_reset_stop_handlers(void);
+
+/// Makes the calling process a child subreaper (orphans below it are reparented to it).
+int lw_set_child_subreaper(void);
+
+#ifdef __cplusplus
+}
+#endif

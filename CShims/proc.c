@@ -1,0 +1,54 @@
+#define _GNU_SOURCE
+#include "lapwing_proc.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop_signal;
+
+pid_t lw_fork_child(int death_signal) {
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) return -errno;
+    if (pid == 0) {
+        if (prctl(PR_SET_PDEATHSIG, death_signal) != 0) _exit(127);
+        // The parent may have died between fork() and prctl(): then no signal comes.
+        if (getppid() != parent) _exit(127);
+    }
+    return pid;
+}
+
+int lw_set_process_name(const char *name) {
+    return prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0) == 0 ? 0 : -errno;
+}
+
+static void record(int sig) { stop_signal = sig; }
+
+static const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+
+int lw_install_stop_handlers(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = record;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof stop_signals / sizeof *stop_signals; i++)
+        if (sigaction(stop_signals[i], &sa, NULL) != 0) return -errno;
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+int lw_stop_signal(void) { return stop_signal; }
+
+int lw_reset_stop_handlers(void) {
+    for (size_t i = 0; i < sizeof stop_signals / sizeof *stop_signals; i++)
+        if (signal(stop_signals[i], SIG_DFL) == SIG_ERR) return -errno;
+    stop_signal = 0;
+    return 0;
+}
+
+int lw_set_child_subreaper(void) {
+    return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 ? 0 : -errno;
+}
