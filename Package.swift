@@ -37,6 +37,11 @@ let package = Package(
             dependencies: ["LapwingCore", "LapwingTopology", "CLapwing", .product(name: "Atomics", package: "swift-atomics")],
             swiftSettings: strict
         ),
+        .target(
+            name: "LapwingEngine",
+            dependencies: ["LapwingCore", "LapwingData", "LapwingModels", "LapwingTopology", "LapwingArena", "CLapwing"],
+            swiftSettings: strict + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+        ),
         .executableTarget(
             name: "lapwing-numa",
             dependencies: [
@@ -54,6 +59,7 @@ let package = Package(
         .testTarget(name: "LapwingDataTests", dependencies: ["LapwingData"]),
         .testTarget(name: "LapwingModelsTests", dependencies: ["LapwingModels", "LapwingData"]),
         .testTarget(name: "LapwingTopologyTests", dependencies: ["LapwingTopology", "lapwing-numa"]),
+        .testTarget(name: "LapwingEngineTests", dependencies: ["LapwingEngine", "LapwingModels"]),
         .testTarget(name: "LapwingArenaTests", dependencies: ["LapwingArena", "LapwingTopology", "lapwing-numa"]),
     ],
     swiftLanguageModes: [.v6]

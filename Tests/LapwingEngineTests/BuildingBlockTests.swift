@@ -1,0 +1,77 @@
+import Foundation
+import LapwingCore
+import LapwingModels
+import Testing
+
+@testable import LapwingEngine
+
+@Suite struct LearningRateScheduleTests {
+    @Test func warmupIsLinearThenEachScheduleHasItsShape() {
+        let constant = LearningRateSchedule(kind: .constant, base: 0.1, warmup: 0.1)
+        #expect(constant.rate(at: 0) == 0)
+        #expect(abs(constant.rate(at: 0.05) - 0.05) < 1e-6)
+        #expect(constant.rate(at: 0.5) == 0.1 && constant.rate(at: 1) == 0.1)
+
+        let step = LearningRateSchedule(kind: .step, base: 1, stepAt: [0.5, 0.75], stepFactor: 0.1)
+        #expect(step.rate(at: 0.49) == 1)
+        #expect(abs(step.rate(at: 0.5) - 0.1) < 1e-6)
+        #expect(abs(step.rate(at: 0.8) - 0.01) < 1e-7)
+
+        let cosine = LearningRateSchedule(kind: .cosine, base: 1, warmup: 0, minimum: 0)
+        #expect(cosine.rate(at: 0) == 1)
+        #expect(abs(cosine.rate(at: 0.5) - 0.5) < 1e-6)
+        #expect(abs(cosine.rate(at: 1)) < 1e-6)
+        #expect(cosine.rate(at: 0.3) > cosine.rate(at: 0.6))
+    }
+
+    @Test func refusesNonsense() {
+        #expect(throws: LapwingError.self) { try LearningRateSchedule(base: -1).validate() }
+        #expect(throws: LapwingError.self) { try LearningRateSchedule(base: 0.1, warmup: 1.5).validate() }
+    }
+}
+
+@Suite struct SGDRuleTests {
+    @Test func heavyBallAndNesterovMatchTheTextbook() {
+        let grad = GradientBuffer(count: 3, sparseEnd: 0, blockSize: 1)
+        for (i, v) in [1, -2, 0.5].enumerated() { grad.values[i] = Float(v) }
+        for nesterov in [false, true] {
+            let rule = SGDRule(momentum: 0.9, nesterov: nesterov, weightDecay: 0.01)
+            var x: [Float] = [1, 1, 1]
+            var v: [Float] = [0.5, 0, -0.5]
+            var expected = x
+            for i in 0..<3 {
+                let g = grad.values[i] + 0.01 * x[i]
+                let vi = 0.9 * v[i] + g
+                expected[i] = x[i] - 0.1 * (nesterov ? g + 0.9 * vi : vi)
+            }
+            v.withUnsafeMutableBufferPointer { vp in
+                x.withUnsafeMutableBufferPointer { xp in
+                    rule.apply(rate: 0.1, gradient: grad, velocity: vp.baseAddress, to: xp.baseAddress!)
+                }
+            }
+            for i in 0..<3 { #expect(abs(x[i] - expected[i]) < 1e-6) }
+        }
+    }
+}
+
+@Suite struct SafeTensorsTests {
+    @Test func roundTripsThroughTheFileFormat() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lw-st-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("m.safetensors").path
+        let tensors = [
+            SafeTensors.Tensor(name: "layers.0.weight", shape: [3, 2], values: [1, 2, 3, 4, 5, 6]),
+            SafeTensors.Tensor(name: "layers.0.bias", shape: [2], values: [-1, 0.5]),
+        ]
+        try SafeTensors.write(tensors, metadata: ["model": "mlp:3-2"], to: path)
+        let bytes = [UInt8](FileManager.default.contents(atPath: path)!)
+        var n = 0
+        for i in 0..<8 { n |= Int(bytes[i]) << (8 * i) }
+        #expect(n % 8 == 0 && bytes.count == 8 + n + 4 * 8)
+        let (back, meta) = try SafeTensors.read(path)
+        #expect(back == tensors.sorted { $0.name < $1.name })
+        #expect(meta == ["model": "mlp:3-2"])
+        #expect(!FileManager.default.fileExists(atPath: path + ".tmp.\(getpid())"))
+    }
+}
