@@ -9,6 +9,7 @@ let package = Package(
     name: "Lapwing",
     platforms: [.macOS(.v15)],
     products: [
+        .executable(name: "lapwing", targets: ["lapwing"]),
         .executable(name: "lapwing-numa", targets: ["lapwing-numa"]),
         .executable(name: "lapwing-bench", targets: ["lapwing-bench"]),
     ],
@@ -43,6 +44,14 @@ let package = Package(
             swiftSettings: strict + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
         .executableTarget(
+            name: "lapwing",
+            dependencies: [
+                "LapwingCore", "LapwingEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
             name: "lapwing-numa",
             dependencies: [
                 "LapwingCore", "LapwingTopology", "LapwingArena",
@@ -59,7 +68,7 @@ let package = Package(
         .testTarget(name: "LapwingDataTests", dependencies: ["LapwingData"]),
         .testTarget(name: "LapwingModelsTests", dependencies: ["LapwingModels", "LapwingData"]),
         .testTarget(name: "LapwingTopologyTests", dependencies: ["LapwingTopology", "lapwing-numa"]),
-        .testTarget(name: "LapwingEngineTests", dependencies: ["LapwingEngine", "LapwingModels"]),
+        .testTarget(name: "LapwingEngineTests", dependencies: ["LapwingEngine", "LapwingModels", "lapwing"]),
         .testTarget(name: "LapwingArenaTests", dependencies: ["LapwingArena", "LapwingTopology", "lapwing-numa"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,111 @@
+import Foundation
+import LapwingCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A job host seen from the process that launched it (`lapwing run`, later the daemon): the
+/// host is our own binary started with posix_spawn (fork+exec, so a launcher with threads is
+/// safe), given its `JobSpec` as JSON on stdin, and reporting `HostEvent`s as JSON lines on
+/// stdout.
+public final class HostProcess {
+    public let pid: pid_t
+    public let spec: JobSpec
+    private var eventsFD: Int32
+    private var pending: [UInt8] = []
+    private var reaped: Int32?
+
+    /// Starts `executable arguments...` as the job host of `spec`.
+    public init(executable: String, arguments: [String], spec: JobSpec) throws(LapwingError) {
+        self.spec = spec
+        var toHost: [Int32] = [-1, -1]
+        var fromHost: [Int32] = [-1, -1]
+        try syscall("pipe2", object: "job \(spec.id) spec pipe") { pipe2(&toHost, O_CLOEXEC) }
+        do throws(LapwingError) {
+            try syscall("pipe2", object: "job \(spec.id) event pipe") { pipe2(&fromHost, O_CLOEXEC) }
+        } catch {
+            close(toHost[0])
+            close(toHost[1])
+            throw error
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, toHost[0], 0)
+        posix_spawn_file_actions_adddup2(&actions, fromHost[1], 1)
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for a in argv { free(a) } }
+        var child: pid_t = 0
+        let rc = posix_spawn(&child, executable, &actions, nil, argv, environ)
+        close(toHost[0])
+        close(fromHost[1])
+        guard rc == 0 else {
+            close(toHost[1])
+            close(fromHost[0])
+            throw LapwingError.system("posix_spawn", errno: rc, object: executable)
+        }
+        pid = child
+        eventsFD = fromHost[0]
+        // The spec is small (well under a pipe's buffer); write it and close, so the host sees EOF.
+        let json = (try? JSONEncoder().encode(spec)) ?? Data()
+        _ = json.withUnsafeBytes { raw in write(toHost[1], raw.baseAddress, raw.count) }
+        close(toHost[1])
+    }
+
+    deinit {
+        if eventsFD >= 0 { close(eventsFD) }
+        if reaped == nil { _ = wait(block: false) }
+    }
+
+    /// The events that arrived within `timeout` seconds; nil once the host closed its stdout.
+    public func events(timeout: Double) -> [HostEvent]? {
+        guard eventsFD >= 0 else { return nil }
+        var pfd = pollfd(fd: eventsFD, events: Int16(POLLIN), revents: 0)
+        let r = poll(&pfd, 1, Int32(timeout * 1000))
+        if r <= 0 { return [] }
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        let n = chunk.withUnsafeMutableBytes { read(eventsFD, $0.baseAddress, $0.count) }
+        if n < 0 { return errno == EINTR || errno == EAGAIN ? [] : closeEvents() }
+        if n == 0 { return closeEvents() }
+        pending.append(contentsOf: chunk[0..<n])
+        var out: [HostEvent] = []
+        while let nl = pending.firstIndex(of: 0x0A) {
+            let line = String(decoding: pending[..<nl], as: UTF8.self)
+            pending.removeSubrange(...nl)
+            if let e = HostEvent.decode(line: line) { out.append(e) }
+        }
+        return out
+    }
+
+    private func closeEvents() -> [HostEvent]? {
+        close(eventsFD)
+        eventsFD = -1
+        return nil
+    }
+
+    /// Sends `signal` to the host.
+    public func kill(_ signal: Int32) { if reaped == nil { _ = Glibc.kill(pid, signal) } }
+
+    /// The host's wait status once it has ended (blocking or not); nil while it runs.
+    public func wait(block: Bool = true) -> Int32? {
+        if let reaped { return reaped }
+        var status: Int32 = 0
+        while true {
+            let r = waitpid(pid, &status, block ? 0 : WNOHANG)
+            if r == pid {
+                reaped = status
+                return status
+            }
+            if r == 0 { return nil }
+            if errno != EINTR { return nil }
+        }
+    }
+}
+
+/// Human words for a wait status: "exited with status 1", "killed by signal 9 (Killed)".
+public func describeWaitStatus(_ status: Int32) -> String {
+    let sig = status & 0x7f
+    if sig == 0 { return "exited with status \((status >> 8) & 0xff)" }
+    return "killed by signal \(sig) (\(String(cString: strsignal(sig))))"
+}

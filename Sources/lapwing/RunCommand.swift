@@ -1,0 +1,132 @@
+import ArgumentParser
+import CLapwing
+import Foundation
+import LapwingCore
+import LapwingEngine
+
+/// `lapwing run`: one job in the foreground, without a daemon.
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Train one model in the foreground, without a daemon.",
+        discussion: """
+            Example: lapwing run --data idx:/usr/share/datasets/fashion-mnist --model mlp:784-256-10 \\
+                       --algorithm lap-sgd --workers 2 --replicas 2 --epochs 5
+            Writes model.safetensors, metrics.jsonl and summary.json into --output-dir.
+            Exit status: 0 trained, 1 failed, 2 bad arguments, 130 interrupted (Ctrl-C).
+            """
+    )
+
+    @OptionGroup var training: TrainingOptions
+
+    @Option(name: .customLong("output-dir"), help: "Directory for the model, metrics and summary (default: lapwing-runs/<job-id>).")
+    var outputDir: String?
+
+    @Flag(help: "Print the summary as one JSON object.")
+    var json = false
+
+    func run() throws {
+        let spec: JobSpec
+        do {
+            let id = "run-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
+            let dir = outputDir ?? "lapwing-runs/\(training.jobID ?? id)"
+            spec = try training.spec(defaultWorkers: JobHost.defaultWorkerCount(), id: id, outputDir: dir)
+            try JobHost.preflight(spec)
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        } catch let e as LapwingError {
+            throw ValidationError(e.description)
+        }
+        _ = lw_install_stop_handlers()
+        let host = try HostProcess(executable: selfExecutable(), arguments: ["job-host"], spec: spec)
+        var progress = ProgressLine()
+        var summary: JobSummary?
+        var failure: String?
+        var forwarded = false
+        while let events = host.events(timeout: 0.2) {
+            for e in events {
+                switch e.event {
+                case .started:
+                    if let s = e.started, !json {
+                        progress.finish()
+                        fputs(
+                            "lapwing: job \(spec.id): \(spec.algorithm.rawValue), \(s.workers.count) workers on cpus \(s.workerCPUs), "
+                                + "\(s.replicas) replica(s), \(s.parameters) parameters, arena \(s.arena), BLAS \(s.blas)\n", stderr)
+                    }
+                case .progress, .evaluation: if !json { progress.show(e) }
+                case .finished: summary = e.summary
+                case .failed: failure = e.error
+                }
+            }
+            // Ctrl-C at a terminal reaches the host too; a signal sent to us alone is passed on.
+            if lw_stop_signal() != 0 && !forwarded {
+                forwarded = true
+                host.kill(SIGINT)
+            }
+        }
+        progress.finish()
+        let status = host.wait() ?? 0
+        if summary == nil && failure == nil {
+            // The host died without a word (e.g. kill -9): clean up what it cannot.
+            JobHost.cleanUpAfterLostHost(spec)
+            failure = "the job host \(describeWaitStatus(status))"
+        }
+        if let summary {
+            if json {
+                print(HostEvent.jsonString(summary))
+            } else {
+                printSummary(summary)
+            }
+            if summary.outcome == "interrupted" { throw ExitCode(130) }
+            if summary.outcome != "completed" { throw ExitCode.failure }
+        } else {
+            fputs("lapwing: job \(spec.id) failed: \(failure ?? "unknown error")\n", stderr)
+            throw ExitCode.failure
+        }
+    }
+
+    func printSummary(_ s: JobSummary) {
+        let acc = s.testAccuracy.map { ProgressLine.fixed($0 * 100, 2) + "%" } ?? "n/a"
+        let loss = s.testLoss.map { ProgressLine.fixed($0, 4) } ?? "n/a"
+        print(
+            """
+            job \(s.job) \(s.outcome)\(s.reason.map { " (\($0))" } ?? "")
+              \(s.algorithm) \(s.model) on \(s.data): \(s.workers) workers, \(s.replicas) replica(s), batch \(s.batch)
+              \(ProgressLine.fixed(s.epochs, 2)) epochs, \(s.samples) samples in \(ProgressLine.fixed(s.trainSeconds, 2)) s: \(ProgressLine.si(s.samplesPerSecond)) samples/s
+              test accuracy \(acc), test loss \(loss) on \(s.testRows) rows
+              averaging: \(s.averagingRounds) rounds, \(ProgressLine.fixed(Double(s.averagingBytes) / 1e9, 2)) GB in \(ProgressLine.fixed(s.averagingSeconds, 2)) s
+              model: \(s.modelPath ?? "-")
+              metrics: \(s.metricsPath ?? "-")
+            """)
+    }
+}
+
+/// The path of the running executable, to start job hosts from.
+func selfExecutable() -> String {
+    var buf = [CChar](repeating: 0, count: 4096)
+    let n = readlink("/proc/self/exe", &buf, buf.count - 1)
+    return n > 0 ? String(cString: buf) : CommandLine.arguments[0]
+}
+
+/// `lapwing job-host`: the process that owns one job (started by `run` and by the daemon).
+struct JobHostCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "job-host",
+        abstract: "Run one job whose spec arrives as JSON on stdin, reporting events as JSON lines (internal).",
+        shouldDisplay: false
+    )
+
+    func run() throws {
+        let input = FileHandle.standardInput.readDataToEndOfFile()
+        let spec: JobSpec
+        do {
+            spec = try JSONDecoder().decode(JobSpec.self, from: input)
+        } catch {
+            throw ValidationError("job-host: stdin is not a job spec: \(error)")
+        }
+        let code = JobHost.run(spec) { event in
+            print(event.jsonLine())
+            fflush(stdout)
+        }
+        throw ExitCode(code)
+    }
+}
