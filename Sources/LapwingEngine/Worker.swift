@@ -1,0 +1,65 @@
+import LapwingCore
+import LapwingData
+import LapwingModels
+
+/// One worker process's training loop (design section 4): draw a small minibatch from its own
+/// seeded order over the data, read its replica without locks, compute the gradient into a
+/// private buffer, update private momentum, write the step into the replica in place, and
+/// bump its own counters. It never waits on another process.
+struct Worker {
+    let index: Int
+    let replica: Int
+    let spec: JobSpec
+    let model: FeedForwardModel
+    let data: Dataset
+    let shared: SharedState
+    /// Workers that share this worker's replica (their steps make the node-level count).
+    let replicaWorkers: [Int]
+    /// Samples of all workers together at which training ends.
+    let totalSamples: Int
+
+    func run() {
+        let x = shared.replica(replica)
+        var rng = SeededGenerator(seed: spec.seed, stream: 1000 + UInt64(index))
+        var order = Array(0..<data.rows)
+        var cursor = order.count
+        let b = min(spec.batch, data.rows)
+        var buffer = BatchBuffer(cols: data.cols, sparse: data.isSparse, capacity: b)
+        var rows = [Int](repeating: 0, count: b)
+        let ws = model.makeWorkspace(batchCapacity: b)
+        let grad = model.makeGradientBuffer()
+        let velocity: UnsafeMutablePointer<Float>? =
+            spec.sgd.momentum > 0 ? .allocate(capacity: model.parameterCount) : nil
+        velocity?.initialize(repeating: 0, count: model.parameterCount)
+        defer { velocity?.deallocate() }
+        // Node-level steps planned for this worker's replica: its share of all steps.
+        let plannedNodeSteps = max(1, Double(totalSamples) / Double(b) * Double(replicaWorkers.count) / Double(spec.workers))
+        var nodeSteps = 0
+        var step = 0
+        var lossEMA: Float = .nan
+
+        while true {
+            if step & 7 == 0 {
+                if shared.isStopping || shared.totalSamples() >= totalSamples { break }
+                nodeSteps = shared.steps(of: replicaWorkers)
+            }
+            for k in 0..<b {
+                if cursor == order.count {
+                    order.shuffle(using: &rng)
+                    cursor = 0
+                }
+                rows[k] = order[cursor]
+                cursor += 1
+            }
+            data.gather(rows: rows, into: &buffer)
+            let loss = buffer.withBatch { batch in
+                model.gradient(params: x, batch: batch, into: grad, workspace: ws)
+            }
+            let lr = spec.schedule.rate(at: Double(nodeSteps + (step & 7)) / plannedNodeSteps)
+            spec.sgd.apply(rate: lr, gradient: grad, velocity: velocity, to: x)
+            lossEMA = lossEMA.isNaN ? loss : 0.98 * lossEMA + 0.02 * loss
+            step += 1
+            shared.recordStep(slot: index, samples: b, loss: lossEMA)
+        }
+    }
+}
