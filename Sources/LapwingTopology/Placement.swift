@@ -183,12 +183,14 @@ extension Topology {
         for n in workerNodes {
             var home = n
             if replicasOf[n].isEmpty {
+                // Nearest by distance, then in the same package, then the least shared.
                 let i = nodes.firstIndex(of: usable[n])!
-                home = usable.indices.filter { !replicasOf[$0].isEmpty }.min { a, b in
-                    let da = distances[i][nodes.firstIndex(of: usable[a])!]
-                    let db = distances[i][nodes.firstIndex(of: usable[b])!]
-                    return (da, attached[a], a) < (db, attached[b], b)
-                }!
+                let key = { (a: Int) -> (Int, Int, Int, Int) in
+                    let distance = distances[i][nodes.firstIndex(of: usable[a])!]
+                    let otherPackage = packageOf(usable[a]) == packageOf(usable[n]) ? 0 : 1
+                    return (distance, otherPackage, attached[a], a)
+                }
+                home = usable.indices.filter { !replicasOf[$0].isEmpty }.min { key($0) < key($1) }!
                 notes.append(
                     "node \(usable[n].osIndex): no replica of its own; its workers train replica"
                         + " \(replicasOf[home][0]) on node \(usable[home].osIndex)")
@@ -216,14 +218,16 @@ extension Topology {
             workers: workerSlots, averager: averager, host: host, replicas: replicaSlots, notes: notes)
     }
 
+    /// The package of a node's first core; -1 when it has none.
+    private func packageOf(_ node: Node) -> Int {
+        cores.first { $0.node == node.osIndex }?.package ?? -1
+    }
+
     /// Node positions ordered so that consecutive picks alternate packages:
     /// the first node of each package, then the second of each, and so on.
     private func interleavedByPackage(_ positions: [Int], nodes usable: [Node]) -> [Int] {
         var byPackage: [Int: [Int]] = [:]
-        for p in positions {
-            let package = cores.first { $0.node == usable[p].osIndex }?.package ?? -1
-            byPackage[package, default: []].append(p)
-        }
+        for p in positions { byPackage[packageOf(usable[p]), default: []].append(p) }
         let groups = byPackage.keys.sorted().map { byPackage[$0]! }
         var out: [Int] = []
         var rank = 0
