@@ -141,7 +141,7 @@ extension Topology {
             } else if counts[n] > physical {
                 notes.append(
                     "node \(node.osIndex): \(counts[n]) workers on \(physical) physical cores:"
-                        + " \(counts[n] - physical) run on hyper-thread siblings")
+                        + " \(counts[n] - physical) on hyper-thread siblings")
             }
         }
 

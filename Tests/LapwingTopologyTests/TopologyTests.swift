@@ -52,6 +52,34 @@ func uniqueTempPath(_ suffix: String) -> String {
         #expect(loaded == original)
     }
 
+    /// An XML topology with hwloc distances (given out of order, as hwloc may store them) is read
+    /// into `nodes` order, and placement sends replica-less nodes to the nearest replica.
+    @Test func xmlWithDistances() throws {
+        let path = uniqueTempPath("-distances.xml")
+        defer { unlink(path) }
+        try Topology.exportSyntheticXML("pack:2 numa:2 core:2 pu:1", to: path)
+        // Rows for OS nodes 3, 2, 1, 0; node 1 is nearer to node 2 (other package) than to node 0.
+        let indexes = "3 2 1 0 "
+        let values = "10 12 20 20 12 10 15 20 20 15 10 30 20 20 30 10 "
+        let element = """
+              <distances2 type="NUMANode" nbobjs="4" kind="5" indexing="os">
+                <indexes length="\(indexes.utf8.count)">\(indexes)</indexes>
+                <u64values length="\(values.utf8.count)">\(values)</u64values>
+              </distances2>
+
+            """
+        let xml = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(xml.contains("</topology>"))
+        try xml.replacingOccurrences(of: "</topology>", with: element + "</topology>")
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let t = try Topology.xml(path: path)
+        #expect(!t.distancesDefaulted)
+        #expect(t.distances == [[10, 30, 20, 20], [30, 10, 15, 20], [20, 15, 10, 12], [20, 20, 12, 10]])
+        let p = try t.place(workers: 4, replicas: 2)
+        #expect(p.replicas.map(\.node) == [0, 2])
+        #expect(p.replicas.map(\.workers) == [[0], [1, 2, 3]])
+    }
+
     @Test func thisMachine() throws {
         let t = try Topology.current()
         #expect(t.source == "this machine")
