@@ -1,1 +1,0 @@
-print("lapwing-numa: not yet built")
