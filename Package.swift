@@ -61,14 +61,17 @@ let package = Package(
         ),
         .executableTarget(
             name: "lapwing-bench",
-            dependencies: ["LapwingCore", "LapwingData", "LapwingModels"],
+            dependencies: ["LapwingCore", "LapwingData", "LapwingModels", "LapwingEngine"],
             swiftSettings: strict + [.unsafeFlags(["-Ounchecked"])]
         ),
+        // Shared by the test targets: built binaries, spawning in a process group, scratch dirs.
+        .target(name: "LapwingTestSupport", path: "Tests/LapwingTestSupport"),
         .testTarget(name: "LapwingCoreTests", dependencies: ["LapwingCore"]),
         .testTarget(name: "LapwingDataTests", dependencies: ["LapwingData"]),
         .testTarget(name: "LapwingModelsTests", dependencies: ["LapwingModels", "LapwingData"]),
         .testTarget(name: "LapwingTopologyTests", dependencies: ["LapwingTopology", "lapwing-numa"]),
-        .testTarget(name: "LapwingEngineTests", dependencies: ["LapwingEngine", "LapwingModels", "lapwing"]),
+        .testTarget(
+            name: "LapwingEngineTests", dependencies: ["LapwingEngine", "LapwingModels", "LapwingTestSupport", "lapwing"]),
         .testTarget(name: "LapwingArenaTests", dependencies: ["LapwingArena", "LapwingTopology", "lapwing-numa"]),
     ],
     swiftLanguageModes: [.v6]

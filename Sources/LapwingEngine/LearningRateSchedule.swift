@@ -14,6 +14,8 @@ public struct LearningRateSchedule: Codable, Sendable, Equatable {
         case step
         /// Half a cosine from the base rate down to `minimum`.
         case cosine
+        /// A straight line from the base rate down to `minimum`.
+        case linear
     }
 
     public var kind: Kind
@@ -61,6 +63,9 @@ public struct LearningRateSchedule: Codable, Sendable, Equatable {
         case .cosine:
             let t = warmup < 1 ? max(0, (p - warmup) / (1 - warmup)) : 1
             r = minimum + (base - minimum) * Float(0.5 * (1 + cos(Double.pi * t)))
+        case .linear:
+            let t = warmup < 1 ? max(0, (p - warmup) / (1 - warmup)) : 1
+            r = minimum + (base - minimum) * Float(1 - t)
         }
         if warmup > 0, p < warmup { r *= Float(p / warmup) }
         return r

@@ -12,6 +12,8 @@ struct Worker {
     let spec: JobSpec
     let model: FeedForwardModel
     let data: Dataset
+    /// The training rows of `data` (all of them, or what the holdout left).
+    let trainRows: [Int]
     let shared: SharedState
     /// Workers that share this worker's replica (their steps make the node-level count).
     let replicaWorkers: [Int]
@@ -21,9 +23,9 @@ struct Worker {
     func run() {
         let x = shared.replica(replica)
         var rng = SeededGenerator(seed: spec.seed, stream: 1000 + UInt64(index))
-        var order = Array(0..<data.rows)
+        var order = trainRows
         var cursor = order.count
-        let b = min(spec.batch, data.rows)
+        let b = min(spec.batch, trainRows.count)
         var buffer = BatchBuffer(cols: data.cols, sparse: data.isSparse, capacity: b)
         var rows = [Int](repeating: 0, count: b)
         let ws = model.makeWorkspace(batchCapacity: b)

@@ -1,34 +1,135 @@
+import Foundation
 import LapwingCore
 import LapwingData
+import LapwingEngine
 import LapwingModels
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-// Quick probe; replaced by the full benchmark once the data readers land.
-func now() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+// lapwing-bench: one-core throughput of the hot loops, as one JSON object on stdout.
+//   lapwing-bench [--seconds S] [--shared DIR]
+// DIR is the project's ../shared (for debian-sections); without it the sparse case says so.
+
+var seconds = 2.0
+var sharedDir = "../shared"
+var args = CommandLine.arguments.dropFirst()
+while let a = args.popFirst() {
+    switch a {
+    case "--seconds": seconds = Double(args.popFirst() ?? "") ?? seconds
+    case "--shared": sharedDir = args.popFirst() ?? sharedDir
+    default:
+        fputs("usage: lapwing-bench [--seconds S] [--shared DIR]\n", stderr)
+        exit(2)
+    }
 }
-let choice = try BLAS.setUp()
-print(choice)
-for b in [16, 64] {
-    let model = try FeedForwardModel(spec: .parse("mlp:784-256-10"), features: 784, classes: 10)
+
+func log(_ s: String) { fputs("lapwing-bench: \(s)\n", stderr) }
+
+/// Gradient steps (gather + forward + backward into the gradient buffer) per second on one core.
+func gradientThroughput(model: FeedForwardModel, data: Dataset, batch: Int) -> [String: Any] {
     var params = [Float](repeating: 0, count: model.parameterCount)
     params.withUnsafeMutableBufferPointer { model.initialize($0, seed: 1) }
-    var buf = BatchBuffer(cols: 784, sparse: false, capacity: b)
-    var rng = SeededGenerator(seed: 1)
-    let row = (0..<784).map { _ in rng.nextUnitFloat() }
-    for i in 0..<b { row.withUnsafeBufferPointer { buf.append(dense: $0, label: Float(i % 10)) } }
-    let ws = model.makeWorkspace(batchCapacity: b)
-    let g = model.makeGradientBuffer()
-    var n = 0
-    let t0 = now()
-    while now() - t0 < 2 {
-        for _ in 0..<50 { buf.withBatch { _ = model.gradient(params: params, batch: $0, into: g, workspace: ws) } }
-        n += 50 * b
+    var buffer = BatchBuffer(cols: data.cols, sparse: data.isSparse, capacity: batch)
+    let ws = model.makeWorkspace(batchCapacity: batch)
+    let grad = model.makeGradientBuffer()
+    var rng = SeededGenerator(seed: 9)
+    var rows = [Int](repeating: 0, count: batch)
+    var samples = 0
+    var lossSum = 0.0
+    let t0 = monotonicSeconds()
+    var elapsed = 0.0
+    while elapsed < seconds {
+        for _ in 0..<32 {
+            for k in 0..<batch { rows[k] = rng.nextIndex(data.rows) }
+            data.gather(rows: rows, into: &buffer)
+            lossSum += Double(buffer.withBatch { model.gradient(params: params, batch: $0, into: grad, workspace: ws) })
+            samples += batch
+        }
+        elapsed = monotonicSeconds() - t0
     }
-    print("batch \(b): \(Double(n) / (now() - t0)) samples/s")
+    return [
+        "model": model.spec.name, "batch": batch, "rows": data.rows, "sparse": data.isSparse,
+        "samples_per_second": (Double(samples) / elapsed).rounded(), "seconds": elapsed,
+    ]
+}
+
+/// An averaging round over R replicas of d floats, beside a plain memcpy of the same bytes.
+func averagingBandwidth(replicas r: Int, count d: Int) -> [String: Any] {
+    let bufs = (0..<r).map { _ -> UnsafeMutablePointer<Float> in
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: d)
+        p.initialize(repeating: 1, count: d)
+        return p
+    }
+    defer { for b in bufs { b.deallocate() } }
+    let kernel = AveragingKernel(replicas: bufs, count: d)
+    defer { kernel.deallocate() }
+    let src = UnsafeMutablePointer<Float>.allocate(capacity: r * d)
+    let dst = UnsafeMutablePointer<Float>.allocate(capacity: r * d)
+    src.initialize(repeating: 2, count: r * d)
+    dst.initialize(repeating: 0, count: r * d)
+    defer {
+        src.deallocate()
+        dst.deallocate()
+    }
+    // Interleave the two so that both see the same machine noise.
+    var avgTime = 0.0, copyTime = 0.0, rounds = 0
+    while avgTime + copyTime < seconds {
+        var t = monotonicSeconds()
+        kernel.round()
+        avgTime += monotonicSeconds() - t
+        t = monotonicSeconds()
+        memcpy(dst, src, r * d * 4)
+        copyTime += monotonicSeconds() - t
+        rounds += 1
+    }
+    // Both move the same bytes: the round reads and writes R*d floats; memcpy reads and writes R*d floats.
+    let bytes = Double(kernel.bytesPerRound * rounds)
+    let avgGBs = bytes / avgTime / 1e9
+    let copyGBs = bytes / copyTime / 1e9
+    return [
+        "replicas": r, "parameters": d, "rounds": rounds, "averaging_GBps": avgGBs, "memcpy_GBps": copyGBs,
+        "ratio_to_memcpy": avgGBs / copyGBs,
+    ]
+}
+
+do {
+    let blas = try BLAS.setUp()
+    var report: [String: Any] = [
+        "blas": ["corename": blas.corename, "requested": blas.requested as Any, "source": blas.source,
+                 "check_passed": blas.checkPassed, "fell_back": blas.fellBack, "threads": blas.threads],
+    ]
+    var gradients: [[String: Any]] = []
+    log("loading Fashion-MNIST")
+    let (fashion, _) = try DataSpec.parse("idx:/usr/share/datasets/fashion-mnist").load()
+    let mlp = try FeedForwardModel(spec: .parse("mlp:784-256-10"), features: 784, classes: 10)
+    for b in [16, 64] {
+        log("mlp:784-256-10 batch \(b)")
+        gradients.append(gradientThroughput(model: mlp, data: fashion, batch: b))
+    }
+    let sections = sharedDir + "/data/debian-sections/debian-sections.train.gz"
+    if FileManager.default.fileExists(atPath: sections) {
+        log("loading debian-sections")
+        let (train, _) = try DataSpec.parse("libsvm:" + sections).load()
+        let softmax = try FeedForwardModel(
+            spec: .parse("softmax"), features: train.cols, classes: TrainingDataClasses.of(train.labelKind))
+        for b in [1, 16] {
+            log("softmax sparse batch \(b)")
+            gradients.append(gradientThroughput(model: softmax, data: train, batch: b))
+        }
+    } else {
+        report["sparse_note"] = "\(sections) not found: pass --shared DIR for the sparse softmax case"
+    }
+    report["gradient_one_core"] = gradients
+    log("averaging bandwidth")
+    report["averaging"] = [
+        averagingBandwidth(replicas: 2, count: mlp.parameterCount),
+        averagingBandwidth(replicas: 2, count: 76045 * 58 + 58),
+    ]
+    let json = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys, .prettyPrinted])
+    print(String(decoding: json, as: UTF8.self))
+} catch let e as LapwingError {
+    fputs("lapwing-bench: \(e)\n", stderr)
+    exit(1)
 }

@@ -28,7 +28,7 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "Base learning rate.")
     var lr: Float = 0.05
 
-    @Option(name: .customLong("lr-schedule"), help: "Learning-rate schedule: constant, step or cosine.")
+    @Option(name: .customLong("lr-schedule"), help: "Learning-rate schedule: constant, step, cosine or linear (to 0).")
     var lrSchedule: String = "cosine"
 
     @Option(help: "Linear learning-rate warm-up, as a fraction of training.")
@@ -68,7 +68,7 @@ struct TrainingOptions: ParsableArguments {
                 detail: "choose one of \(AlgorithmName.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard let kind = LearningRateSchedule.Kind(rawValue: lrSchedule) else {
-            throw LapwingError(.invalidArgument, "--lr-schedule \(lrSchedule): choose constant, step or cosine")
+            throw LapwingError(.invalidArgument, "--lr-schedule \(lrSchedule): choose constant, step, cosine or linear")
         }
         let spec = JobSpec(
             data: data, model: model, algorithm: algo, workers: workers ?? defaultWorkers,

@@ -22,6 +22,9 @@ import Testing
         #expect(abs(cosine.rate(at: 0.5) - 0.5) < 1e-6)
         #expect(abs(cosine.rate(at: 1)) < 1e-6)
         #expect(cosine.rate(at: 0.3) > cosine.rate(at: 0.6))
+
+        let linear = LearningRateSchedule(kind: .linear, base: 2)
+        #expect(linear.rate(at: 0) == 2 && abs(linear.rate(at: 0.25) - 1.5) < 1e-6 && linear.rate(at: 1) == 0)
     }
 
     @Test func refusesNonsense() {

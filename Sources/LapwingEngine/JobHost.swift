@@ -1,0 +1,264 @@
+import CLapwing
+import Foundation
+import LapwingCore
+import LapwingData
+import LapwingModels
+import LapwingTopology
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The process that owns one job (design section 2). Single-threaded until its children are
+/// forked: it sets up BLAS, loads the data once, creates the arena, forks the workers and the
+/// averager, then watches them, evaluates the averaged model at intervals without stopping
+/// anyone, and at the end writes the model, the metrics and the summary and removes the arena.
+public enum JobHost {
+    /// Host exit codes.
+    public static let exitCompleted: Int32 = 0
+    public static let exitFailed: Int32 = 1
+    public static let exitInterrupted: Int32 = 3
+
+    /// One worker per physical core the process may use.
+    public static func defaultWorkerCount() -> Int {
+        (try? Topology.current().cores.count).map { max(1, $0) } ?? 1
+    }
+
+    /// Checks what can be checked before anything starts: the spec's fields and that its data
+    /// and model strings parse.
+    public static func preflight(_ spec: JobSpec) throws(LapwingError) {
+        try spec.validate()
+        _ = try DataSpec.parse(spec.data)
+        _ = try ModelSpec.parse(spec.model)
+    }
+
+    /// Removes what a host that died without cleaning up leaves behind (its arena). Its
+    /// children die with it (PR_SET_PDEATHSIG).
+    public static func cleanUpAfterLostHost(_ spec: JobSpec) {
+        SharedState.remove(jobID: spec.id)
+    }
+
+    /// Runs the job, reporting events through `emit`; returns the process exit code.
+    public static func run(_ spec: JobSpec, emit: (HostEvent) -> Void) -> Int32 {
+        _ = lw_install_stop_handlers()
+        _ = lw_set_process_name("lapwing-host")
+        do {
+            var run = try JobRun(spec: spec, emit: emit)
+            return run.execute()
+        } catch {
+            var e = HostEvent(.failed, job: spec.id)
+            e.error = error.description
+            emit(e)
+            return exitFailed
+        }
+    }
+}
+
+/// The state of one running job inside its host.
+struct JobRun {
+    let spec: JobSpec
+    let emit: (HostEvent) -> Void
+    let data: TrainingData
+    let model: FeedForwardModel
+    let placement: Placement
+    let shared: SharedState
+    let blas: BLASChoice
+    let totalSamples: Int
+    let children = ChildProcesses()
+    var metrics: FileWriter?
+    var averagerSlot: Int { spec.workers }
+
+    init(spec: JobSpec, emit: @escaping (HostEvent) -> Void) throws(LapwingError) {
+        try spec.validate()
+        self.spec = spec
+        self.emit = emit
+        blas = try BLAS.setUp()
+        data = try TrainingData.load(spec)
+        model = try FeedForwardModel(spec: ModelSpec.parse(spec.model), features: data.train.cols, classes: data.classes)
+        let replicas = spec.algorithm == .hogwild ? 1 : spec.replicas
+        placement = try Topology.current().place(workers: spec.workers, replicas: replicas)
+        totalSamples = max(1, Int((spec.epochs * Double(data.trainRows.count)).rounded()))
+        shared = try SharedState(
+            jobID: spec.id, parameterCount: model.parameterCount,
+            replicaNodes: placement.replicas.map { Int32($0.node) }, workers: spec.workers)
+        if let dir = spec.outputDir {
+            let path = dir + "/metrics.jsonl"
+            let fd = try syscall("open", object: path) { open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
+            metrics = FileWriter(fd: fd, path: path)
+        }
+    }
+
+    mutating func execute() -> Int32 {
+        defer {
+            if let m = metrics { close(m.fd) }
+            shared.remove()
+        }
+        let x0 = shared.replica(0)
+        model.initialize(UnsafeMutableBufferPointer(start: x0, count: model.parameterCount), seed: spec.seed)
+        for r in 1..<max(1, placement.replicas.count) { shared.replica(r).update(from: x0, count: model.parameterCount) }
+        try? pinCurrentProcess(toCPU: placement.host.cpu)
+        shared.setPID(slot: spec.workers + 1, getpid())
+
+        let t0 = monotonicSeconds()
+        var outcome = "completed"
+        var reason: String?
+        do throws(LapwingError) {
+            try startChildren()
+        } catch {
+            children.stopAll(grace: 0)
+            return fail(error.description)
+        }
+        var started = HostEvent(.started, job: spec.id)
+        started.started = StartedInfo(
+            arena: shared.name, host: getpid(),
+            workers: children.children.filter { $0.role.hasPrefix("worker") }.map(\.pid),
+            workerCPUs: placement.workers.map(\.cpu),
+            averager: children.children.first { $0.role == "averager" }?.pid, replicas: placement.replicas.count,
+            replicaNodes: placement.replicas.map { Int32($0.node) }, parameters: model.parameterCount,
+            trainRows: data.trainRows.count, testRows: data.testRows.count, blas: blas.corename)
+        emit(started)
+
+        let evaluator = Evaluator(model: model, data: data, replicas: placement.replicas.count, shared: shared)
+        defer { evaluator.deallocate() }
+        let evalStep = spec.evalEvery > 0 ? max(1, Int(spec.evalEvery * Double(data.trainRows.count))) : Int.max
+        var nextEval = evalStep
+        var lastProgress = t0
+        var window: [(Double, Int)] = [(t0, 0)]
+
+        // Watch until every worker has finished its share, a child fails, or we are told to stop.
+        while true {
+            var ts = timespec(tv_sec: 0, tv_nsec: 20_000_000)
+            nanosleep(&ts, nil)
+            if lw_stop_signal() != 0 {
+                outcome = "interrupted"
+                reason = "signal \(lw_stop_signal()) (\(String(cString: strsignal(lw_stop_signal()))))"
+                break
+            }
+            let failed = children.reap().filter { $0.status.map { $0 != 0 } ?? false }
+            if let f = failed.first {
+                outcome = "failed"
+                reason = "\(f.role) (pid \(f.pid)) \(describeWaitStatus(f.status ?? 0))"
+                break
+            }
+            let now = monotonicSeconds()
+            let samples = shared.totalSamples()
+            if samples >= nextEval && samples < totalSamples {
+                emitEvaluation(evaluator.evaluate(consistent: false), samples: samples, elapsed: now - t0)
+                while nextEval <= samples { nextEval += evalStep }
+            }
+            if now - lastProgress >= 0.25 {
+                lastProgress = now
+                window.append((now, samples))
+                if window.count > 12 { window.removeFirst() }
+                let rate = Double(samples - window[0].1) / max(1e-9, now - window[0].0)
+                emitProgress(.progress, samples: samples, elapsed: now - t0, rate: rate)
+            }
+            if children.running.allSatisfy({ $0.role == "averager" }) || samples >= totalSamples { break }
+        }
+        shared.requestStop()
+        children.stopAll(grace: 5)
+        let seconds = monotonicSeconds() - t0
+        let samples = shared.totalSamples()
+        let final = evaluator.evaluate(consistent: true)
+        emitEvaluation(final, samples: samples, elapsed: seconds)
+
+        var modelPath: String?
+        if let dir = spec.outputDir {
+            let path = dir + "/model.safetensors"
+            do throws(LapwingError) {
+                try evaluator.writeModel(to: path, spec: spec, accuracy: final.accuracy)
+                modelPath = path
+            } catch {
+                outcome = "failed"
+                reason = error.description
+            }
+        }
+        let avg = shared.averagingStats(slot: averagerSlot)
+        let summary = JobSummary(
+            job: spec.id, outcome: outcome, reason: reason, algorithm: spec.algorithm.rawValue, model: spec.model,
+            data: spec.data, workers: spec.workers, replicas: placement.replicas.count, batch: spec.batch,
+            epochs: Double(samples) / Double(data.trainRows.count), samples: samples, trainSeconds: seconds,
+            samplesPerSecond: Double(samples) / max(seconds, 1e-9),
+            testAccuracy: model.isClassifier ? final.accuracy : nil, testLoss: final.meanLoss,
+            trainLoss: shared.meanLoss(workers: spec.workers), testRows: data.testRows.count,
+            averagingRounds: avg.rounds, averagingBytes: avg.bytes, averagingSeconds: avg.seconds,
+            blas: blas.corename, modelPath: modelPath, metricsPath: spec.outputDir.map { $0 + "/metrics.jsonl" })
+        if let dir = spec.outputDir {
+            try? AtomicFile.write(to: dir + "/summary.json", bytes: Array((HostEvent.jsonString(summary) + "\n").utf8))
+        }
+        if var m = metrics {
+            try? m.flush()
+            fsync(m.fd)
+        }
+        var done = HostEvent(.finished, job: spec.id)
+        done.summary = summary
+        emit(done)
+        switch outcome {
+        case "completed": return JobHost.exitCompleted
+        case "interrupted": return JobHost.exitInterrupted
+        default: return JobHost.exitFailed
+        }
+    }
+
+    /// Forks the workers, then the averager when the algorithm has replicas to average.
+    func startChildren() throws(LapwingError) {
+        let replicaWorkers = placement.replicas.map(\.workers)
+        for w in placement.workers {
+            let worker = Worker(
+                index: w.worker, replica: w.replica, spec: spec, model: model, data: data.train,
+                trainRows: data.trainRows, shared: shared, replicaWorkers: replicaWorkers[w.replica],
+                totalSamples: totalSamples)
+            let pid = try children.spawn(role: "worker-\(w.worker)", cpu: w.cpu) {
+                worker.run()
+                return 0
+            }
+            shared.setPID(slot: w.worker, pid)
+        }
+        if spec.algorithm == .lapSGD && placement.replicas.count > 1 {
+            let averager = Averager(
+                spec: spec, shared: shared, replicaWorkers: replicaWorkers, totalSamples: totalSamples,
+                slot: averagerSlot)
+            let pid = try children.spawn(role: "averager", cpu: placement.averager.cpu) {
+                averager.run()
+                return 0
+            }
+            shared.setPID(slot: averagerSlot, pid)
+        }
+    }
+
+    mutating func emitProgress(_ kind: HostEvent.Kind, samples: Int, elapsed: Double, rate: Double) {
+        var e = HostEvent(kind, job: spec.id)
+        e.elapsed = elapsed
+        e.samples = samples
+        e.epoch = Double(samples) / Double(data.trainRows.count)
+        e.epochs = spec.epochs
+        e.samplesPerSecond = rate
+        e.trainLoss = shared.meanLoss(workers: spec.workers)
+        e.learningRate = Double(spec.schedule.rate(at: Double(samples) / Double(totalSamples)))
+        e.averagingRounds = shared.averagingStats(slot: averagerSlot).rounds
+        emit(e)
+    }
+
+    mutating func emitEvaluation(_ eval: Evaluation, samples: Int, elapsed: Double) {
+        var e = HostEvent(.evaluation, job: spec.id)
+        e.elapsed = elapsed
+        e.samples = samples
+        e.epoch = Double(samples) / Double(data.trainRows.count)
+        e.epochs = spec.epochs
+        e.samplesPerSecond = Double(samples) / max(elapsed, 1e-9)
+        e.trainLoss = shared.meanLoss(workers: spec.workers)
+        e.testLoss = eval.meanLoss
+        e.testAccuracy = model.isClassifier ? eval.accuracy : nil
+        e.averagingRounds = shared.averagingStats(slot: averagerSlot).rounds
+        emit(e)
+        try? metrics?.write(e.jsonLine() + "\n")
+        try? metrics?.flush()
+    }
+
+    func fail(_ message: String) -> Int32 {
+        var e = HostEvent(.failed, job: spec.id)
+        e.error = message
+        emit(e)
+        return JobHost.exitFailed
+    }
+}

@@ -1,0 +1,60 @@
+import LapwingCore
+import LapwingData
+
+/// The rows a job trains and evaluates on: the data set's own test set, or a seeded holdout
+/// of the training rows when it has none (rows are indices, nothing is copied).
+struct TrainingData {
+    let train: Dataset
+    let trainRows: [Int]
+    let test: Dataset
+    let testRows: [Int]
+    /// Classes the model must predict (nil for regression).
+    let classes: Int?
+
+    static func load(_ spec: JobSpec) throws(LapwingError) -> TrainingData {
+        let (train, maybeTest) = try DataSpec.parse(spec.data).load()
+        guard train.rows > 0 else { throw LapwingError(.invalidData, "\(spec.data): the training set has no rows") }
+        let classes = Self.classes(train.labelKind, maybeTest?.labelKind)
+        if let test = maybeTest {
+            guard test.cols == train.cols else {
+                throw LapwingError(
+                    .invalidData, "\(spec.data): the test set has \(test.cols) features, the training set \(train.cols)")
+            }
+            return TrainingData(
+                train: train, trainRows: Array(0..<train.rows), test: test, testRows: Array(0..<test.rows),
+                classes: classes)
+        }
+        var rows = Array(0..<train.rows)
+        guard spec.holdout > 0 else {
+            return TrainingData(train: train, trainRows: rows, test: train, testRows: rows, classes: classes)
+        }
+        var rng = SeededGenerator(seed: spec.seed, stream: 77)
+        rows.shuffle(using: &rng)
+        let held = max(1, Int((Double(rows.count) * spec.holdout).rounded()))
+        guard held < rows.count else {
+            throw LapwingError(.invalidArgument, "--holdout \(spec.holdout) leaves no training rows of \(rows.count)")
+        }
+        return TrainingData(
+            train: train, trainRows: Array(rows[held...]).sorted(), test: train, testRows: Array(rows[..<held]).sorted(),
+            classes: classes)
+    }
+
+    static func classes(_ a: LabelKind, _ b: LabelKind?) -> Int? { TrainingDataClasses.of(a, b) }
+}
+
+/// The number of classes a model must predict for data with these label kinds (nil: regression).
+public enum TrainingDataClasses {
+    public static func of(_ a: LabelKind, _ b: LabelKind? = nil) -> Int? {
+        func k(_ kind: LabelKind) -> Int? {
+            switch kind {
+            case .binary: return 2
+            case .multiclass(let c): return c
+            case .real: return nil
+            }
+        }
+        guard let ka = k(a) else { return nil }
+        guard let b else { return ka }
+        guard let kb = k(b) else { return nil }
+        return a == .binary && b == .binary ? 2 : max(ka, kb)
+    }
+}

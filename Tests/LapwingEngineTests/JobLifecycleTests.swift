@@ -1,0 +1,96 @@
+import Foundation
+import LapwingEngine
+import LapwingTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A job's processes and arena exist while it runs and are gone after a normal end, a Ctrl-C
+/// and a kill -9 of its host.
+@Suite(.serialized) struct JobLifecycleTests {
+    struct Running {
+        let cli: SpawnedProcess
+        let id: String
+        let dir: String
+        var arena: String { "/dev/shm/lapwing.\(id)" }
+    }
+
+    /// Starts a long lap-sgd job and waits until its workers and averager run.
+    func start(epochs: String = "200") throws -> Running {
+        let dir = try TestSupport.temporaryDirectory("life")
+        let id = TestSupport.jobID("life")
+        let cli = try SpawnedProcess(
+            TestSupport.binary("lapwing"),
+            ["run", "--data", fashionMNIST, "--model", "softmax", "--algorithm", "lap-sgd", "--workers", "2",
+             "--replicas", "2", "--epochs", epochs, "--job-id", id, "--output-dir", dir + "/out"],
+            outputIn: dir)
+        let running = Running(cli: cli, id: id, dir: dir)
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            let names = descendants(of: cli.pid).compactMap(processName)
+            if names.filter({ $0.hasPrefix("lapwing-worker") }).count == 2 && names.contains("lapwing-averager") {
+                return running
+            }
+            if cli.wait(timeout: 0.05) != nil { break }
+        }
+        throw TestFailure("the job did not start: \(cli.stderr)")
+    }
+
+    func expectGone(_ r: Running, _ pids: [pid_t]) {
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline && (pids.contains { kill($0, 0) == 0 } || FileManager.default.fileExists(atPath: r.arena)) {
+            usleep(20_000)
+        }
+        #expect(!FileManager.default.fileExists(atPath: r.arena), "arena \(r.arena) left behind")
+        for pid in pids { #expect(kill(pid, 0) != 0, "process \(pid) left behind") }
+        TestSupport.removeTemporaryDirectory(r.dir)
+    }
+
+    @Test func whileRunningArenaAndPinnedWorkersExist() throws {
+        let r = try start()
+        let pids = descendants(of: r.cli.pid)
+        #expect(FileManager.default.fileExists(atPath: r.arena))
+        let workers = pids.filter { processName($0)?.hasPrefix("lapwing-worker") == true }
+        #expect(workers.count == 2)
+        for w in workers {
+            let cpus = allowedCPUs(w) ?? ""
+            #expect(!cpus.contains(",") && !cpus.contains("-") && !cpus.isEmpty, "worker \(w) may run on \(cpus)")
+        }
+        #expect(pids.contains { processName($0) == "lapwing-averager" })
+        r.cli.signalGroup(SIGINT)
+        #expect(r.cli.wait(timeout: 30) == 130)
+        expectGone(r, pids)
+    }
+
+    @Test func ctrlCStopsCleanlyAndKeepsTheModel() throws {
+        let r = try start()
+        let pids = descendants(of: r.cli.pid)
+        r.cli.signalGroup(SIGINT)
+        #expect(r.cli.wait(timeout: 30) == 130, "stderr: \(r.cli.stderr)")
+        #expect(r.cli.stdout.contains("interrupted"))
+        #expect(FileManager.default.fileExists(atPath: r.dir + "/out/model.safetensors"))
+        expectGone(r, pids)
+    }
+
+    @Test func killingTheHostLeavesNothing() throws {
+        let r = try start()
+        let pids = descendants(of: r.cli.pid)
+        guard let host = pids.first(where: { processName($0) == "lapwing-host" }) else {
+            Issue.record("no lapwing-host among \(pids.map { processName($0) ?? "?" })")
+            return
+        }
+        kill(host, SIGKILL)
+        #expect(r.cli.wait(timeout: 30) == 1)
+        #expect(r.cli.stderr.contains("killed by signal 9"))
+        expectGone(r, pids)
+    }
+
+    @Test func aNormalEndLeavesNothing() throws {
+        let r = try start(epochs: "1")
+        let pids = descendants(of: r.cli.pid)
+        #expect(r.cli.wait(timeout: 120) == 0, "stderr: \(r.cli.stderr)")
+        expectGone(r, pids)
+    }
+}

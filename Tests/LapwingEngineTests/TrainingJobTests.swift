@@ -1,0 +1,56 @@
+import Foundation
+import LapwingEngine
+import LapwingTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let fashionMNIST = "idx:/usr/share/datasets/fashion-mnist"
+let heartScale = "libsvm:/usr/share/doc/liblinear-tools/examples/heart_scale"
+
+/// Runs `lapwing run ... --json` to completion and decodes its summary.
+func train(_ arguments: [String], tag: String) throws -> JobSummary {
+    let dir = try TestSupport.temporaryDirectory(tag)
+    defer { TestSupport.removeTemporaryDirectory(dir) }
+    let r = try runProgram(
+        TestSupport.binary("lapwing"), ["run", "--json", "--output-dir", dir + "/out", "--job-id", TestSupport.jobID(tag)] + arguments)
+    guard r.status == 0, let line = r.stdout.split(separator: "\n").last else {
+        throw TestFailure("lapwing run exited \(r.status): \(r.stderr)")
+    }
+    let summary = try JSONDecoder().decode(JobSummary.self, from: Data(line.utf8))
+    #expect(FileManager.default.fileExists(atPath: dir + "/out/model.safetensors"))
+    #expect(FileManager.default.fileExists(atPath: dir + "/out/metrics.jsonl"))
+    #expect(!FileManager.default.fileExists(atPath: "/dev/shm/lapwing.\(summary.job)"), "arena left behind")
+    return summary
+}
+
+/// Accuracy on real data with fixed seeds (issue #3's acceptance), one job at a time.
+@Suite(.serialized) struct TrainingJobTests {
+    @Test func heartScaleLogisticRegression() throws {
+        let s = try train(["--data", heartScale, "--model", "logistic", "--workers", "2", "--epochs", "30", "--lr", "0.1"], tag: "heart")
+        #expect(s.outcome == "completed")
+        #expect(s.testRows == 54)
+        #expect((s.testAccuracy ?? 0) >= 0.80, "heart_scale logistic: \(s.testAccuracy ?? 0)")
+    }
+
+    @Test func fashionMNISTSoftmaxLapSGD() throws {
+        let s = try train(
+            ["--data", fashionMNIST, "--model", "softmax", "--algorithm", "lap-sgd", "--workers", "2", "--replicas", "2",
+             "--epochs", "5", "--lr", "0.05"], tag: "softmax")
+        #expect(s.outcome == "completed" && s.replicas == 2 && s.testRows == 10000)
+        #expect(s.averagingRounds > 0)
+        #expect((s.testAccuracy ?? 0) >= 0.835, "Fashion-MNIST softmax: \(s.testAccuracy ?? 0)")
+    }
+
+    @Test func fashionMNISTMLPLapSGDAndHogwild() throws {
+        let common = ["--data", fashionMNIST, "--model", "mlp:784-256-10", "--workers", "2", "--epochs", "10"]
+        let lap = try train(common + ["--algorithm", "lap-sgd", "--replicas", "2"], tag: "mlp-lap")
+        #expect(lap.outcome == "completed" && lap.averagingRounds > 0)
+        #expect((lap.testAccuracy ?? 0) >= 0.885, "lap-sgd mlp: \(lap.testAccuracy ?? 0)")
+        let hog = try train(common + ["--algorithm", "hogwild"], tag: "mlp-hog")
+        #expect(hog.outcome == "completed" && hog.replicas == 1)
+        #expect(abs((hog.testAccuracy ?? 0) - (lap.testAccuracy ?? 0)) <= 0.005, "hogwild \(hog.testAccuracy ?? 0) vs lap-sgd \(lap.testAccuracy ?? 0)")
+    }
+}
