@@ -34,7 +34,7 @@
 #define LW_JOB_ID_MAX (LW_JOB_ID_CAPACITY - 1)
 #define LW_CACHE_LINE 64u
 /// Alignment of every vector (and of the mapping): one x86-64 huge page.
-#define LW_VECTOR_ALIGN (2u * 1024u * 1024u)
+#define LW_VECTOR_ALIGN 2097152u /* 2 MiB */
 /// Vectors per replica, the replica itself included.
 #define LW_MAX_VECTORS 7u
 /// Slots beyond the W workers: the averager (index W) and the job host (index W + 1).
