@@ -14,6 +14,13 @@ public struct ArenaSlot {
         self.address = address
     }
 
+    /// A view of the slot at `address`, which must be the ``address`` of a slot in a mapping
+    /// that is still alive (for instance one passed to another thread as an integer).
+    public init(unsafeAddress address: UnsafeMutableRawPointer) {
+        precondition(Int(bitPattern: address) % MemoryLayout<lw_slot>.size == 0, "slots are 64-byte aligned")
+        self.address = address
+    }
+
     private func word(_ field: KeyPath<lw_slot, UInt64>) -> UnsafeAtomic<UInt64> {
         let p = address + MemoryLayout<lw_slot>.offset(of: field)!
         return UnsafeAtomic(at: p.assumingMemoryBound(to: UInt64.AtomicRepresentation.self))
