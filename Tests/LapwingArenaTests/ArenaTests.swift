@@ -68,6 +68,8 @@ struct ArenaTests {
             #expect(slots.allSatisfy { $0 % 64 == 0 })
             #expect(Set(slots.map { $0 / 64 }).count == slots.count)
             #expect(Int(bitPattern: arena.averagerSlot.address) == slots[3])
+            #expect(numaMapsPolicy(of: UnsafeRawPointer(arena.replica(0).baseAddress!)) == "bind:0")
+            #expect(numaMapsPolicy(of: UnsafeRawPointer(arena.replica(1).baseAddress!)) == "default")
             #expect(Int(bitPattern: arena.hostSlot.address) == slots[4])
         }
     }
@@ -158,6 +160,11 @@ struct ArenaTests {
                 #expect(p.pageNodes.count == 16)
                 #expect(p.pageNodes.allSatisfy { $0 == 0 }, "\(p.pageNodes)")
                 #expect(p.isOnIntendedNode)
+            }
+            // The kernel's own account: the replicas' ranges carry the bind policy (numa_maps).
+            for r in 0..<2 {
+                let policy = try #require(numaMapsPolicy(of: UnsafeRawPointer(arena.replica(r).baseAddress!)))
+                #expect(policy == "bind:0", "replica \(r): \(policy)")
             }
             let last = arena.vector(2, ofReplica: 1)
             #expect(try arena.nodeOfPage(UnsafeRawPointer(last.baseAddress!)) == 0)
@@ -307,4 +314,18 @@ private func writeSegment(_ id: String, bytes: [UInt8]) throws {
     defer { _ = lw_close(fd) }
     let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     try #require(n == bytes.count)
+}
+
+/// The memory policy /proc/self/numa_maps shows for the mapping holding `address` (the line with
+/// the highest start address not above it: adjacent ranges with one policy share a line).
+private func numaMapsPolicy(of address: UnsafeRawPointer) -> String? {
+    guard let text = try? String(contentsOfFile: "/proc/self/numa_maps", encoding: .utf8) else { return nil }
+    let target = UInt(bitPattern: address)
+    var best: (start: UInt, policy: String)?
+    for line in text.split(separator: "\n") {
+        let fields = line.split(separator: " ")
+        guard fields.count > 1, let start = UInt(fields[0], radix: 16), start <= target else { continue }
+        if best == nil || start > best!.start { best = (start, String(fields[1])) }
+    }
+    return best?.policy
 }
