@@ -12,7 +12,7 @@ struct LapwingNuma: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lapwing-numa",
         abstract: "NUMA tools for Lapwing: topology and placement.",
-        subcommands: [TopologyCommand.self]
+        subcommands: [TopologyCommand.self, ArenaCommand.self]
     )
 }
 

@@ -1,0 +1,117 @@
+import ArgumentParser
+import Foundation
+import LapwingArena
+import LapwingCore
+
+/// `lapwing-numa arena JOB-ID [--json]`, `lapwing-numa arena --list`, `lapwing-numa arena --remove JOB-ID`:
+/// shows a job's shared-memory arena from outside the job.
+struct ArenaCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "arena",
+        abstract: "Show a job's shared-memory arena: header, per-process counters, replica checksums and NUMA nodes.",
+        discussion: """
+            Attaches to /dev/shm/lapwing.JOB-ID read-write without changing it (reading the replicas \
+            maps their pages into this process), and detaches. --list shows every lapwing.* object.
+            """
+    )
+
+    @Argument(help: "The job id (the arena is /dev/shm/lapwing.JOB-ID).")
+    var jobID: String?
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    @Flag(help: "List the /dev/shm/lapwing.* objects with their sizes.")
+    var list = false
+
+    @Flag(help: "Unlink the arena of JOB-ID (processes that have it mapped keep it until they exit).")
+    var remove = false
+
+    @Option(help: "Pages sampled per replica for the NUMA node report.")
+    var samples = 8
+
+    func validate() throws {
+        if list {
+            guard jobID == nil, !remove else { throw ValidationError("--list takes no JOB-ID and no --remove.") }
+        } else {
+            guard let jobID else { throw ValidationError("Give a JOB-ID, or --list.") }
+            do {
+                try Arena.validateJobID(jobID)
+            } catch {
+                throw ValidationError(error.message)
+            }
+        }
+        guard samples > 0 else { throw ValidationError("--samples must be positive.") }
+    }
+
+    func run() throws {
+        do throws(LapwingError) {
+            if list {
+                try printList()
+            } else if remove {
+                try Arena.remove(jobID: jobID!)
+                if !json { print("removed \(Arena.segmentPath(jobID: jobID!))") }
+            } else {
+                let arena = try Arena.attach(jobID: jobID!)
+                let report = try arena.report(samplesPerReplica: samples)
+                if json {
+                    print(try encode(report))
+                } else {
+                    print(text(report), terminator: "")
+                }
+            }
+        } catch {
+            FileHandle.standardError.write(Data("lapwing-numa arena: \(error)\n".utf8))
+            throw ExitCode(error.code == .notFound ? 2 : 1)
+        }
+    }
+
+    private func printList() throws(LapwingError) {
+        let segments = try Arena.listSegments()
+        if json {
+            print(try encode(segments))
+            return
+        }
+        if segments.isEmpty {
+            print("no arenas in /dev/shm")
+            return
+        }
+        for s in segments {
+            print("\(s.jobID)\t\(formatBytes(s.size))\t\(s.path)")
+        }
+    }
+
+    private func encode<T: Encodable>(_ value: T) throws(LapwingError) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        do {
+            return String(decoding: try encoder.encode(value), as: UTF8.self)
+        } catch {
+            throw LapwingError(.internalError, "cannot encode the report as JSON", detail: "\(error)")
+        }
+    }
+
+    private func text(_ r: ArenaReport) -> String {
+        let l = r.layout
+        var out = """
+            arena \(r.path) (job \(l.jobID), layout v\(l.layoutVersion), created by pid \(l.creatorPID))
+              state    \(r.state)
+              d        \(l.parameterCount) floats (\(formatBytes(r.vectorBytes)) per vector, stride \(formatBytes(l.vectorStride)))
+              R        \(l.replicaCount) replicas x V \(l.vectorsPerReplica) vectors
+              W        \(l.workerCount) workers (\(l.slotCount) slots with the averager and the host)
+              size     \(formatBytes(r.totalBytes)) (\(r.totalBytes) bytes; data at \(l.dataOffset))
+            slots:
+
+            """
+        for s in r.slots {
+            out += "  \(s.index)\t\(s.role)\tpid \(s.pid)\tsteps \(s.steps)\tsamples \(s.samples)\theartbeat \(s.heartbeatNanoseconds) ns\n"
+        }
+        out += "replicas:\n"
+        for p in r.replicas {
+            let node = p.node.map { "node \($0)" } ?? "nodes \(p.pageNodes)"
+            let intended = p.intendedNode < 0 ? "unbound" : "bound to node \(p.intendedNode)"
+            out += "  \(p.index)\tchecksum \(p.checksum)\t\(node) (\(intended), \(p.pageNodes.count) pages sampled)\n"
+        }
+        return out
+    }
+}
