@@ -29,6 +29,9 @@ int lw_stop_signal(void);
 /// Restores default dispositions of the stop signals (in a child before it runs its own loop).
 int lw_reset_stop_handlers(void);
 
+/// pipe2(fds, O_CLOEXEC) (Glibc's Swift module hides pipe2). Returns 0 or -errno.
+int lw_pipe_cloexec(int fds[2]);
+
 /// Makes the calling process a child subreaper (orphans below it are reparented to it).
 int lw_set_child_subreaper(void);
 

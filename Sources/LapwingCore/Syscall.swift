@@ -44,3 +44,15 @@ public func formatBytes(_ n: Int) -> String {
     let tenths = Int((v * 10).rounded())
     return "\(tenths / 10).\(tenths % 10) \(units[i])"
 }
+
+/// Writes `text` to stderr directly (no stdio buffer, safe in a forked child).
+public func writeError(_ text: String) {
+    var bytes = Array(text.utf8)
+    var off = 0
+    while off < bytes.count {
+        let n = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress! + off, $0.count - off) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { return }
+        off += n
+    }
+}

@@ -39,7 +39,7 @@ final class ChildProcesses {
             _ = lw_set_process_name("lapwing-\(role)")
             if let cpu {
                 do throws(LapwingError) { try pinCurrentProcess(toCPU: cpu) } catch {
-                    fputs("lapwing \(role): \(error)\n", stderr)
+                    writeError("lapwing \(role): \(error)\n")
                     _exit(3)
                 }
             }

@@ -1,3 +1,4 @@
+import CLapwing
 import Foundation
 import LapwingCore
 
@@ -21,9 +22,9 @@ public final class HostProcess {
         self.spec = spec
         var toHost: [Int32] = [-1, -1]
         var fromHost: [Int32] = [-1, -1]
-        try syscall("pipe2", object: "job \(spec.id) spec pipe") { pipe2(&toHost, O_CLOEXEC) }
+        try shimCall("pipe2", object: "job \(spec.id) spec pipe") { lw_pipe_cloexec(&toHost) }
         do throws(LapwingError) {
-            try syscall("pipe2", object: "job \(spec.id) event pipe") { pipe2(&fromHost, O_CLOEXEC) }
+            try shimCall("pipe2", object: "job \(spec.id) event pipe") { lw_pipe_cloexec(&fromHost) }
         } catch {
             close(toHost[0])
             close(toHost[1])

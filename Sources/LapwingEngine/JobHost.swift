@@ -39,7 +39,7 @@ public enum JobHost {
     }
 
     /// Runs the job, reporting events through `emit`; returns the process exit code.
-    public static func run(_ spec: JobSpec, emit: (HostEvent) -> Void) -> Int32 {
+    public static func run(_ spec: JobSpec, emit: @escaping (HostEvent) -> Void) -> Int32 {
         _ = lw_install_stop_handlers()
         _ = lw_set_process_name("lapwing-host")
         do {

@@ -20,15 +20,15 @@ while let a = args.popFirst() {
     case "--seconds": seconds = Double(args.popFirst() ?? "") ?? seconds
     case "--shared": sharedDir = args.popFirst() ?? sharedDir
     default:
-        fputs("usage: lapwing-bench [--seconds S] [--shared DIR]\n", stderr)
+        writeError("usage: lapwing-bench [--seconds S] [--shared DIR]\n")
         exit(2)
     }
 }
 
-func log(_ s: String) { fputs("lapwing-bench: \(s)\n", stderr) }
+func log(_ s: String) { writeError("lapwing-bench: \(s)\n") }
 
 /// Gradient steps (gather + forward + backward into the gradient buffer) per second on one core.
-func gradientThroughput(model: FeedForwardModel, data: Dataset, batch: Int) -> [String: Any] {
+func gradientThroughput(model: FeedForwardModel, data: Dataset, batch: Int, seconds: Double) -> [String: Any] {
     var params = [Float](repeating: 0, count: model.parameterCount)
     params.withUnsafeMutableBufferPointer { model.initialize($0, seed: 1) }
     var buffer = BatchBuffer(cols: data.cols, sparse: data.isSparse, capacity: batch)
@@ -56,7 +56,7 @@ func gradientThroughput(model: FeedForwardModel, data: Dataset, batch: Int) -> [
 }
 
 /// An averaging round over R replicas of d floats, beside a plain memcpy of the same bytes.
-func averagingBandwidth(replicas r: Int, count d: Int) -> [String: Any] {
+func averagingBandwidth(replicas r: Int, count d: Int, seconds: Double) -> [String: Any] {
     let bufs = (0..<r).map { _ -> UnsafeMutablePointer<Float> in
         let p = UnsafeMutablePointer<Float>.allocate(capacity: d)
         p.initialize(repeating: 1, count: d)
@@ -106,7 +106,7 @@ do {
     let mlp = try FeedForwardModel(spec: .parse("mlp:784-256-10"), features: 784, classes: 10)
     for b in [16, 64] {
         log("mlp:784-256-10 batch \(b)")
-        gradients.append(gradientThroughput(model: mlp, data: fashion, batch: b))
+        gradients.append(gradientThroughput(model: mlp, data: fashion, batch: b, seconds: seconds))
     }
     let sections = sharedDir + "/data/debian-sections/debian-sections.train.gz"
     if FileManager.default.fileExists(atPath: sections) {
@@ -116,7 +116,7 @@ do {
             spec: .parse("softmax"), features: train.cols, classes: TrainingDataClasses.of(train.labelKind))
         for b in [1, 16] {
             log("softmax sparse batch \(b)")
-            gradients.append(gradientThroughput(model: softmax, data: train, batch: b))
+            gradients.append(gradientThroughput(model: softmax, data: train, batch: b, seconds: seconds))
         }
     } else {
         report["sparse_note"] = "\(sections) not found: pass --shared DIR for the sparse softmax case"
@@ -124,12 +124,12 @@ do {
     report["gradient_one_core"] = gradients
     log("averaging bandwidth")
     report["averaging"] = [
-        averagingBandwidth(replicas: 2, count: mlp.parameterCount),
-        averagingBandwidth(replicas: 2, count: 76045 * 58 + 58),
+        averagingBandwidth(replicas: 2, count: mlp.parameterCount, seconds: seconds),
+        averagingBandwidth(replicas: 2, count: 76045 * 58 + 58, seconds: seconds),
     ]
     let json = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys, .prettyPrinted])
     print(String(decoding: json, as: UTF8.self))
 } catch let e as LapwingError {
-    fputs("lapwing-bench: \(e)\n", stderr)
+    writeError("lapwing-bench: \(e)\n")
     exit(1)
 }

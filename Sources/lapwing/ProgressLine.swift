@@ -1,3 +1,4 @@
+import LapwingCore
 import LapwingEngine
 
 #if canImport(Glibc)
@@ -22,17 +23,17 @@ struct ProgressLine {
         if let acc = e.testAccuracy { lastAccuracy = acc }
         let line = Self.format(e, accuracy: lastAccuracy)
         if tty {
-            fputs("\r\u{1B}[K" + line, stderr)
+            writeError("\r\u{1B}[K" + line)
             drawn = true
         } else if e.event == .evaluation || (e.elapsed ?? 0) - lastPlain >= plainInterval {
             lastPlain = e.elapsed ?? 0
-            fputs(line + "\n", stderr)
+            writeError(line + "\n")
         }
     }
 
     /// Ends the redrawn line before other output.
     mutating func finish() {
-        if tty && drawn { fputs("\n", stderr) }
+        if tty && drawn { writeError("\n") }
         drawn = false
     }
 

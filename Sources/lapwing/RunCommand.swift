@@ -48,9 +48,9 @@ struct RunCommand: ParsableCommand {
                 case .started:
                     if let s = e.started, !json {
                         progress.finish()
-                        fputs(
+                        writeError(
                             "lapwing: job \(spec.id): \(spec.algorithm.rawValue), \(s.workers.count) workers on cpus \(s.workerCPUs), "
-                                + "\(s.replicas) replica(s), \(s.parameters) parameters, arena \(s.arena), BLAS \(s.blas)\n", stderr)
+                                + "\(s.replicas) replica(s), \(s.parameters) parameters, arena \(s.arena), BLAS \(s.blas)\n")
                     }
                 case .progress, .evaluation: if !json { progress.show(e) }
                 case .finished: summary = e.summary
@@ -79,7 +79,7 @@ struct RunCommand: ParsableCommand {
             if summary.outcome == "interrupted" { throw ExitCode(130) }
             if summary.outcome != "completed" { throw ExitCode.failure }
         } else {
-            fputs("lapwing: job \(spec.id) failed: \(failure ?? "unknown error")\n", stderr)
+            writeError("lapwing: job \(spec.id) failed: \(failure ?? "unknown error")\n")
             throw ExitCode.failure
         }
     }
@@ -102,9 +102,9 @@ struct RunCommand: ParsableCommand {
 
 /// The path of the running executable, to start job hosts from.
 func selfExecutable() -> String {
-    var buf = [CChar](repeating: 0, count: 4096)
-    let n = readlink("/proc/self/exe", &buf, buf.count - 1)
-    return n > 0 ? String(cString: buf) : CommandLine.arguments[0]
+    var buf = [UInt8](repeating: 0, count: 4096)
+    let n = buf.withUnsafeMutableBytes { readlink("/proc/self/exe", $0.baseAddress!, 4095) }
+    return n > 0 ? String(decoding: buf[0..<n], as: UTF8.self) : CommandLine.arguments[0]
 }
 
 /// `lapwing job-host`: the process that owns one job (started by `run` and by the daemon).
@@ -124,8 +124,15 @@ struct JobHostCommand: ParsableCommand {
             throw ValidationError("job-host: stdin is not a job spec: \(error)")
         }
         let code = JobHost.run(spec) { event in
-            print(event.jsonLine())
-            fflush(stdout)
+            // Unbuffered: the launcher reads events as they happen.
+            let line = Array((event.jsonLine() + "\n").utf8)
+            var off = 0
+            while off < line.count {
+                let n = line.withUnsafeBytes { write(1, $0.baseAddress! + off, $0.count - off) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                off += n
+            }
         }
         throw ExitCode(code)
     }
