@@ -55,6 +55,43 @@ func gradientThroughput(model: FeedForwardModel, data: Dataset, batch: Int, seco
     ]
 }
 
+/// Full worker steps (gradient + momentum SGD update into the parameters) per second on one core.
+func stepThroughput(model: FeedForwardModel, data: Dataset, batch: Int, seconds: Double, rule: SGDRule) -> [String: Any] {
+    let params = UnsafeMutablePointer<Float>.allocate(capacity: model.parameterCount)
+    let velocity = UnsafeMutablePointer<Float>.allocate(capacity: model.parameterCount)
+    defer {
+        params.deallocate()
+        velocity.deallocate()
+    }
+    model.initialize(UnsafeMutableBufferPointer(start: params, count: model.parameterCount), seed: 1)
+    velocity.initialize(repeating: 0, count: model.parameterCount)
+    var buffer = BatchBuffer(cols: data.cols, sparse: data.isSparse, capacity: batch)
+    let ws = model.makeWorkspace(batchCapacity: batch)
+    let grad = model.makeGradientBuffer()
+    var rng = SeededGenerator(seed: 9)
+    var rows = [Int](repeating: 0, count: batch)
+    var samples = 0
+    var gradTime = 0.0, updateTime = 0.0
+    while gradTime + updateTime < seconds {
+        for _ in 0..<32 {
+            for k in 0..<batch { rows[k] = rng.nextIndex(data.rows) }
+            let t0 = monotonicSeconds()
+            data.gather(rows: rows, into: &buffer)
+            _ = buffer.withBatch { model.gradient(params: params, batch: $0, into: grad, workspace: ws) }
+            let t1 = monotonicSeconds()
+            rule.apply(rate: 0.01, gradient: grad, velocity: rule.momentum > 0 ? velocity : nil, to: params)
+            updateTime += monotonicSeconds() - t1
+            gradTime += t1 - t0
+            samples += batch
+        }
+    }
+    return [
+        "model": model.spec.name, "batch": batch, "momentum": Double(rule.momentum),
+        "samples_per_second": (Double(samples) / (gradTime + updateTime)).rounded(),
+        "update_fraction": updateTime / (gradTime + updateTime),
+    ]
+}
+
 /// An averaging round over R replicas of d floats, beside a plain memcpy of the same bytes.
 func averagingBandwidth(replicas r: Int, count d: Int, seconds: Double) -> [String: Any] {
     let bufs = (0..<r).map { _ -> UnsafeMutablePointer<Float> in
@@ -122,6 +159,11 @@ do {
         report["sparse_note"] = "\(sections) not found: pass --shared DIR for the sparse softmax case"
     }
     report["gradient_one_core"] = gradients
+    log("worker steps")
+    report["worker_step_one_core"] = [
+        stepThroughput(model: mlp, data: fashion, batch: 16, seconds: seconds, rule: SGDRule(momentum: 0.9)),
+        stepThroughput(model: mlp, data: fashion, batch: 16, seconds: seconds, rule: SGDRule(momentum: 0)),
+    ]
     log("averaging bandwidth")
     report["averaging"] = [
         averagingBandwidth(replicas: 2, count: mlp.parameterCount, seconds: seconds),
