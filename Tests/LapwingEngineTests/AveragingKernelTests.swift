@@ -8,7 +8,7 @@ import Testing
     /// (up to float rounding), also across chunk boundaries.
     @Test(arguments: [1, 2, 3, 5])
     func roundLeavesEveryReplicaAtTheAverage(replicas: Int) {
-        let d = AveragingKernel.chunk * 2 + 37
+        let d = 4096 * 2 + 37
         var rng = SeededGenerator(seed: UInt64(replicas))
         let buffers = (0..<replicas).map { _ -> UnsafeMutablePointer<Float> in
             let p = UnsafeMutablePointer<Float>.allocate(capacity: d)
