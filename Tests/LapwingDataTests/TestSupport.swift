@@ -20,7 +20,11 @@ struct TempDir {
     @discardableResult
     func write(_ name: String, _ bytes: [UInt8]) -> String {
         let p = path + "/" + name
-        FileManager.default.createFile(atPath: p, contents: Data(bytes))
+        if let slash = name.lastIndex(of: "/") {
+            try! FileManager.default.createDirectory(
+                atPath: path + "/" + name[..<slash], withIntermediateDirectories: true)
+        }
+        _ = FileManager.default.createFile(atPath: p, contents: Data(bytes))
         return p
     }
 
@@ -48,5 +52,13 @@ func thrownError<T>(_ body: () throws(LapwingError) -> T) -> LapwingError? {
         return nil
     } catch {
         return error
+    }
+}
+
+enum FileManagerShim {
+    static func list(_ dir: String) throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: dir) }
+    static func read(_ path: String) throws -> [UInt8] {
+        guard let d = FileManager.default.contents(atPath: path) else { throw CocoaError(.fileReadNoSuchFile) }
+        return Array(d)
     }
 }
