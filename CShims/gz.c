@@ -1,72 +1,104 @@
-#include "lapwing_gz.h"
+// Inflating gzip files for the data readers; see lapwing_gz.h.
+#include "include/lapwing_gz.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <zlib.h>
 
-int lw_read_file(const char *path, uint8_t **out, size_t *length, int *is_gzip, char *err, size_t errlen) {
-    *out = NULL;
-    *length = 0;
-    err[0] = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -errno;
-    unsigned char magic[2] = {0, 0};
-    ssize_t m = pread(fd, magic, 2, 0);
-    *is_gzip = m == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
-    gzFile gz = gzdopen(fd, "rb");
-    if (!gz) {
-        int e = errno ? errno : ENOMEM;
-        close(fd);
-        return -e;
+int lw_gz_is_gzip(const void *src, size_t len) {
+    const unsigned char *b = src;
+    return len >= 2 && b[0] == 0x1f && b[1] == 0x8b;
+}
+
+void lw_gz_free(void *p) { free(p); }
+
+static const size_t lw_gz_chunk = (size_t)1 << 30; // zlib counts in uInt
+
+static void lw_gz_set_msg(lw_gz_result *out, const char *msg) {
+    if (msg == NULL) msg = "";
+    strncpy(out->msg, msg, sizeof out->msg - 1);
+    out->msg[sizeof out->msg - 1] = 0;
+}
+
+int lw_gz_inflate(const void *src, size_t srclen, lw_gz_result *out) {
+    const unsigned char *in = src;
+    memset(out, 0, sizeof *out);
+
+    // ISIZE (the last 4 bytes) is the inflated size mod 2^32 of the last member: a good first guess.
+    size_t cap = srclen * 4 + 4096;
+    if (srclen >= 18) {
+        const unsigned char *t = in + srclen - 4;
+        size_t isize = (size_t)t[0] | (size_t)t[1] << 8 | (size_t)t[2] << 16 | (size_t)t[3] << 24;
+        if (isize >= srclen / 2 && isize / 1100 <= srclen) cap = isize + 64;
     }
-    gzbuffer(gz, 1 << 17);
-    size_t cap = 1 << 20, len = 0;
-    uint8_t *buf = malloc(cap);
-    if (!buf) {
-        gzclose_r(gz);
+    unsigned char *buf = malloc(cap);
+    if (buf == NULL) return -ENOMEM;
+
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (inflateInit2(&zs, 15 + 16) != Z_OK) {
+        free(buf);
         return -ENOMEM;
     }
+    size_t fed = 0, len = 0; // input bytes handed to zlib, output bytes produced
+    int result = 0;
     for (;;) {
-        if (cap - len < (1 << 16)) {
+        if (zs.avail_in == 0 && fed < srclen) {
+            size_t n = srclen - fed < lw_gz_chunk ? srclen - fed : lw_gz_chunk;
+            zs.next_in = (unsigned char *)(in + fed);
+            zs.avail_in = (uInt)n;
+            fed += n;
+        }
+        if (len == cap) {
             size_t ncap = cap * 2;
-            uint8_t *nbuf = realloc(buf, ncap);
-            if (!nbuf) {
-                free(buf);
-                gzclose_r(gz);
-                return -ENOMEM;
+            unsigned char *nbuf = realloc(buf, ncap);
+            if (nbuf == NULL) {
+                result = -ENOMEM;
+                break;
             }
             buf = nbuf;
             cap = ncap;
         }
-        size_t want = cap - len > (1u << 30) ? (1u << 30) : cap - len;
-        int n = gzread(gz, buf + len, (unsigned)want);
-        if (n < 0) {
-            int zerr;
-            const char *msg = gzerror(gz, &zerr);
-            int e = zerr == Z_ERRNO ? errno : EILSEQ;
-            snprintf(err, errlen, "%s", zerr == Z_ERRNO ? strerror(e) : msg);
-            free(buf);
-            gzclose_r(gz);
-            return -e;
+        size_t room = cap - len < lw_gz_chunk ? cap - len : lw_gz_chunk;
+        zs.next_out = buf + len;
+        zs.avail_out = (uInt)room;
+        int rc = inflate(&zs, Z_NO_FLUSH);
+        len += room - zs.avail_out;
+        size_t consumed = fed - zs.avail_in;
+        if (rc == Z_STREAM_END) {
+            if (consumed == srclen) break;
+            if (lw_gz_is_gzip(in + consumed, srclen - consumed)) { // another member follows
+                inflateReset(&zs);
+                continue;
+            }
+            size_t i = consumed;
+            while (i < srclen && in[i] == 0) i++;
+            if (i == srclen) break; // zero padding (tape blocks) is allowed, as gzip does
+            out->in_offset = consumed;
+            lw_gz_set_msg(out, "trailing garbage after the gzip data");
+            result = LW_GZ_CORRUPT;
+            break;
         }
-        if (n == 0) break;
-        len += (size_t)n;
+        if (rc == Z_OK) continue;
+        if (rc == Z_BUF_ERROR) {
+            if (zs.avail_out == 0 || zs.avail_in > 0 || fed < srclen) continue;
+            out->in_offset = srclen;
+            result = LW_GZ_TRUNCATED;
+            break;
+        }
+        if (rc == Z_MEM_ERROR) {
+            result = -ENOMEM;
+            break;
+        }
+        out->in_offset = consumed;
+        lw_gz_set_msg(out, zs.msg);
+        result = LW_GZ_CORRUPT;
+        break;
     }
-    // gzread returns 0 both at a clean end and when the stream stops early; gzerror tells.
-    int zerr = Z_OK;
-    const char *msg = gzerror(gz, &zerr);
-    if (zerr != Z_OK && zerr != Z_STREAM_END) {
-        snprintf(err, errlen, "%s", msg);
-        free(buf);
-        gzclose_r(gz);
-        return -EILSEQ;
-    }
-    gzclose_r(gz);
-    *out = buf;
-    *length = len;
-    return 0;
+    inflateEnd(&zs);
+    out->data = buf;
+    out->len = len;
+    return result;
 }

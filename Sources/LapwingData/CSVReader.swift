@@ -1,121 +1,214 @@
 import LapwingCore
 
-/// Comma-separated values (plain or gzipped): one example per line, every field a number,
-/// one column the label; an optional header line (detected when its fields are not numbers,
-/// or declared); CRLF line endings are fine. Rows are stored dense.
-public enum CSVReader {
-    public struct Options: Sendable, Equatable {
-        /// The label column, 0-based.
-        public var labelColumn: Int
-        /// The label column by header name (needs a header); wins over `labelColumn`.
-        public var labelName: String?
-        /// nil: a first line whose fields are not all numbers is a header.
-        public var hasHeader: Bool?
-        public var delimiter: UInt8
-        public var labels: LabelOptions
+#if canImport(Glibc)
+import Glibc
+#endif
 
-        public init(
-            labelColumn: Int = 0, labelName: String? = nil, hasHeader: Bool? = nil, delimiter: UInt8 = 0x2C,
-            labels: LabelOptions = LabelOptions()
-        ) {
-            self.labelColumn = labelColumn
-            self.labelName = labelName
-            self.hasHeader = hasHeader
-            self.delimiter = delimiter
-            self.labels = labels
+/// Options of the CSV reader.
+public struct CSVOptions: Sendable, Equatable {
+    /// Which column holds the label.
+    public enum LabelColumn: Sendable, Equatable {
+        /// 0-based; negative counts from the end (-1 is the last column).
+        case index(Int)
+        /// A name in the header row.
+        case name(String)
+    }
+
+    public var labelColumn: LabelColumn
+    /// nil: auto-detect (a first row with a non-numeric field is a header).
+    public var hasHeader: Bool?
+    public var delimiter: UInt8
+    public var labels: LabelOptions
+
+    public init(
+        labelColumn: LabelColumn = .index(0), hasHeader: Bool? = nil, delimiter: UInt8 = UInt8(ascii: ","),
+        labels: LabelOptions = LabelOptions()
+    ) {
+        self.labelColumn = labelColumn
+        self.hasHeader = hasHeader
+        self.delimiter = delimiter
+        self.labels = labels
+    }
+}
+
+/// Reads CSV files (plain or gzipped) into dense data sets: one example per line, one column is
+/// the label, the others the features. Blank lines are skipped, CRLF line ends accepted, fields
+/// may be double-quoted. Errors name the file and the 1-based line.
+public enum CSVReader {
+    public static func load(path: String, options: CSVOptions = CSVOptions()) throws(LapwingError) -> Dataset {
+        let input = try InputBytes.open(path: path)
+        return try parse(base: input.base, count: input.count, name: input.name, options: options)
+    }
+
+    /// Loads from an open descriptor (read from its current offset; it stays open), naming it `name`.
+    public static func load(fd: Int32, name: String, options: CSVOptions = CSVOptions()) throws(LapwingError)
+        -> Dataset
+    {
+        let input = try InputBytes.read(fd: fd, name: name)
+        return try parse(base: input.base, count: input.count, name: input.name, options: options)
+    }
+
+    /// One field of a line: its bytes (quotes removed) and whether it was quoted.
+    struct Field {
+        var start: Int
+        var count: Int
+    }
+
+    /// Splits the line `b[from..<end]` into `fields`; returns false on an unterminated quote.
+    @inline(__always)
+    static func split(
+        _ b: UnsafePointer<UInt8>, from: Int, end: Int, delimiter: UInt8, trim: Bool, into fields: inout [Field]
+    ) -> Bool {
+        fields.removeAll(keepingCapacity: true)
+        var p = from
+        while true {
+            if trim { while p < end && (b[p] == UInt8(ascii: " ") || b[p] == UInt8(ascii: "\t")) { p += 1 } }
+            var s = p
+            var e: Int
+            if p < end && b[p] == UInt8(ascii: "\"") {
+                s = p + 1
+                p = s
+                while true {
+                    while p < end && b[p] != UInt8(ascii: "\"") { p += 1 }
+                    if p == end { return false }
+                    if p + 1 < end && b[p + 1] == UInt8(ascii: "\"") {
+                        p += 2
+                        continue
+                    }
+                    break
+                }
+                e = p
+                p += 1
+                while p < end && b[p] != delimiter { p += 1 }
+            } else {
+                while p < end && b[p] != delimiter { p += 1 }
+                e = p
+                if trim { while e > s && (b[e - 1] == UInt8(ascii: " ") || b[e - 1] == UInt8(ascii: "\t")) { e -= 1 } }
+            }
+            fields.append(Field(start: s, count: e - s))
+            if p >= end { return true }
+            p += 1  // the delimiter
         }
     }
 
-    public static func load(path: String, options: Options = Options()) throws(LapwingError) -> Dataset {
-        let file = try InputFile(path)
-        let b = file.bytes
-        var lines = LineCursor(b)
-        var scratch = [CChar](repeating: 0, count: 64)
-        var x: [Float] = []
-        var labels: [Float] = []
-        var fieldCount: Int?
-        var labelColumn = options.labelColumn
-        var fields: [Range<Int>] = []
-        var sawFirst = false
+    static func text(_ b: UnsafePointer<UInt8>, _ f: Field) -> String {
+        String(decoding: UnsafeBufferPointer(start: b + f.start, count: f.count), as: UTF8.self)
+            .replacing("\"\"", with: "\"")
+    }
 
-        func split(_ line: Range<Int>) {
-            fields.removeAll(keepingCapacity: true)
-            var s = line.lowerBound
-            for k in line where b[k] == options.delimiter {
-                fields.append(trim(s..<k))
-                s = k + 1
+    static func parse(base b: UnsafePointer<UInt8>, count n: Int, name: String, options: CSVOptions)
+        throws(LapwingError) -> Dataset
+    {
+        let delim = options.delimiter
+        if delim == UInt8(ascii: "\n") || delim == UInt8(ascii: "\r") || delim == UInt8(ascii: "\"") {
+            throw LapwingError(.invalidArgument, "\(name): delimiter \(delim) cannot be used")
+        }
+        let trim = delim != UInt8(ascii: " ") && delim != UInt8(ascii: "\t")
+        var fields: [Field] = []
+        fields.reserveCapacity(1024)
+        var labels = RawVec<Float>(capacity: max(n / 1024, 1024))
+        var lineOf = RawVec<Int32>(capacity: max(n / 1024, 1024))
+        var dense = RawVec<Float>(capacity: max(n / 4, 1024))
+        var ncols = -1
+        var labelCol = 0
+        var header: [String]? = nil
+        var line = 0
+        var p = 0
+        func fail(_ line: Int, _ why: String) -> LapwingError {
+            LapwingError(.invalidData, "\(name):\(line): \(why)")
+        }
+        while p < n {
+            line += 1
+            let s = p
+            while p < n && b[p] != UInt8(ascii: "\n") { p += 1 }
+            var e = p
+            p += 1
+            if e > s && b[e - 1] == UInt8(ascii: "\r") { e -= 1 }
+            var blank = true
+            for k in s..<e where b[k] != UInt8(ascii: " ") && b[k] != UInt8(ascii: "\t") {
+                blank = false
+                break
             }
-            fields.append(trim(s..<line.upperBound))
-        }
-        func trim(_ r: Range<Int>) -> Range<Int> {
-            var lo = r.lowerBound, hi = r.upperBound
-            while lo < hi && (b[lo] == 0x20 || b[lo] == 0x09) { lo += 1 }
-            while hi > lo && (b[hi - 1] == 0x20 || b[hi - 1] == 0x09) { hi -= 1 }
-            return lo..<hi
-        }
-
-        while let line = lines.next() {
-            if trim(line).isEmpty { continue }
-            split(line)
-            if !sawFirst {
-                sawFirst = true
-                let numeric = fields.allSatisfy { Numbers.float(b, $0, scratch: &scratch) != nil }
-                if options.hasHeader ?? !numeric {
-                    let names = fields.map { String(decoding: UnsafeBufferPointer(rebasing: b[$0]), as: UTF8.self) }
-                    if let want = options.labelName {
-                        guard let k = names.firstIndex(of: want) else {
-                            throw LapwingError(
-                                .invalidArgument, "\(path):\(lines.lineNumber): no column named '\(want)' in the header",
-                                detail: "columns: \(names.prefix(20).joined(separator: ", "))")
-                        }
-                        labelColumn = k
-                    }
-                    fieldCount = fields.count
-                    guard labelColumn < fields.count else {
+            if blank { continue }
+            if !split(b, from: s, end: e, delimiter: delim, trim: trim, into: &fields) {
+                throw fail(line, "unterminated quoted field")
+            }
+            if ncols < 0 {
+                // The first row: the column count, the header and the label column.
+                ncols = fields.count
+                var isHeader = options.hasHeader
+                if isHeader == nil {
+                    var scratch: Float = 0
+                    isHeader = fields.contains { parseFloat(b + $0.start, $0.count, &scratch) == .invalid }
+                }
+                if isHeader == true { header = fields.map { text(b, $0) } }
+                switch options.labelColumn {
+                case .index(let i):
+                    labelCol = i < 0 ? ncols + i : i
+                    if labelCol < 0 || labelCol >= ncols {
                         throw LapwingError(
                             .invalidArgument,
-                            "\(path):\(lines.lineNumber): label column \(labelColumn) is out of range (the header has \(fields.count) columns)")
+                            "\(name):\(line): label column \(i) out of range (the file has \(ncols) columns)")
                     }
-                    continue
+                case .name(let want):
+                    guard let header else {
+                        throw LapwingError(
+                            .invalidArgument, "\(name):\(line): label column '\(want)' given by name but the file has no header")
+                    }
+                    guard let i = header.firstIndex(of: want) else {
+                        throw LapwingError(.invalidArgument, "\(name):\(line): no column named '\(want)' in the header")
+                    }
+                    labelCol = i
                 }
-                if options.labelName != nil {
-                    throw LapwingError(
-                        .invalidArgument, "\(path):\(lines.lineNumber): a label column by name needs a header line")
+                if ncols < 2 {
+                    throw fail(line, "only \(ncols) column, expected a label and at least one feature")
                 }
+                if header != nil { continue }
             }
-            if let n = fieldCount {
-                guard fields.count == n else {
-                    throw LapwingError(.invalidData, "\(path):\(lines.lineNumber): \(fields.count) fields, expected \(n)")
-                }
-            } else {
-                fieldCount = fields.count
-                guard labelColumn < fields.count else {
-                    throw LapwingError(
-                        .invalidArgument,
-                        "\(path):\(lines.lineNumber): label column \(labelColumn) is out of range (the row has \(fields.count) fields)")
-                }
-                guard fields.count >= 2 else {
-                    throw LapwingError(.invalidData, "\(path):\(lines.lineNumber): only one field: no features besides the label")
-                }
+            if fields.count != ncols {
+                throw fail(line, "\(fields.count) fields, expected \(ncols)")
             }
+            dense.reserve(more: ncols - 1)
             for (k, f) in fields.enumerated() {
-                guard let v = Numbers.float(b, f, scratch: &scratch) else {
-                    throw LapwingError(
-                        .invalidData,
-                        "\(path):\(lines.lineNumber): field \(k + 1): '\(Numbers.text(b, f))' is not a number")
+                var v: Float = 0
+                let st = parseFloat(b + f.start, f.count, &v)
+                if st != .ok {
+                    let what: String
+                    if k == labelCol {
+                        what = "label"
+                    } else if let header {
+                        what = "field \(k + 1) ('\(header[k])')"
+                    } else {
+                        what = "field \(k + 1)"
+                    }
+                    let tok = tokenText(b + f.start, f.count)
+                    switch st {
+                    case .nonFinite: throw fail(line, "\(what) '\(tok)': NaN/Inf not allowed")
+                    case .outOfRange: throw fail(line, "\(what) '\(tok)' out of Float range")
+                    default:
+                        if f.count == 0 { throw fail(line, "\(what) is empty") }
+                        throw fail(line, "\(what) '\(tok)' is not a number")
+                    }
                 }
-                guard v.isFinite, Float(v).isFinite else {
-                    throw LapwingError(
-                        .invalidData,
-                        "\(path):\(lines.lineNumber): field \(k + 1): \(Numbers.text(b, f)) is not finite (NaN and Inf are not allowed)")
+                if k == labelCol {
+                    labels.append(v)
+                    lineOf.append(Int32(truncatingIfNeeded: line))
+                } else {
+                    dense.appendUnchecked(v)
                 }
-                if k == labelColumn { labels.append(Float(v)) } else { x.append(Float(v)) }
             }
         }
-        guard !labels.isEmpty, let n = fieldCount else {
-            throw LapwingError(.invalidData, "\(path): empty file (no examples)")
+        let rows = labels.count
+        if rows == 0 {
+            if header != nil { throw LapwingError(.invalidData, "\(name): no examples (only a header)") }
+            throw LapwingError(.invalidData, "\(name): empty file (no examples)")
         }
-        let kind = options.labels.resolve(&labels)
-        return Dataset(dense: x, cols: n - 1, labels: labels, labelKind: kind, source: path)
+        let kind = try finalizeLabels(labels.ptr, count: rows, options: options.labels, name: name) { i in
+            ":\(lineOf[i])"
+        }
+        let l = labels.take()
+        let d = dense.take()
+        let storage = DatasetStorage(.heap([UnsafeMutableRawPointer(l), UnsafeMutableRawPointer(d)]))
+        return Dataset(rows: rows, cols: ncols - 1, labelKind: kind, source: name, storage: storage, labels: l, dense: d)
     }
 }

@@ -1,91 +1,151 @@
 import LapwingCore
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// A data spec string, as the CLI takes it:
-/// - `idx:DIR`: the MNIST-family IDX files of DIR (train-* and t10k-*);
-/// - `libsvm:TRAIN[,TEST]`: LIBSVM files (gzipped or plain);
-/// - `csv:TRAIN[,TEST][;label=N|NAME][;header|;noheader]`: CSV files, label column 0 by default.
+/// A data set named on a command line:
+///
+///     idx:DIR                                    MNIST-style directory (train and t10k files)
+///     libsvm:TRAIN[,TEST][;features=N][;labels=K]
+///     csv:TRAIN[,TEST][;label=N|NAME][;header|;noheader][;delim=C|tab][;labels=K]
+///
+/// where K is auto, binary, multiclass or real. A test set gets the training set's feature
+/// dimension and label kind (sparse data widens to the larger dimension of the two).
 public struct DataSpec: Sendable, Equatable {
-    public enum Format: String, Sendable { case idx, libsvm, csv }
+    public enum Format: String, Sendable, Equatable {
+        case idx, libsvm, csv
+    }
 
     public var format: Format
+    /// The training file (the directory for `idx`).
     public var train: String
     public var test: String?
-    public var csv: CSVReader.Options
+    public var libsvm: LIBSVMOptions
+    public var csv: CSVOptions
+    /// Label options of the training set (the test set follows the training set).
+    public var labels: LabelOptions
+    /// The text it was parsed from.
+    public var text: String
 
-    public static func parse(_ text: String) throws(LapwingError) -> DataSpec {
-        guard let colon = text.firstIndex(of: ":"), let format = Format(rawValue: String(text[..<colon])) else {
-            throw LapwingError(
-                .invalidArgument, "--data '\(text)': unknown format",
-                detail: "use idx:DIR, libsvm:TRAIN[,TEST] or csv:TRAIN[,TEST][;label=N][;header]")
+    public init(
+        format: Format, train: String, test: String? = nil, libsvm: LIBSVMOptions = LIBSVMOptions(),
+        csv: CSVOptions = CSVOptions(), labels: LabelOptions = LabelOptions(), text: String? = nil
+    ) {
+        self.format = format
+        self.train = train
+        self.test = test
+        self.libsvm = libsvm
+        self.csv = csv
+        self.labels = labels
+        self.text = text ?? "\(format.rawValue):\(train)\(test.map { "," + $0 } ?? "")"
+    }
+
+    public static func parse(_ s: String) throws(LapwingError) -> DataSpec {
+        func bad(_ field: String, _ why: String) -> LapwingError {
+            LapwingError(.invalidArgument, "data spec '\(s)': \(field): \(why)")
         }
-        var parts = text[text.index(after: colon)...].split(separator: ";", omittingEmptySubsequences: false).map(String.init)
-        let files = parts.removeFirst().split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-        guard (1...2).contains(files.count), files.allSatisfy({ !$0.isEmpty }) else {
-            throw LapwingError(.invalidArgument, "--data '\(text)': expected one or two file names after '\(format.rawValue):'")
+        guard let colon = s.firstIndex(of: ":") else {
+            throw bad("format", "expected FORMAT:PATH with FORMAT idx, libsvm or csv")
         }
-        var spec = DataSpec(format: format, train: files[0], test: files.count == 2 ? files[1] : nil, csv: .init())
-        if format == .idx && spec.test != nil {
-            throw LapwingError(.invalidArgument, "--data '\(text)': idx: takes one directory (it holds both sets)")
+        let fname = String(s[..<colon])
+        guard let format = Format(rawValue: fname) else {
+            throw bad("format", "unknown format '\(fname)' (expected idx, libsvm or csv)")
         }
-        for option in parts {
-            guard format == .csv else {
-                throw LapwingError(.invalidArgument, "--data '\(text)': option '\(option)' applies to csv: only")
+        var parts = s[s.index(after: colon)...].split(separator: ";", omittingEmptySubsequences: false).map(String.init)
+        let paths = parts.removeFirst().split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        if paths.count > 2 { throw bad("paths", "expected TRAIN or TRAIN,TEST, got \(paths.count) paths") }
+        if paths[0].isEmpty { throw bad("train", "empty path") }
+        if paths.count == 2 && paths[1].isEmpty { throw bad("test", "empty path") }
+        if format == .idx && paths.count == 2 {
+            throw bad("paths", "idx takes one directory (it holds both the train and the t10k files)")
+        }
+        var spec = DataSpec(format: format, train: paths[0], test: paths.count == 2 ? paths[1] : nil, text: s)
+        for opt in parts {
+            let kv = opt.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            let key = kv[0]
+            let value = kv.count == 2 ? kv[1] : nil
+            func need() throws(LapwingError) -> String {
+                guard let value, !value.isEmpty else { throw bad(key, "needs a value (\(key)=...)") }
+                return value
             }
-            if option == "header" {
+            switch (format, key) {
+            case (_, ""): throw bad("options", "empty option")
+            case (_, "labels"):
+                let v = try need()
+                guard let k = LabelOptions.Kind(rawValue: v) else {
+                    throw bad("labels", "'\(v)' is not auto, binary, multiclass or real")
+                }
+                spec.labels.kind = k
+            case (.libsvm, "features"):
+                let v = try need()
+                guard let n = Int(v), n > 0 else { throw bad("features", "'\(v)' is not a positive integer") }
+                spec.libsvm.featureCount = n
+            case (.csv, "label"):
+                let v = try need()
+                spec.csv.labelColumn = Int(v).map { .index($0) } ?? .name(v)
+            case (.csv, "header"):
+                if value != nil { throw bad("header", "takes no value") }
                 spec.csv.hasHeader = true
-            } else if option == "noheader" {
+            case (.csv, "noheader"):
+                if value != nil { throw bad("noheader", "takes no value") }
                 spec.csv.hasHeader = false
-            } else if option.hasPrefix("label=") {
-                let v = String(option.dropFirst(6))
-                if let k = Int(v), k >= 0 { spec.csv.labelColumn = k } else if !v.isEmpty { spec.csv.labelName = v }
-                else { throw LapwingError(.invalidArgument, "--data '\(text)': label= needs a column number or name") }
-            } else {
-                throw LapwingError(
-                    .invalidArgument, "--data '\(text)': unknown option '\(option)' (use label=N, header or noheader)")
+            case (.csv, "delim"):
+                let v = try need()
+                if v == "tab" {
+                    spec.csv.delimiter = UInt8(ascii: "\t")
+                } else if v.utf8.count == 1, let c = v.utf8.first, c != UInt8(ascii: "\"") {
+                    spec.csv.delimiter = c
+                } else {
+                    throw bad("delim", "'\(v)' is not one character or 'tab'")
+                }
+            default:
+                throw bad(key, "unknown option for \(format.rawValue)")
             }
-        }
-        for f in files where access(f, R_OK) != 0 {
-            throw LapwingError.system("open", errno: errno, object: f)
         }
         return spec
     }
 
-    /// Reads the files. The test set, if any, gets the training set's feature count (or the
-    /// wider of the two for sparse data) and class count.
+    /// Loads the training set and, if named, the test set.
     public func load() throws(LapwingError) -> (train: Dataset, test: Dataset?) {
         switch format {
         case .idx:
-            let (a, b) = try IDXReader.loadDirectory(train)
-            return (a, b)
+            let (tr, te) = try IDXReader.loadDirectory(train, options: labels)
+            return (tr, te)
         case .libsvm:
-            let a = try LIBSVMReader.load(path: train)
-            guard let test else { return (a, nil) }
-            var b = try LIBSVMReader.load(path: test, options: .init(labels: .init(minimumClasses: a.classes ?? 0)))
-            return Self.agree(a, &b)
+            var o = libsvm
+            o.labels = labels
+            let tr = try LIBSVMReader.load(path: train, options: o)
+            guard let test else { return (tr, nil) }
+            o.labels = .matching(tr.labelKind)
+            let te = try LIBSVMReader.load(path: test, options: o)
+            return try reconcile(tr, te)
         case .csv:
-            let a = try CSVReader.load(path: train, options: csv)
-            guard let test else { return (a, nil) }
-            var opts = csv
-            opts.labels.minimumClasses = a.classes ?? 0
-            var b = try CSVReader.load(path: test, options: opts)
-            guard b.cols == a.cols else {
-                throw LapwingError(.invalidData, "\(test): \(b.cols) features, but \(train) has \(a.cols)")
-            }
-            return Self.agree(a, &b)
+            var o = csv
+            o.labels = labels
+            let tr = try CSVReader.load(path: train, options: o)
+            guard let test else { return (tr, nil) }
+            o.labels = .matching(tr.labelKind)
+            let te = try CSVReader.load(path: test, options: o)
+            return try reconcile(tr, te)
         }
     }
 
-    /// Widens both sets to the same feature and class counts.
-    static func agree(_ a: Dataset, _ b: inout Dataset) -> (train: Dataset, test: Dataset?) {
-        let cols = max(a.cols, b.cols)
-        var kind = a.labelKind
-        if case .multiclass(let ka) = a.labelKind, case .multiclass(let kb) = b.labelKind, kb > ka { kind = b.labelKind }
-        let train = (cols != a.cols || kind != a.labelKind) ? a.widened(to: cols, labelKind: kind) : a
-        if cols != b.cols || kind != b.labelKind { b = b.widened(to: cols, labelKind: kind) }
-        return (train, b)
+    /// Gives both sets the same feature dimension and class count.
+    private func reconcile(_ tr: Dataset, _ te: Dataset) throws(LapwingError) -> (train: Dataset, test: Dataset?) {
+        var tr = tr
+        var te = te
+        if tr.cols != te.cols {
+            guard tr.isSparse else {
+                throw LapwingError(
+                    .invalidData,
+                    "data spec '\(text)': test: \(te.source) has \(te.cols) features but \(tr.source) has \(tr.cols)")
+            }
+            let c = max(tr.cols, te.cols)
+            tr = tr.reshaped(cols: c)
+            te = te.reshaped(cols: c)
+        }
+        if case .multiclass(let a) = tr.labelKind, case .multiclass(let b) = te.labelKind, a != b {
+            let k = LabelKind.multiclass(classes: max(a, b))
+            tr = tr.reshaped(labelKind: k)
+            te = te.reshaped(labelKind: k)
+        }
+        return (tr, te)
     }
 }

@@ -4,180 +4,309 @@ import LapwingCore
 import Glibc
 #endif
 
-/// What a data set's labels are.
+/// What the labels of a data set mean, and how they are stored (one Float per row).
 public enum LabelKind: Equatable, Sendable, Codable {
     /// Two classes, stored as -1 and +1.
     case binary
-    /// Classes 0 ..< classes, stored as Float.
+    /// `classes` classes, stored as the class index 0 ..< classes.
     case multiclass(classes: Int)
-    /// Real-valued targets (regression).
+    /// Regression targets, stored as they are.
     case real
+
+    /// 2 for binary, the class count for multi-class data, 0 for regression.
+    public var classCount: Int {
+        switch self {
+        case .binary: 2
+        case .multiclass(let c): c
+        case .real: 0
+        }
+    }
 }
 
-/// A data set parsed once into compact binary form: dense rows (row-major Float32) or CSR
-/// (row starts, 0-based feature indices strictly increasing within a row, values), and one
-/// Float label per row. Immutable after loading, so forked workers share it read-only.
+/// How a reader decides the label kind.
+public struct LabelOptions: Sendable, Equatable {
+    public enum Kind: String, Sendable, Equatable, Codable {
+        /// Labels ⊆ {-1, +1} or ⊆ {0, 1} are binary (unless `minClasses` > 2); else non-negative
+        /// integers are multi-class; else real.
+        case auto
+        /// Labels must be ⊆ {-1, +1} or ⊆ {0, 1}; stored as ±1.
+        case binary
+        /// Labels must be non-negative integers; classes = max(largest + 1, minClasses).
+        case multiclass
+        /// Labels are stored as they are.
+        case real
+    }
+
+    public var kind: Kind
+    /// The least class count of multi-class data, e.g. the training set's when loading its test set.
+    public var minClasses: Int
+
+    public init(kind: Kind = .auto, minClasses: Int = 0) {
+        self.kind = kind
+        self.minClasses = minClasses
+    }
+
+    /// Options that give a second data set (a test set) the kind of `kind`.
+    public static func matching(_ kind: LabelKind) -> LabelOptions {
+        switch kind {
+        case .binary: LabelOptions(kind: .binary)
+        case .multiclass(let c): LabelOptions(kind: .multiclass, minClasses: c)
+        case .real: LabelOptions(kind: .real)
+        }
+    }
+}
+
+/// The memory behind a `Dataset`: malloc'd arrays or one read-only file mapping.
+final class DatasetStorage: @unchecked Sendable {
+    enum Kind {
+        case heap([UnsafeMutableRawPointer])
+        case mapped(UnsafeMutableRawPointer, Int)
+    }
+
+    let kind: Kind
+
+    init(_ kind: Kind) { self.kind = kind }
+
+    deinit {
+        switch kind {
+        case .heap(let ptrs): for p in ptrs { free(p) }
+        case .mapped(let p, let len): munmap(p, len)
+        }
+    }
+}
+
+/// A data set parsed once into a compact binary form: dense rows (row-major Float32) or CSR
+/// sparse rows, and one Float label per row. Immutable after loading, so it is shared freely
+/// between threads, and forked workers read it without copying.
+///
+/// The raw buffers (`labels`, `dense`, `rowStart`, `indices`, `values`) point into memory the
+/// data set owns: they are valid while the `Dataset` is alive (prefer the `withUnsafe...` calls).
 public final class Dataset: @unchecked Sendable {
     public let rows: Int
+    /// The feature dimension.
     public let cols: Int
     public let isSparse: Bool
-    public let labelKind: LabelKind
-    /// Where it came from (a path, or a description).
-    public let source: String
-    /// Stored non-zeros (sparse) or rows * cols (dense).
+    /// Stored features: rows * cols for dense data, the CSR entry count for sparse data.
     public let nnz: Int
+    public let labelKind: LabelKind
+    /// The path the data came from.
+    public let source: String
 
-    let labels: UnsafePointer<Float>
-    let dense: UnsafePointer<Float>?
-    let rowStart: UnsafePointer<Int64>?
-    let indices: UnsafePointer<Int32>?
-    let values: UnsafePointer<Float>?
-    private let release: () -> Void
+    let storage: DatasetStorage
+    let labelPtr: UnsafePointer<Float>
+    let densePtr: UnsafePointer<Float>?
+    let rowStartPtr: UnsafePointer<Int64>?
+    let indexPtr: UnsafePointer<Int32>?
+    let valuePtr: UnsafePointer<Float>?
 
     init(
-        rows: Int, cols: Int, labelKind: LabelKind, source: String, labels: UnsafePointer<Float>,
-        dense: UnsafePointer<Float>?, rowStart: UnsafePointer<Int64>?, indices: UnsafePointer<Int32>?,
-        values: UnsafePointer<Float>?, release: @escaping () -> Void
+        rows: Int, cols: Int, labelKind: LabelKind, source: String, storage: DatasetStorage,
+        labels: UnsafePointer<Float>, dense: UnsafePointer<Float>
     ) {
         self.rows = rows
         self.cols = cols
-        self.isSparse = dense == nil
+        self.isSparse = false
+        self.nnz = rows * cols
         self.labelKind = labelKind
         self.source = source
-        self.labels = labels
-        self.dense = dense
-        self.rowStart = rowStart
-        self.indices = indices
-        self.values = values
-        self.nnz = dense == nil ? Int(rowStart![rows]) : rows * cols
-        self.release = release
+        self.storage = storage
+        self.labelPtr = labels
+        self.densePtr = dense
+        self.rowStartPtr = nil
+        self.indexPtr = nil
+        self.valuePtr = nil
     }
 
-    deinit { release() }
-
-    /// A dense data set that takes over copies of these arrays.
-    convenience init(dense: [Float], cols: Int, labels: [Float], labelKind: LabelKind, source: String) {
-        let x = Self.copy(dense), y = Self.copy(labels)
-        self.init(
-            rows: labels.count, cols: cols, labelKind: labelKind, source: source, labels: y, dense: x, rowStart: nil,
-            indices: nil, values: nil,
-            release: {
-                x.deallocate()
-                y.deallocate()
-            })
-    }
-
-    /// A CSR data set that takes over copies of these arrays.
-    convenience init(
-        rowStart: [Int64], indices: [Int32], values: [Float], cols: Int, labels: [Float], labelKind: LabelKind,
-        source: String
+    init(
+        rows: Int, cols: Int, nnz: Int, labelKind: LabelKind, source: String, storage: DatasetStorage,
+        labels: UnsafePointer<Float>, rowStart: UnsafePointer<Int64>, indices: UnsafePointer<Int32>,
+        values: UnsafePointer<Float>
     ) {
-        let r = Self.copy(rowStart), i = Self.copy(indices), v = Self.copy(values), y = Self.copy(labels)
-        self.init(
-            rows: labels.count, cols: cols, labelKind: labelKind, source: source, labels: y, dense: nil, rowStart: r,
-            indices: i, values: v,
-            release: {
-                r.deallocate()
-                i.deallocate()
-                v.deallocate()
-                y.deallocate()
-            })
+        self.rows = rows
+        self.cols = cols
+        self.isSparse = true
+        self.nnz = nnz
+        self.labelKind = labelKind
+        self.source = source
+        self.storage = storage
+        self.labelPtr = labels
+        self.densePtr = nil
+        self.rowStartPtr = rowStart
+        self.indexPtr = indices
+        self.valuePtr = values
     }
 
-    private static func copy<T>(_ a: [T]) -> UnsafeMutablePointer<T> {
-        let p = UnsafeMutablePointer<T>.allocate(capacity: max(a.count, 1))
-        a.withUnsafeBufferPointer { if let base = $0.baseAddress { p.initialize(from: base, count: a.count) } }
-        return p
+    /// The same rows seen with another feature dimension (sparse data may widen) or label kind
+    /// (a larger class count); shares the memory.
+    func reshaped(cols newCols: Int? = nil, labelKind newKind: LabelKind? = nil) -> Dataset {
+        let c = newCols ?? cols
+        precondition(c == cols || (isSparse && c > cols), "only sparse data can widen")
+        if isSparse {
+            return Dataset(
+                rows: rows, cols: c, nnz: nnz, labelKind: newKind ?? labelKind, source: source, storage: storage,
+                labels: labelPtr, rowStart: rowStartPtr!, indices: indexPtr!, values: valuePtr!)
+        }
+        return Dataset(
+            rows: rows, cols: c, labelKind: newKind ?? labelKind, source: source, storage: storage,
+            labels: labelPtr, dense: densePtr!)
     }
 
-    /// The label of row `i`: ±1 (binary), the class index (multi-class) or the target.
+    /// 2 for binary, the class count for multi-class data, 0 for regression.
+    public var classCount: Int { labelKind.classCount }
+
     @inline(__always)
-    public func label(_ i: Int) -> Float { labels[i] }
+    public func label(_ i: Int) -> Float {
+        precondition(i >= 0 && i < rows, "row \(i) out of range 0..<\(rows)")
+        return labelPtr[i]
+    }
 
-    /// Row `i` of a dense data set.
+    /// Row `i` of dense data (`cols` features).
+    @inline(__always)
     public func denseRow(_ i: Int) -> UnsafeBufferPointer<Float> {
-        precondition(!isSparse && i >= 0 && i < rows, "dense row \(i) of \(rows)")
-        return UnsafeBufferPointer(start: dense! + i * cols, count: cols)
+        precondition(i >= 0 && i < rows, "row \(i) out of range 0..<\(rows)")
+        guard let d = densePtr else { preconditionFailure("denseRow on sparse data") }
+        return UnsafeBufferPointer(start: d + i * cols, count: cols)
     }
 
-    /// Row `i` of a sparse data set: its feature indices and values.
+    /// Row `i` of sparse data: 0-based feature indices (strictly increasing) and their values.
+    @inline(__always)
     public func sparseRow(_ i: Int) -> (indices: UnsafeBufferPointer<Int32>, values: UnsafeBufferPointer<Float>) {
-        precondition(isSparse && i >= 0 && i < rows, "sparse row \(i) of \(rows)")
-        let s = Int(rowStart![i]), e = Int(rowStart![i + 1])
-        return (UnsafeBufferPointer(start: indices! + s, count: e - s), UnsafeBufferPointer(start: values! + s, count: e - s))
+        precondition(i >= 0 && i < rows, "row \(i) out of range 0..<\(rows)")
+        guard let rs = rowStartPtr else { preconditionFailure("sparseRow on dense data") }
+        let a = Int(rs[i])
+        let n = Int(rs[i + 1]) - a
+        return (UnsafeBufferPointer(start: indexPtr! + a, count: n), UnsafeBufferPointer(start: valuePtr! + a, count: n))
     }
 
-    /// Fills `buffer` (cleared first) with these rows, in order. Allocates nothing once the
+    /// All labels (one per row).
+    public var labels: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: labelPtr, count: rows) }
+    /// Dense data, row-major (empty for sparse data).
+    public var dense: UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: densePtr, count: densePtr == nil ? 0 : rows * cols)
+    }
+    /// CSR row starts, rows + 1 entries (empty for dense data).
+    public var rowStart: UnsafeBufferPointer<Int64> {
+        UnsafeBufferPointer(start: rowStartPtr, count: rowStartPtr == nil ? 0 : rows + 1)
+    }
+    /// CSR feature indices, 0-based (empty for dense data).
+    public var indices: UnsafeBufferPointer<Int32> {
+        UnsafeBufferPointer(start: indexPtr, count: indexPtr == nil ? 0 : nnz)
+    }
+    /// CSR values (empty for dense data).
+    public var values: UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: valuePtr, count: valuePtr == nil ? 0 : nnz)
+    }
+
+    /// Calls `body` with the dense block (rows * cols, row-major) and the labels.
+    public func withUnsafeDense<R>(
+        _ body: (_ features: UnsafeBufferPointer<Float>, _ labels: UnsafeBufferPointer<Float>) throws -> R
+    ) rethrows -> R {
+        precondition(!isSparse, "withUnsafeDense on sparse data")
+        return try withExtendedLifetime(self) { try body(dense, labels) }
+    }
+
+    /// Calls `body` with the CSR arrays and the labels.
+    public func withUnsafeCSR<R>(
+        _ body: (
+            _ rowStart: UnsafeBufferPointer<Int64>, _ indices: UnsafeBufferPointer<Int32>,
+            _ values: UnsafeBufferPointer<Float>, _ labels: UnsafeBufferPointer<Float>
+        ) throws -> R
+    ) rethrows -> R {
+        precondition(isSparse, "withUnsafeCSR on dense data")
+        return try withExtendedLifetime(self) { try body(rowStart, indices, values, labels) }
+    }
+
+    /// Clears `buffer` and appends `rows` (with their labels) to it. Does not allocate once the
     /// buffer has grown to the batch size.
-    public func gather(rows ids: some Sequence<Int>, into buffer: inout BatchBuffer) {
+    public func gather(rows selected: some Sequence<Int>, into buffer: inout BatchBuffer) {
+        precondition(
+            buffer.isSparse == isSparse && buffer.cols == cols,
+            "batch buffer (\(buffer.cols) cols, sparse \(buffer.isSparse)) does not match the data (\(cols), \(isSparse))")
         buffer.removeAll()
         if isSparse {
-            for i in ids {
-                let (idx, val) = sparseRow(i)
-                buffer.append(sparseIndices: idx, values: val, label: labels[i])
+            for r in selected {
+                let row = sparseRow(r)
+                buffer.append(sparseIndices: row.indices, values: row.values, label: labelPtr[r])
             }
         } else {
-            for i in ids { buffer.append(dense: UnsafeBufferPointer(start: dense! + i * cols, count: cols), label: labels[i]) }
+            for r in selected {
+                buffer.append(dense: denseRow(r), label: labelPtr[r])
+            }
         }
-    }
-
-    /// The number of classes (2 for binary), or nil for regression.
-    public var classes: Int? {
-        switch labelKind {
-        case .binary: return 2
-        case .multiclass(let k): return k
-        case .real: return nil
-        }
-    }
-
-    /// The same rows with `cols` widened to `newCols` (sparse only: indices stay valid).
-    public func widened(to newCols: Int, labelKind newKind: LabelKind? = nil) -> Dataset {
-        precondition(newCols >= cols)
-        let keep = self
-        return Dataset(
-            rows: rows, cols: isSparse ? newCols : cols, labelKind: newKind ?? labelKind, source: source,
-            labels: labels, dense: dense, rowStart: rowStart, indices: indices, values: values,
-            release: { withExtendedLifetime(keep) {} })
+        withExtendedLifetime(self) {}
     }
 }
 
-/// How labels are read.
-public struct LabelOptions: Sendable, Equatable {
-    /// Force a kind instead of inferring it.
-    public var kind: LabelKind?
-    /// At least this many classes (e.g. the training set's, so the test set agrees).
-    public var minimumClasses: Int
-
-    public init(kind: LabelKind? = nil, minimumClasses: Int = 0) {
-        self.kind = kind
-        self.minimumClasses = minimumClasses
-    }
-
-    /// Infers the kind from the raw labels and converts them in place: {-1,+1} or {0,1} →
-    /// binary (±1); non-negative integers → classes 0...max; anything else → real.
-    func resolve(_ labels: inout [Float]) -> LabelKind {
-        var allInt = true, nonNegative = true, maxLabel: Float = 0
-        var binarySigned = true, binary01 = true
-        for y in labels {
-            if y != -1 && y != 1 { binarySigned = false }
-            if y != 0 && y != 1 { binary01 = false }
-            if y.rounded() != y { allInt = false }
-            if y < 0 { nonNegative = false }
-            maxLabel = max(maxLabel, y)
+extension Dataset: CustomStringConvertible {
+    public var description: String {
+        let kind: String
+        switch labelKind {
+        case .binary: kind = "binary"
+        case .multiclass(let c): kind = "\(c) classes"
+        case .real: kind = "real labels"
         }
-        let kind: LabelKind
-        if let forced = self.kind {
-            kind = forced
-        } else if (binarySigned || binary01) && minimumClasses <= 2 {
+        return "\(source): \(rows) rows x \(cols) features, \(isSparse ? "sparse, \(nnz) stored" : "dense"), \(kind)"
+    }
+}
+
+/// Decides the label kind of `labels` and rewrites them into the stored form (±1 for binary).
+/// `place(i)` locates row `i` after the file name in an error message (":12" for line 12, ": byte 8").
+func finalizeLabels(
+    _ labels: UnsafeMutablePointer<Float>, count: Int, options: LabelOptions, name: String,
+    place: (Int) -> String
+) throws(LapwingError) -> LabelKind {
+    var pm1 = true  // all in {-1, +1}
+    var zo = true  // all in {0, 1}
+    var nonNegInt = true
+    var firstNonInt = -1
+    var maxLabel: Float = 0
+    for i in 0..<count {
+        let v = labels[i]
+        if v != 1 {
+            if v != -1 { pm1 = false }
+            if v != 0 { zo = false }
+        }
+        if nonNegInt && !(v >= 0 && v == v.rounded(.towardZero) && v < 16_777_216) {
+            nonNegInt = false
+            firstNonInt = i
+        }
+        if v > maxLabel { maxLabel = v }
+    }
+    var kind = options.kind
+    if kind == .auto {
+        if (pm1 || zo) && options.minClasses <= 2 {
             kind = .binary
-        } else if allInt && nonNegative {
-            kind = .multiclass(classes: max(Int(maxLabel) + 1, minimumClasses))
+        } else if nonNegInt {
+            kind = .multiclass
         } else {
             kind = .real
         }
-        if kind == .binary {
-            for i in labels.indices { labels[i] = labels[i] > 0 ? 1 : -1 }
+    }
+    switch kind {
+    case .auto, .real:
+        return .real
+    case .binary:
+        if pm1 { return .binary }
+        if zo {
+            for i in 0..<count { labels[i] = labels[i] == 0 ? -1 : 1 }
+            return .binary
         }
-        return kind
+        for i in 0..<count where labels[i] != 1 && labels[i] != -1 && labels[i] != 0 {
+            throw LapwingError(
+                .invalidData, "\(name)\(place(i)): label \(labels[i]) is not binary (expected -1/+1 or 0/1)")
+        }
+        throw LapwingError(.invalidData, "\(name): labels mix -1 and 0; binary labels are -1/+1 or 0/1")
+    case .multiclass:
+        if !nonNegInt {
+            throw LapwingError(
+                .invalidData,
+                "\(name)\(place(firstNonInt)): label \(labels[firstNonInt]) is not a class index (a non-negative integer)"
+            )
+        }
+        let classes = max(count == 0 ? 0 : Int(maxLabel) + 1, options.minClasses)
+        if classes > 1_000_000 {
+            throw LapwingError(.invalidData, "\(name): label \(Int(maxLabel)) is too large for a class index")
+        }
+        return .multiclass(classes: classes)
     }
 }

@@ -1,107 +1,189 @@
 import LapwingCore
 
-/// LIBSVM / svmlight text (plain or gzipped): `label index:value index:value ... [# comment]`
-/// per line, indices 1-based and strictly increasing; `qid:N` is ignored; blank and comment
-/// lines are skipped; CRLF line endings are fine. Rows are stored as CSR, never densified.
-public enum LIBSVMReader {
-    public struct Options: Sendable, Equatable {
-        /// The declared number of features; an index beyond it is an error. nil: the largest index seen.
-        public var featureCount: Int?
-        public var labels: LabelOptions
+#if canImport(Glibc)
+import Glibc
+#endif
 
-        public init(featureCount: Int? = nil, labels: LabelOptions = LabelOptions()) {
-            self.featureCount = featureCount
-            self.labels = labels
-        }
+/// Options of the LIBSVM / svmlight reader.
+public struct LIBSVMOptions: Sendable, Equatable {
+    /// The declared feature dimension; an index beyond it is an error. Default: the largest index seen.
+    public var featureCount: Int?
+    public var labels: LabelOptions
+
+    public init(featureCount: Int? = nil, labels: LabelOptions = LabelOptions()) {
+        self.featureCount = featureCount
+        self.labels = labels
+    }
+}
+
+/// Reads LIBSVM / svmlight files (plain or gzipped) into sparse data sets.
+///
+/// One example per line: `label index:value index:value ... [# comment]`, indices 1-based and
+/// strictly increasing (stored 0-based). `qid:N` tokens are ignored; blank lines and lines that
+/// start with `#` are skipped; spaces and tabs separate tokens; CRLF line ends are accepted.
+public enum LIBSVMReader {
+    /// Loads `path`; errors name the file and the 1-based line.
+    public static func load(path: String, options: LIBSVMOptions = LIBSVMOptions()) throws(LapwingError) -> Dataset {
+        let input = try InputBytes.open(path: path)
+        return try parse(input, options: options)
     }
 
-    public static func load(path: String, options: Options = Options()) throws(LapwingError) -> Dataset {
-        let file = try InputFile(path)
-        let b = file.bytes
-        var lines = LineCursor(b)
-        var rowStart: [Int64] = [0]
-        var indices: [Int32] = []
-        var values: [Float] = []
-        var labels: [Float] = []
-        indices.reserveCapacity(b.count / 8)
-        values.reserveCapacity(b.count / 8)
-        var scratch = [CChar](repeating: 0, count: 64)
+    /// Loads from an open descriptor (read from its current offset; it stays open), naming it `name`.
+    public static func load(fd: Int32, name: String, options: LIBSVMOptions = LIBSVMOptions()) throws(LapwingError)
+        -> Dataset
+    {
+        let input = try InputBytes.read(fd: fd, name: name)
+        return try parse(input, options: options)
+    }
+
+    /// Parses a LIBSVM text held in memory (tests, benchmarks).
+    public static func parse(bytes: UnsafeRawBufferPointer, name: String, options: LIBSVMOptions = LIBSVMOptions())
+        throws(LapwingError) -> Dataset
+    {
+        let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(bitPattern: 1)!
+        return try parse(base: base, count: bytes.count, name: name, options: options)
+    }
+
+    static func parse(_ input: borrowing InputBytes, options: LIBSVMOptions) throws(LapwingError) -> Dataset {
+        try parse(base: input.base, count: input.count, name: input.name, options: options)
+    }
+
+    @inline(__always)
+    private static func isBlank(_ c: UInt8) -> Bool {
+        c == UInt8(ascii: " ") || c == UInt8(ascii: "\t") || c == UInt8(ascii: "\r") || c == 0x0B || c == 0x0C
+    }
+
+    @inline(__always)
+    private static func isTokenEnd(_ c: UInt8) -> Bool {
+        c <= UInt8(ascii: " ") && (c == UInt8(ascii: " ") || c == UInt8(ascii: "\t") || c == UInt8(ascii: "\n")
+            || c == UInt8(ascii: "\r") || c == 0x0B || c == 0x0C)
+    }
+
+    static func parse(base b: UnsafePointer<UInt8>, count n: Int, name: String, options: LIBSVMOptions)
+        throws(LapwingError) -> Dataset
+    {
+        if let fc = options.featureCount, fc < 0 || fc > Int(Int32.max) {
+            throw LapwingError(.invalidArgument, "\(name): feature count \(fc) out of range")
+        }
+        let declared = options.featureCount
+        let indexLimit = declared ?? Int(Int32.max)
+        let guess = max(n / 8, 1024)
+        var labels = RawVec<Float>(capacity: max(n / 256, 1024))
+        var lines = RawVec<Int32>(capacity: max(n / 256, 1024))
+        var rowStart = RawVec<Int64>(capacity: max(n / 256, 1024))
+        var indices = RawVec<Int32>(capacity: guess)
+        var values = RawVec<Float>(capacity: guess)
+        rowStart.append(0)
         var maxIndex = 0
+        var line = 1
+        var sawComment = false
+        var p = 0
 
         func fail(_ line: Int, _ why: String) -> LapwingError {
-            LapwingError(.invalidData, "\(path):\(line): \(why)")
+            LapwingError(.invalidData, "\(name):\(line): \(why)")
         }
-        @inline(__always) func isSpace(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 || c == 0x0D || c == 0x0B || c == 0x0C }
 
-        while let line = lines.next() {
-            var p = line.lowerBound
-            var end = line.upperBound
-            // Drop a trailing comment.
-            if let hash = (p..<end).first(where: { b[$0] == 0x23 }) { end = hash }
-            while p < end && isSpace(b[p]) { p += 1 }
-            if p == end { continue }
-            func token() -> Range<Int> {
+        while p < n {
+            // Start of a line.
+            while p < n && isBlank(b[p]) { p += 1 }
+            if p == n { break }
+            if b[p] == UInt8(ascii: "\n") {
+                line += 1
+                p += 1
+                continue
+            }
+            if b[p] == UInt8(ascii: "#") {
+                sawComment = true
+                while p < n && b[p] != UInt8(ascii: "\n") { p += 1 }
+                continue
+            }
+            // The label.
+            let t0 = p
+            while p < n && !isTokenEnd(b[p]) { p += 1 }
+            var label: Float = 0
+            switch parseFloat(b + t0, p - t0, &label) {
+            case .ok: break
+            case .invalid: throw fail(line, "label '\(tokenText(b + t0, p - t0))' is not a number")
+            case .nonFinite: throw fail(line, "label '\(tokenText(b + t0, p - t0))': NaN/Inf not allowed")
+            case .outOfRange: throw fail(line, "label '\(tokenText(b + t0, p - t0))' out of Float range")
+            }
+            labels.append(label)
+            lines.append(Int32(truncatingIfNeeded: line))
+            var last = 0  // previous 1-based index in this row
+            // The features.
+            while true {
+                while p < n && isBlank(b[p]) { p += 1 }
+                if p == n || b[p] == UInt8(ascii: "\n") { break }
+                if b[p] == UInt8(ascii: "#") {
+                    while p < n && b[p] != UInt8(ascii: "\n") { p += 1 }
+                    break
+                }
                 let s = p
-                while p < end && !isSpace(b[p]) { p += 1 }
-                let r = s..<p
-                while p < end && isSpace(b[p]) { p += 1 }
-                return r
+                var idx = 0
+                var digits = 0
+                while p < n {
+                    let d = b[p] &- UInt8(ascii: "0")
+                    if d >= 10 { break }
+                    if idx <= Int(Int32.max) { idx = idx * 10 + Int(d) }
+                    digits += 1
+                    p += 1
+                }
+                if p == n || b[p] != UInt8(ascii: ":") || digits == 0 {
+                    while p < n && !isTokenEnd(b[p]) { p += 1 }
+                    let tok = tokenText(b + s, p - s)
+                    if p - s > 4 && tok.hasPrefix("qid:") { continue }
+                    throw fail(line, "malformed feature '\(tok)' (expected index:value)")
+                }
+                p += 1
+                let v0 = p
+                while p < n && !isTokenEnd(b[p]) { p += 1 }
+                if idx == 0 { throw fail(line, "feature index 0 (indices start at 1)") }
+                if idx > indexLimit {
+                    if let declared {
+                        throw fail(line, "feature index \(idx) beyond the declared feature count \(declared)")
+                    }
+                    throw fail(line, "feature index \(tokenText(b + s, v0 - 1 - s)) too large")
+                }
+                if idx <= last {
+                    if idx == last { throw fail(line, "duplicate feature index \(idx)") }
+                    throw fail(line, "feature indices not increasing (\(idx) after \(last))")
+                }
+                last = idx
+                var v: Float = 0
+                switch parseFloat(b + v0, p - v0, &v) {
+                case .ok: break
+                case .invalid:
+                    throw fail(line, "non-numeric value '\(tokenText(b + v0, p - v0))' for feature \(idx)")
+                case .nonFinite:
+                    throw fail(line, "value '\(tokenText(b + v0, p - v0))' for feature \(idx): NaN/Inf not allowed")
+                case .outOfRange:
+                    throw fail(line, "value '\(tokenText(b + v0, p - v0))' for feature \(idx) out of Float range")
+                }
+                indices.append(Int32(truncatingIfNeeded: idx - 1))
+                values.append(v)
             }
-            let labelToken = token()
-            guard let label = Numbers.float(b, labelToken, scratch: &scratch) else {
-                throw fail(lines.lineNumber, "label '\(Numbers.text(b, labelToken))' is not a number")
-            }
-            guard label.isFinite else { throw fail(lines.lineNumber, "label \(Numbers.text(b, labelToken)) is not finite") }
-            var previous = 0
-            while p < end {
-                let t = token()
-                guard let colon = t.first(where: { b[$0] == 0x3A }) else {
-                    throw fail(lines.lineNumber, "'\(Numbers.text(b, t))' is not index:value")
-                }
-                let key = t.lowerBound..<colon
-                let val = (colon + 1)..<t.upperBound
-                if key.count == 3 && b[key.lowerBound] == 0x71 && b[key.lowerBound + 1] == 0x69
-                    && b[key.lowerBound + 2] == 0x64
-                {
-                    continue  // qid:N
-                }
-                guard let index = Numbers.integer(b, key) else {
-                    throw fail(lines.lineNumber, "feature index '\(Numbers.text(b, key))' is not a positive integer")
-                }
-                guard index >= 1 else { throw fail(lines.lineNumber, "feature index 0 (indices start at 1)") }
-                guard index > previous else {
-                    throw fail(
-                        lines.lineNumber,
-                        index == previous
-                            ? "feature index \(index) appears twice"
-                            : "feature indices not increasing (\(index) after \(previous))")
-                }
-                if let declared = options.featureCount, index > declared {
-                    throw fail(lines.lineNumber, "feature index \(index) beyond the declared feature count \(declared)")
-                }
-                guard index <= Int(Int32.max) else { throw fail(lines.lineNumber, "feature index \(index) is too large") }
-                guard let v = Numbers.float(b, val, scratch: &scratch) else {
-                    throw fail(lines.lineNumber, "non-numeric value '\(Numbers.text(b, val))' for feature \(index)")
-                }
-                guard v.isFinite, Float(v).isFinite else {
-                    throw fail(lines.lineNumber, "value \(Numbers.text(b, val)) of feature \(index) is not finite (NaN and Inf are not allowed)")
-                }
-                previous = index
-                indices.append(Int32(index - 1))
-                values.append(Float(v))
-            }
-            maxIndex = max(maxIndex, previous)
-            labels.append(Float(label))
+            if last > maxIndex { maxIndex = last }
             rowStart.append(Int64(indices.count))
         }
-        guard !labels.isEmpty else {
-            throw LapwingError(
-                .invalidData, "\(path): empty file (no examples)",
-                detail: b.count == 0 ? "the file has no bytes" : "\(lines.lineNumber) line(s), none with an example")
+
+        let rows = labels.count
+        if rows == 0 {
+            if sawComment { throw LapwingError(.invalidData, "\(name): no examples (only comments and blank lines)") }
+            throw LapwingError(.invalidData, "\(name): empty file (no examples)")
         }
-        let kind = options.labels.resolve(&labels)
+        let kind = try finalizeLabels(labels.ptr, count: rows, options: options.labels, name: name) { i in
+            ":\(lines[i])"
+        }
+        let nnz = indices.count
+        let cols = declared ?? maxIndex
+        let lp = labels.take()
+        let rp = rowStart.take()
+        let ip = indices.take()
+        let vp = values.take()
+        let storage = DatasetStorage(.heap([UnsafeMutableRawPointer(lp), UnsafeMutableRawPointer(rp),
+                                            UnsafeMutableRawPointer(ip), UnsafeMutableRawPointer(vp)]))
         return Dataset(
-            rowStart: rowStart, indices: indices, values: values, cols: options.featureCount ?? maxIndex,
-            labels: labels, labelKind: kind, source: path)
+            rows: rows, cols: cols, nnz: nnz, labelKind: kind, source: name, storage: storage, labels: lp,
+            rowStart: rp, indices: ip, values: vp)
     }
 }
