@@ -1,7 +1,3 @@
-// Reading whole input files, gzipped or plain.
-//
-// Why C: zlib's gzFile API is the simplest complete way to read both forms (it passes plain
-// files through) and to tell a clean end from a truncated or corrupt stream.
 #pragma once
 // zlib shim for the data readers. It exists because zlib's setup (inflateInit2 is a macro),
 // its 32-bit buffer sizes and the multi-member gzip loop are clumsy from Swift; Swift hands a
