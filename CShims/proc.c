@@ -38,7 +38,11 @@ int lw_install_stop_handlers(void) {
     for (size_t i = 0; i < sizeof stop_signals / sizeof *stop_signals; i++)
         if (sigaction(stop_signals[i], &sa, NULL) != 0) return -errno;
     signal(SIGPIPE, SIG_IGN);
-    return 0;
+    // A blocked mask inherited from a launcher's thread would keep these from ever arriving.
+    sigset_t set;
+    sigemptyset(&set);
+    for (size_t i = 0; i < sizeof stop_signals / sizeof *stop_signals; i++) sigaddset(&set, stop_signals[i]);
+    return sigprocmask(SIG_UNBLOCK, &set, NULL) == 0 ? 0 : -errno;
 }
 
 int lw_stop_signal(void) { return stop_signal; }

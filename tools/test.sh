@@ -8,5 +8,5 @@ tools/install-deps.sh
 flags=(-c release -Xswiftc -enable-testing)
 echo "lapwing: building (release, with tests)..." >&2
 swift build "${flags[@]}" --build-tests 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Linking|Write|Building)' || true
-swift test "${flags[@]}" --skip-build "$@" 2>&1 | grep -vE '^(◇|↳) ' 
+swift test "${flags[@]}" --skip-build "$@" 2>&1 | grep -vE '^◇ ' 
 

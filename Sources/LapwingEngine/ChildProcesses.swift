@@ -36,7 +36,7 @@ final class ChildProcesses {
                 dup2(devnull, 1)
                 close(devnull)
             }
-            _ = lw_set_process_name("lapwing-\(role)")
+            _ = lw_set_process_name("lw-\(role)")  // ps shows at most 15 bytes
             if let cpu {
                 do throws(LapwingError) { try pinCurrentProcess(toCPU: cpu) } catch {
                     writeError("lapwing \(role): \(error)\n")

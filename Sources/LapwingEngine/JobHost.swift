@@ -41,7 +41,7 @@ public enum JobHost {
     /// Runs the job, reporting events through `emit`; returns the process exit code.
     public static func run(_ spec: JobSpec, emit: @escaping (HostEvent) -> Void) -> Int32 {
         _ = lw_install_stop_handlers()
-        _ = lw_set_process_name("lapwing-host")
+        _ = lw_set_process_name("lw-host")
         do {
             var run = try JobRun(spec: spec, emit: emit)
             return run.execute()

@@ -29,7 +29,7 @@ public struct JobSpec: Codable, Sendable, Equatable {
 
     public init(
         data: String, model: String, algorithm: AlgorithmName = .lapSGD, workers: Int = 2, replicas: Int? = nil,
-        epochs: Double = 5, batch: Int = 16, schedule: LearningRateSchedule = LearningRateSchedule(base: 0.05),
+        epochs: Double = 5, batch: Int = 16, schedule: LearningRateSchedule = LearningRateSchedule(kind: .cosine, base: 0.02),
         sgd: SGDRule = SGDRule(), averaging: AveragingSchedule = AveragingSchedule(), evalEvery: Double = 1,
         holdout: Double = 0.2, seed: UInt64 = 1, id: String, outputDir: String? = nil
     ) {

@@ -26,7 +26,7 @@ struct TrainingOptions: ParsableArguments {
     var batch: Int = 16
 
     @Option(help: "Base learning rate.")
-    var lr: Float = 0.05
+    var lr: Float = 0.02
 
     @Option(name: .customLong("lr-schedule"), help: "Learning-rate schedule: constant, step, cosine or linear (to 0).")
     var lrSchedule: String = "cosine"

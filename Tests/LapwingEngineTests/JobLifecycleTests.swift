@@ -9,7 +9,8 @@ import Glibc
 
 /// A job's processes and arena exist while it runs and are gone after a normal end, a Ctrl-C
 /// and a kill -9 of its host.
-@Suite(.serialized) struct JobLifecycleTests {
+extension JobTests {
+@Suite struct JobLifecycleTests {
     struct Running {
         let cli: SpawnedProcess
         let id: String
@@ -18,19 +19,20 @@ import Glibc
     }
 
     /// Starts a long lap-sgd job and waits until its workers and averager run.
-    func start(epochs: String = "200") throws -> Running {
+    func start(model: String = "mlp:784-256-10", epochs: String = "1000", waitForWorkers: Bool = true) throws -> Running {
         let dir = try TestSupport.temporaryDirectory("life")
         let id = TestSupport.jobID("life")
         let cli = try SpawnedProcess(
             TestSupport.binary("lapwing"),
-            ["run", "--data", fashionMNIST, "--model", "softmax", "--algorithm", "lap-sgd", "--workers", "2",
+            ["run", "--data", fashionMNIST, "--model", model, "--algorithm", "lap-sgd", "--workers", "2",
              "--replicas", "2", "--epochs", epochs, "--job-id", id, "--output-dir", dir + "/out"],
             outputIn: dir)
         let running = Running(cli: cli, id: id, dir: dir)
+        if !waitForWorkers { return running }
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
             let names = descendants(of: cli.pid).compactMap(processName)
-            if names.filter({ $0.hasPrefix("lapwing-worker") }).count == 2 && names.contains("lapwing-averager") {
+            if names.filter({ $0.hasPrefix("lw-worker") }).count == 2 && names.contains("lw-averager") {
                 return running
             }
             if cli.wait(timeout: 0.05) != nil { break }
@@ -52,13 +54,13 @@ import Glibc
         let r = try start()
         let pids = descendants(of: r.cli.pid)
         #expect(FileManager.default.fileExists(atPath: r.arena))
-        let workers = pids.filter { processName($0)?.hasPrefix("lapwing-worker") == true }
+        let workers = pids.filter { processName($0)?.hasPrefix("lw-worker") == true }
         #expect(workers.count == 2)
         for w in workers {
             let cpus = allowedCPUs(w) ?? ""
             #expect(!cpus.contains(",") && !cpus.contains("-") && !cpus.isEmpty, "worker \(w) may run on \(cpus)")
         }
-        #expect(pids.contains { processName($0) == "lapwing-averager" })
+        #expect(pids.contains { processName($0) == "lw-averager" })
         r.cli.signalGroup(SIGINT)
         #expect(r.cli.wait(timeout: 30) == 130)
         expectGone(r, pids)
@@ -77,8 +79,8 @@ import Glibc
     @Test func killingTheHostLeavesNothing() throws {
         let r = try start()
         let pids = descendants(of: r.cli.pid)
-        guard let host = pids.first(where: { processName($0) == "lapwing-host" }) else {
-            Issue.record("no lapwing-host among \(pids.map { processName($0) ?? "?" })")
+        guard let host = pids.first(where: { processName($0) == "lw-host" }) else {
+            Issue.record("no lw-host among \(pids.map { processName($0) ?? "?" })")
             return
         }
         kill(host, SIGKILL)
@@ -88,9 +90,18 @@ import Glibc
     }
 
     @Test func aNormalEndLeavesNothing() throws {
-        let r = try start(epochs: "1")
-        let pids = descendants(of: r.cli.pid)
-        #expect(r.cli.wait(timeout: 120) == 0, "stderr: \(r.cli.stderr)")
-        expectGone(r, pids)
+        let r = try start(model: "softmax", epochs: "3", waitForWorkers: false)
+        // Note every process of the job while it runs, then check they are all gone.
+        var seen = Set<pid_t>()
+        var sawArena = false
+        while r.cli.wait(timeout: 0.01) == nil {
+            seen.formUnion(descendants(of: r.cli.pid))
+            sawArena = sawArena || FileManager.default.fileExists(atPath: r.arena)
+        }
+        #expect(r.cli.status == 0, "stderr: \(r.cli.stderr)")
+        #expect(sawArena)
+        #expect(seen.count >= 4, "saw \(seen.count) processes of the job")
+        expectGone(r, Array(seen))
     }
+}
 }

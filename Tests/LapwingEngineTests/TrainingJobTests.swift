@@ -10,8 +10,9 @@ import Glibc
 let fashionMNIST = "idx:/usr/share/datasets/fashion-mnist"
 let heartScale = "libsvm:/usr/share/doc/liblinear-tools/examples/heart_scale"
 
-/// Runs `lapwing run ... --json` to completion and decodes its summary.
-func train(_ arguments: [String], tag: String) throws -> JobSummary {
+/// Runs `lapwing run ... --json` to completion and decodes its summary; `inspect` sees the
+/// output directory before it is removed.
+func train(_ arguments: [String], tag: String, inspect: (String) throws -> Void = { _ in }) throws -> JobSummary {
     let dir = try TestSupport.temporaryDirectory(tag)
     defer { TestSupport.removeTemporaryDirectory(dir) }
     let r = try runProgram(
@@ -23,11 +24,16 @@ func train(_ arguments: [String], tag: String) throws -> JobSummary {
     #expect(FileManager.default.fileExists(atPath: dir + "/out/model.safetensors"))
     #expect(FileManager.default.fileExists(atPath: dir + "/out/metrics.jsonl"))
     #expect(!FileManager.default.fileExists(atPath: "/dev/shm/lapwing.\(summary.job)"), "arena left behind")
+    try inspect(dir + "/out")
     return summary
 }
 
-/// Accuracy on real data with fixed seeds (issue #3's acceptance), one job at a time.
-@Suite(.serialized) struct TrainingJobTests {
+/// Every test that runs training jobs, one job at a time (the machine has two cores).
+@Suite(.serialized) struct JobTests {}
+
+/// Accuracy on real data with fixed seeds (issue #3's acceptance).
+extension JobTests {
+@Suite struct TrainingJobTests {
     @Test func heartScaleLogisticRegression() throws {
         let s = try train(["--data", heartScale, "--model", "logistic", "--workers", "2", "--epochs", "30", "--lr", "0.1"], tag: "heart")
         #expect(s.outcome == "completed")
@@ -44,8 +50,28 @@ func train(_ arguments: [String], tag: String) throws -> JobSummary {
         #expect((s.testAccuracy ?? 0) >= 0.835, "Fashion-MNIST softmax: \(s.testAccuracy ?? 0)")
     }
 
+    /// The exported model loads in Python (numpy + safetensors) and scores what Lapwing reported.
+    @Test func exportedModelReproducesTheAccuracyInPython() throws {
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+        var python: (status: Int32, stdout: String, stderr: String)?
+        let s = try train(
+            ["--data", fashionMNIST, "--model", "mlp:784-64-10", "--workers", "2", "--replicas", "2", "--epochs", "1"],
+            tag: "export"
+        ) { out in
+            python = try runProgram(
+                "/usr/bin/env", ["python3", repo + "/tools/eval_model.py", out + "/model.safetensors", "--data", fashionMNIST])
+        }
+        let r = try #require(python)
+        #expect(r.status == 0, "eval_model.py: \(r.stderr)")
+        let result = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let accuracy = try #require(result?["accuracy"] as? Double)
+        #expect(abs(accuracy - (s.testAccuracy ?? -1)) <= 0.001, "python \(accuracy), lapwing \(s.testAccuracy ?? -1)")
+        #expect(result?["rows"] as? Int == 10000)
+    }
+
     @Test func fashionMNISTMLPLapSGDAndHogwild() throws {
-        let common = ["--data", fashionMNIST, "--model", "mlp:784-256-10", "--workers", "2", "--epochs", "10"]
+        let common = ["--data", fashionMNIST, "--model", "mlp:784-256-10", "--workers", "2", "--epochs", "10", "--lr", "0.02"]
         let lap = try train(common + ["--algorithm", "lap-sgd", "--replicas", "2"], tag: "mlp-lap")
         #expect(lap.outcome == "completed" && lap.averagingRounds > 0)
         #expect((lap.testAccuracy ?? 0) >= 0.885, "lap-sgd mlp: \(lap.testAccuracy ?? 0)")
@@ -53,4 +79,5 @@ func train(_ arguments: [String], tag: String) throws -> JobSummary {
         #expect(hog.outcome == "completed" && hog.replicas == 1)
         #expect(abs((hog.testAccuracy ?? 0) - (lap.testAccuracy ?? 0)) <= 0.005, "hogwild \(hog.testAccuracy ?? 0) vs lap-sgd \(lap.testAccuracy ?? 0)")
     }
+}
 }
