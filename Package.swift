@@ -71,7 +71,8 @@ let package = Package(
         .testTarget(name: "LapwingModelsTests", dependencies: ["LapwingModels", "LapwingData"]),
         .testTarget(name: "LapwingTopologyTests", dependencies: ["LapwingTopology", "lapwing-numa"]),
         .testTarget(
-            name: "LapwingEngineTests", dependencies: ["LapwingEngine", "LapwingModels", "LapwingTestSupport", "lapwing"]),
+            name: "LapwingEngineTests",
+            dependencies: ["LapwingEngine", "LapwingModels", "LapwingData", "LapwingCore", "LapwingTestSupport", "lapwing"]),
         .testTarget(name: "LapwingArenaTests", dependencies: ["LapwingArena", "LapwingTopology", "lapwing-numa"]),
     ],
     swiftLanguageModes: [.v6]

@@ -28,6 +28,25 @@ public struct SGDRule: Codable, Sendable, Equatable {
         }
     }
 
+    /// True when steps on this data can fold momentum into the gradient buffer (`velocityInGradient`).
+    public func canFuse(sparse: Bool) -> Bool { momentum > 0 && !nesterov && !sparse }
+
+    /// The step when the gradient buffer already holds v = mu v + g (dense heavy-ball steps with
+    /// `grad.accumulate = momentum`): v += wd x; x -= lr v, in one pass.
+    @inline(__always)
+    public func applyFused(rate lr: Float, velocity grad: GradientBuffer, to x: UnsafeMutablePointer<Float>) {
+        let v = grad.values, n = grad.count, wd = weightDecay
+        if wd == 0 {
+            for i in 0..<n { x[i] -= lr * v[i] }
+        } else {
+            for i in 0..<n {
+                let vi = v[i] + wd * x[i]
+                v[i] = vi
+                x[i] -= lr * vi
+            }
+        }
+    }
+
     @inline(__always)
     func update(
         _ lr: Float, _ g: UnsafePointer<Float>, _ v: UnsafeMutablePointer<Float>?, _ x: UnsafeMutablePointer<Float>,

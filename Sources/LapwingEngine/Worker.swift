@@ -30,8 +30,11 @@ struct Worker {
         var rows = [Int](repeating: 0, count: b)
         let ws = model.makeWorkspace(batchCapacity: b)
         let grad = model.makeGradientBuffer()
+        // Dense heavy-ball steps keep the velocity in the gradient buffer (folded into the GEMMs).
+        let fused = spec.sgd.canFuse(sparse: data.isSparse)
+        if fused { grad.accumulate = spec.sgd.momentum }
         let velocity: UnsafeMutablePointer<Float>? =
-            spec.sgd.momentum > 0 ? .allocate(capacity: model.parameterCount) : nil
+            spec.sgd.momentum > 0 && !fused ? .allocate(capacity: model.parameterCount) : nil
         velocity?.initialize(repeating: 0, count: model.parameterCount)
         defer { velocity?.deallocate() }
         // Node-level steps planned for this worker's replica: its share of all steps.
@@ -58,7 +61,11 @@ struct Worker {
                 model.gradient(params: x, batch: batch, into: grad, workspace: ws)
             }
             let lr = spec.schedule.rate(at: Double(nodeSteps + (step & 7)) / plannedNodeSteps)
-            spec.sgd.apply(rate: lr, gradient: grad, velocity: velocity, to: x)
+            if fused {
+                spec.sgd.applyFused(rate: lr, velocity: grad, to: x)
+            } else {
+                spec.sgd.apply(rate: lr, gradient: grad, velocity: velocity, to: x)
+            }
             lossEMA = lossEMA.isNaN ? loss : 0.98 * lossEMA + 0.02 * loss
             step += 1
             shared.recordStep(slot: index, samples: b, loss: lossEMA)

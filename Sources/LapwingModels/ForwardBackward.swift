@@ -50,17 +50,20 @@ extension FeedForwardModel {
         let lossSum = Losses.lossAndDelta(loss, outputs, batch.labels, n, self.outputs, delta)
         let g = grad.values
         if batch.isSparse { grad.beginSparse() } else { grad.beginDense() }
+        // Dense steps may fold the gradient into what the buffer holds (momentum: v = mu v + g).
+        let beta: Float = batch.isSparse ? 0 : grad.accumulate
+        precondition(!batch.isSparse || grad.accumulate == 0, "a sparse step cannot accumulate into the buffer")
 
         for l in stride(from: last, through: 0, by: -1) {
             let layer = layers[l]
             let o = layer.outputs
-            Kernels.columnSums(delta, n, o, g + layer.biasOffset)
+            Kernels.columnSums(delta, n, o, g + layer.biasOffset, beta: beta)
             if l > 0 {
                 let a = ws.activations[l - 1]
                 // dW = A^T delta
                 sgemm(
                     transA: true, transB: false, m: layer.inputs, n: o, k: n, alpha: 1, a, lda: layer.inputs, delta,
-                    ldb: o, beta: 0, g + layer.weightOffset, ldc: o)
+                    ldb: o, beta: beta, g + layer.weightOffset, ldc: o)
                 // delta of the layer below = (delta W^T) masked by ReLU
                 sgemm(
                     transA: false, transB: true, m: n, n: layer.inputs, k: o, alpha: 1, delta, lda: o,
@@ -72,7 +75,7 @@ extension FeedForwardModel {
                 case .dense(let x):
                     sgemm(
                         transA: true, transB: false, m: layer.inputs, n: o, k: n, alpha: 1, x, lda: layer.inputs,
-                        delta, ldb: o, beta: 0, g + layer.weightOffset, ldc: o)
+                        delta, ldb: o, beta: beta, g + layer.weightOffset, ldc: o)
                 case .sparse(let offsets, let indices, let values):
                     for r in 0..<n {
                         let d = delta + r * o

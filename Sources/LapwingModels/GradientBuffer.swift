@@ -17,6 +17,10 @@ public final class GradientBuffer {
     /// End of the block-tracked region (the first layer's weights).
     public let sparseEnd: Int
     public let blockSize: Int
+    /// What a dense step keeps of the buffer's previous contents: 0 (the default) writes the
+    /// gradient; `mu` makes the buffer a heavy-ball velocity, v = mu v + g, folded into the
+    /// GEMMs themselves (one pass over the weights less per step). Sparse steps need 0.
+    public var accumulate: Float = 0
     /// True after a dense step: the whole vector was written.
     public private(set) var isDense = true
     /// Blocks written by the last sparse step, in first-touch order.

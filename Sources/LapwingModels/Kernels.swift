@@ -25,10 +25,16 @@ public enum Kernels {
         for i in 0..<n { d[i] = a[i] > 0 ? d[i] : 0 }
     }
 
-    /// out[j] = sum over rows r of m[r * cols + j]
+    /// out[j] = beta * out[j] + sum over rows r of m[r * cols + j]
     @inline(__always)
-    public static func columnSums(_ m: UnsafePointer<Float>, _ rows: Int, _ cols: Int, _ out: UnsafeMutablePointer<Float>) {
-        out.update(from: m, count: cols)
+    public static func columnSums(
+        _ m: UnsafePointer<Float>, _ rows: Int, _ cols: Int, _ out: UnsafeMutablePointer<Float>, beta: Float = 0
+    ) {
+        if beta == 0 {
+            out.update(from: m, count: cols)
+        } else {
+            for j in 0..<cols { out[j] = beta * out[j] + m[j] }
+        }
         for r in 1..<max(rows, 1) { add(m + r * cols, out, cols) }
     }
 }

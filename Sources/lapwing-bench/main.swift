@@ -68,6 +68,8 @@ func stepThroughput(model: FeedForwardModel, data: Dataset, batch: Int, seconds:
     var buffer = BatchBuffer(cols: data.cols, sparse: data.isSparse, capacity: batch)
     let ws = model.makeWorkspace(batchCapacity: batch)
     let grad = model.makeGradientBuffer()
+    let fused = rule.canFuse(sparse: data.isSparse)
+    if fused { grad.accumulate = rule.momentum }
     var rng = SeededGenerator(seed: 9)
     var rows = [Int](repeating: 0, count: batch)
     var samples = 0
@@ -79,14 +81,19 @@ func stepThroughput(model: FeedForwardModel, data: Dataset, batch: Int, seconds:
             data.gather(rows: rows, into: &buffer)
             _ = buffer.withBatch { model.gradient(params: params, batch: $0, into: grad, workspace: ws) }
             let t1 = monotonicSeconds()
-            rule.apply(rate: 0.01, gradient: grad, velocity: rule.momentum > 0 ? velocity : nil, to: params)
+            if fused {
+                rule.applyFused(rate: 0.01, velocity: grad, to: params)
+            } else {
+                rule.apply(rate: 0.01, gradient: grad, velocity: rule.momentum > 0 ? velocity : nil, to: params)
+            }
             updateTime += monotonicSeconds() - t1
             gradTime += t1 - t0
             samples += batch
         }
     }
     return [
-        "model": model.spec.name, "batch": batch, "momentum": Double(rule.momentum),
+        "model": model.spec.name, "batch": batch, "momentum": Double(rule.momentum), "nesterov": rule.nesterov,
+        "momentum_folded_into_gemm": fused,
         "samples_per_second": (Double(samples) / (gradTime + updateTime)).rounded(),
         "update_fraction": updateTime / (gradTime + updateTime),
     ]
@@ -162,6 +169,7 @@ do {
     log("worker steps")
     report["worker_step_one_core"] = [
         stepThroughput(model: mlp, data: fashion, batch: 16, seconds: seconds, rule: SGDRule(momentum: 0.9)),
+        stepThroughput(model: mlp, data: fashion, batch: 16, seconds: seconds, rule: SGDRule(momentum: 0.9, nesterov: true)),
         stepThroughput(model: mlp, data: fashion, batch: 16, seconds: seconds, rule: SGDRule(momentum: 0)),
     ]
     log("averaging bandwidth")

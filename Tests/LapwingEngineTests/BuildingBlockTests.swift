@@ -1,5 +1,6 @@
 import Foundation
 import LapwingCore
+import LapwingData
 import LapwingModels
 import Testing
 
@@ -76,5 +77,47 @@ import Testing
         #expect(back == tensors.sorted { $0.name < $1.name })
         #expect(meta == ["model": "mlp:3-2"])
         #expect(!FileManager.default.fileExists(atPath: path + ".tmp.\(getpid())"))
+    }
+}
+
+@Suite struct FusedMomentumTests {
+    /// Heavy-ball momentum folded into the GEMMs (the gradient buffer is the velocity) gives the
+    /// same parameters as the plain gradient-then-update path, with and without weight decay.
+    @Test(arguments: [Float(0), 0.01])
+    func foldedMomentumEqualsThePlainUpdate(weightDecay: Float) throws {
+        try BLAS.setUp()
+        let model = try FeedForwardModel(spec: .parse("mlp:7-5-3"), features: 7, classes: 3)
+        let rule = SGDRule(momentum: 0.9, weightDecay: weightDecay)
+        var rng = SeededGenerator(seed: 4)
+        var batches: [BatchBuffer] = []
+        for _ in 0..<4 {
+            var b = BatchBuffer(cols: 7, sparse: false, capacity: 5)
+            for _ in 0..<5 {
+                let row = (0..<7).map { _ in rng.nextUnitFloat() * 2 - 1 }
+                row.withUnsafeBufferPointer { b.append(dense: $0, label: Float(rng.nextIndex(3))) }
+            }
+            batches.append(b)
+        }
+        var plain = [Float](repeating: 0, count: model.parameterCount)
+        plain.withUnsafeMutableBufferPointer { model.initialize($0, seed: 1) }
+        var folded = plain
+        var velocity = [Float](repeating: 0, count: model.parameterCount)
+        let ws = model.makeWorkspace(batchCapacity: 5)
+        let g1 = model.makeGradientBuffer(), g2 = model.makeGradientBuffer()
+        g2.accumulate = rule.momentum
+        #expect(rule.canFuse(sparse: false) && !rule.canFuse(sparse: true))
+        for b in batches {
+            plain.withUnsafeMutableBufferPointer { x in
+                velocity.withUnsafeMutableBufferPointer { v in
+                    _ = b.withBatch { model.gradient(params: x.baseAddress!, batch: $0, into: g1, workspace: ws) }
+                    rule.apply(rate: 0.1, gradient: g1, velocity: v.baseAddress, to: x.baseAddress!)
+                }
+            }
+            folded.withUnsafeMutableBufferPointer { x in
+                _ = b.withBatch { model.gradient(params: x.baseAddress!, batch: $0, into: g2, workspace: ws) }
+                rule.applyFused(rate: 0.1, velocity: g2, to: x.baseAddress!)
+            }
+        }
+        for k in 0..<model.parameterCount { #expect(abs(plain[k] - folded[k]) < 1e-5, "parameter \(k)") }
     }
 }

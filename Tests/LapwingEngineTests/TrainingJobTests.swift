@@ -71,7 +71,7 @@ extension JobTests {
     }
 
     @Test func fashionMNISTMLPLapSGDAndHogwild() throws {
-        let common = ["--data", fashionMNIST, "--model", "mlp:784-256-10", "--workers", "2", "--epochs", "10", "--lr", "0.02"]
+        let common = ["--data", fashionMNIST, "--model", "mlp:784-256-10", "--workers", "2", "--epochs", "10", "--lr", "0.02", "--nesterov"]
         let lap = try train(common + ["--algorithm", "lap-sgd", "--replicas", "2"], tag: "mlp-lap")
         #expect(lap.outcome == "completed" && lap.averagingRounds > 0)
         #expect((lap.testAccuracy ?? 0) >= 0.885, "lap-sgd mlp: \(lap.testAccuracy ?? 0)")
