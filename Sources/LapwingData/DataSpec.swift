@@ -128,7 +128,7 @@ public struct DataSpec: Sendable, Equatable {
     }
 
     /// Gives both sets the same feature dimension and class count.
-    private func reconcile(_ tr: Dataset, _ te: Dataset) throws(LapwingError) -> (train: Dataset, test: Dataset?) {
+    func reconcile(_ tr: Dataset, _ te: Dataset) throws(LapwingError) -> (train: Dataset, test: Dataset?) {
         var tr = tr
         var te = te
         if tr.cols != te.cols {

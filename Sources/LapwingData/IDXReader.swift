@@ -41,6 +41,17 @@ public enum IDXReader {
     public static func loadDirectory(_ dir: String, options: LabelOptions = LabelOptions()) throws(LapwingError) -> (
         train: Dataset, test: Dataset
     ) {
+        let found = try directoryPaths(dir)
+        return try loadPair(
+            train: load(images: found[0], labels: found[1], options: options),
+            test: { (kind: LabelKind) throws(LapwingError) -> Dataset in
+                try load(images: found[2], labels: found[3], options: LabelOptions.matching(kind))
+            })
+    }
+
+    /// The four files of an MNIST-style directory, in the order train images, train labels,
+    /// test images, test labels (each plain or `.gz`, also the `.idx3-ubyte` spelling).
+    public static func directoryPaths(_ dir: String) throws(LapwingError) -> [String] {
         var st = stat()
         if stat(dir, &st) != 0 {
             throw LapwingError.system("stat", errno: errno, object: dir)
@@ -64,11 +75,18 @@ public enum IDXReader {
         if !missing.isEmpty {
             throw LapwingError(.notFound, "\(dir): missing \(missing.joined(separator: ", "))")
         }
-        var train = try load(images: found[0], labels: found[1], options: options)
-        var test = try load(images: found[2], labels: found[3], options: LabelOptions.matching(train.labelKind))
+        return found
+    }
+
+    /// A training set and the test set loaded to match it (same class count, same pixels).
+    static func loadPair(train: Dataset, test makeTest: (LabelKind) throws(LapwingError) -> Dataset)
+        throws(LapwingError) -> (train: Dataset, test: Dataset)
+    {
+        var train = train
+        var test = try makeTest(train.labelKind)
         if test.cols != train.cols {
             throw LapwingError(
-                .invalidData, "\(found[2]): \(test.cols) features per image but the training images have \(train.cols)")
+                .invalidData, "\(test.source): \(test.cols) features per image but the training images have \(train.cols)")
         }
         if case .multiclass(let a) = train.labelKind, case .multiclass(let b) = test.labelKind, a != b {
             let k = LabelKind.multiclass(classes: max(a, b))

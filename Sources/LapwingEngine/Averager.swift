@@ -23,7 +23,7 @@ struct Averager {
         var last = replicaWorkers.map { shared.steps(of: $0) }
         var rounds = 0
         var seconds = 0.0
-        while !shared.isStopping {
+        while shared.waitWhilePaused() {
             let done = shared.totalSamples()
             if done >= totalSamples { break }
             let h = spec.averaging.interval(at: Double(done) / Double(totalSamples))

@@ -17,8 +17,17 @@ public final class HostProcess {
     private var pending: [UInt8] = []
     private var reaped: Int32?
 
-    /// Starts `executable arguments...` as the job host of `spec`.
-    public init(executable: String, arguments: [String], spec: JobSpec) throws(LapwingError) {
+    /// Starts `executable arguments...` as the job host of `spec`. `descriptors` (by role) are
+    /// passed to the host as fds 3, 4, ... and recorded in the spec it receives.
+    public init(
+        executable: String, arguments: [String], spec: JobSpec, descriptors: [(role: String, fd: Int32)] = [],
+        stderrPath: String? = nil
+    ) throws(LapwingError) {
+        var spec = spec
+        if !descriptors.isEmpty {
+            spec.dataDescriptors = Dictionary(
+                uniqueKeysWithValues: descriptors.enumerated().map { ($1.role, Int32(3 + $0)) })
+        }
         self.spec = spec
         var toHost: [Int32] = [-1, -1]
         var fromHost: [Int32] = [-1, -1]
@@ -35,6 +44,14 @@ public final class HostProcess {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, toHost[0], 0)
         posix_spawn_file_actions_adddup2(&actions, fromHost[1], 1)
+        if let stderrPath {
+            posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_APPEND, 0o640)
+        }
+        // Descriptors go to 3, 4, ...: first dup every one above the target range, so that no
+        // dup2 overwrites a source not yet moved.
+        for (i, d) in descriptors.enumerated() { posix_spawn_file_actions_adddup2(&actions, d.fd, Int32(100 + i)) }
+        for i in descriptors.indices { posix_spawn_file_actions_adddup2(&actions, Int32(100 + i), Int32(3 + i)) }
+        for i in descriptors.indices { posix_spawn_file_actions_addclose(&actions, Int32(100 + i)) }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for a in argv { free(a) } }
         // The host starts with no blocked signals and default dispositions, whatever the

@@ -26,6 +26,11 @@ public struct JobSpec: Codable, Sendable, Equatable {
     public var id: String
     /// Where the host writes model.safetensors, metrics.jsonl and summary.json (nil: nowhere).
     public var outputDir: String?
+    /// The data files as open descriptors in the host, by role (set by a launcher that received
+    /// them from a client; nil: the host opens the spec's paths itself).
+    public var dataDescriptors: [String: Int32]?
+    /// The client's paths of those files, by role (for messages).
+    public var dataNames: [String: String]?
 
     public init(
         data: String, model: String, algorithm: AlgorithmName = .lapSGD, workers: Int = 2, replicas: Int? = nil,

@@ -39,6 +39,21 @@ final class SharedState {
 
     var isStopping: Bool { arena.state == .stopping }
 
+    var isPaused: Bool { arena.state == .paused }
+
+    /// Waits while the job is paused (the daemon sets the state word); false once it is stopping.
+    func waitWhilePaused() -> Bool {
+        while true {
+            switch arena.state {
+            case .paused?:
+                var ts = timespec(tv_sec: 0, tv_nsec: 2_000_000)
+                nanosleep(&ts, nil)
+            case .stopping?: return false
+            default: return true
+            }
+        }
+    }
+
     func requestStop() { arena.setState(.stopping) }
 
     func setPID(slot: Int, _ pid: pid_t) { arena.slot(slot).setPID(pid) }

@@ -12,7 +12,12 @@ struct TrainingData {
     let classes: Int?
 
     static func load(_ spec: JobSpec) throws(LapwingError) -> TrainingData {
-        let (train, maybeTest) = try DataSpec.parse(spec.data).load()
+        let (train, maybeTest): (Dataset, Dataset?)
+        if let fds = spec.dataDescriptors {
+            (train, maybeTest) = try DataSpec.parse(spec.data).load(descriptors: fds, names: spec.dataNames ?? [:])
+        } else {
+            (train, maybeTest) = try DataSpec.parse(spec.data).load()
+        }
         guard train.rows > 0 else { throw LapwingError(.invalidData, "\(spec.data): the training set has no rows") }
         let classes = Self.classes(train.labelKind, maybeTest?.labelKind)
         if let test = maybeTest {

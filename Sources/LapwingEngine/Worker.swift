@@ -45,7 +45,7 @@ struct Worker {
 
         while true {
             if step & 7 == 0 {
-                if shared.isStopping || shared.totalSamples() >= totalSamples { break }
+                if !shared.waitWhilePaused() || shared.totalSamples() >= totalSamples { break }
                 nodeSteps = shared.steps(of: replicaWorkers)
             }
             for k in 0..<b {
