@@ -43,6 +43,11 @@ let package = Package(
             dependencies: ["LapwingCore", "LapwingData", "LapwingModels", "LapwingTopology", "LapwingArena", "CLapwing"],
             swiftSettings: strict + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
+        .target(
+            name: "LapwingDaemon",
+            dependencies: ["LapwingCore", "LapwingEngine", "LapwingArena", "LapwingTopology", "CLapwing"],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "lapwing",
             dependencies: [

@@ -1,6 +1,7 @@
 import CLapwing
 import Foundation
 import LapwingCore
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -10,12 +11,15 @@ import Glibc
 /// host is our own binary started with posix_spawn (fork+exec, so a launcher with threads is
 /// safe), given its `JobSpec` as JSON on stdin, and reporting `HostEvent`s as JSON lines on
 /// stdout.
-public final class HostProcess {
+///
+/// `events` is for one reading thread; `kill` and `wait` may be called from any thread.
+public final class HostProcess: @unchecked Sendable {
     public let pid: pid_t
     public let spec: JobSpec
     private var eventsFD: Int32
     private var pending: [UInt8] = []
-    private var reaped: Int32?
+    private let reapedStatus = Mutex<Int32?>(nil)
+    private var reaped: Int32? { reapedStatus.withLock { $0 } }
 
     /// Starts `executable arguments...` as the job host of `spec`. `descriptors` (by role) are
     /// passed to the host as fds 3, 4, ... and recorded in the spec it receives.
@@ -126,7 +130,7 @@ public final class HostProcess {
         while true {
             let r = waitpid(pid, &status, block ? 0 : WNOHANG)
             if r == pid {
-                reaped = status
+                reapedStatus.withLock { $0 = status }
                 return status
             }
             if r == 0 { return nil }

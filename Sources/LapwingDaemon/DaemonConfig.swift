@@ -1,0 +1,74 @@
+import LapwingCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where a daemon listens and keeps its state (design section 8-9).
+public struct DaemonConfig: Sendable, Equatable {
+    public enum Mode: String, Sendable { case system, user }
+
+    public var mode: Mode
+    /// The control socket.
+    public var socketPath: String
+    /// Per job: spec, state journal, metrics, model.
+    public var stateDirectory: String
+    /// The binary that runs job hosts (`<it> job-host`).
+    public var hostExecutable: String
+    /// Cores the daemon may hand to jobs (its cpuset's physical cores).
+    public var cores: Int
+
+    public init(mode: Mode, socketPath: String, stateDirectory: String, hostExecutable: String, cores: Int) {
+        self.mode = mode
+        self.socketPath = socketPath
+        self.stateDirectory = stateDirectory
+        self.hostExecutable = hostExecutable
+        self.cores = cores
+    }
+
+    /// The system service's paths: /run/lapwing/control.sock, /var/lib/lapwing (or systemd's
+    /// RUNTIME_DIRECTORY / STATE_DIRECTORY when set).
+    public static func system(hostExecutable: String, cores: Int) -> DaemonConfig {
+        let run = env("RUNTIME_DIRECTORY") ?? "/run/lapwing"
+        let state = env("STATE_DIRECTORY") ?? "/var/lib/lapwing"
+        return DaemonConfig(
+            mode: .system, socketPath: run + "/control.sock", stateDirectory: state, hostExecutable: hostExecutable,
+            cores: cores)
+    }
+
+    /// A user's own daemon: $XDG_RUNTIME_DIR/lapwing/control.sock, $XDG_STATE_HOME/lapwing.
+    public static func user(hostExecutable: String, cores: Int) throws(LapwingError) -> DaemonConfig {
+        DaemonConfig(
+            mode: .user, socketPath: try userSocketPath(), stateDirectory: userStateDirectory(),
+            hostExecutable: hostExecutable, cores: cores)
+    }
+
+    /// The user-mode socket path, as clients find it too.
+    public static func userSocketPath() throws(LapwingError) -> String {
+        if let run = env("XDG_RUNTIME_DIR") { return run + "/lapwing/control.sock" }
+        // No runtime dir (no login session): a private directory under /tmp named for the uid.
+        return "/tmp/lapwing-\(getuid())/control.sock"
+    }
+
+    static func userStateDirectory() -> String {
+        if let state = env("XDG_STATE_HOME") { return state + "/lapwing" }
+        return (env("HOME") ?? "/tmp") + "/.local/state/lapwing"
+    }
+
+    static func env(_ name: String) -> String? {
+        guard let v = getenv(name) else { return nil }
+        let s = String(cString: v)
+        return s.isEmpty ? nil : s
+    }
+}
+
+/// Creates a directory and its parents with `mode` (existing ones are left as they are).
+public func makeDirectories(_ path: String, mode: mode_t = 0o750) throws(LapwingError) {
+    var current = path.hasPrefix("/") ? "" : "."
+    for part in path.split(separator: "/") {
+        current += "/" + part
+        if mkdir(current, mode) != 0 && errno != EEXIST {
+            throw LapwingError.system("mkdir", errno: errno, object: current)
+        }
+    }
+}

@@ -1,0 +1,363 @@
+import Foundation
+import LapwingArena
+import LapwingCore
+import LapwingEngine
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The daemon's jobs: a queue with admission by free cores, one job host per running job
+/// (launched by posix_spawn of our own binary, supervised by a thread that reads its events),
+/// ownership by uid, and every change saved to the state directory.
+public final class JobManager: Sendable {
+    public typealias Watcher = @Sendable (HostEvent) -> Void
+
+    struct Running {
+        let host: HostProcess
+    }
+
+    struct State: ~Copyable {
+        var records: [String: JobRecord] = [:]
+        var order: [String] = []
+        var hosts: [String: HostProcess] = [:]
+        /// Descriptors of queued jobs, held until their host starts.
+        var pendingFiles: [String: [(role: String, fd: Int32)]] = [:]
+        var watchers: [String: [Int: Watcher]] = [:]
+        var nextWatcher = 0
+        var nextJob = 1
+        var shuttingDown = false
+    }
+
+    public let config: DaemonConfig
+    let store: JobStore
+    private let state = Mutex(State())
+    private let log: @Sendable (String) -> Void
+
+    public init(config: DaemonConfig, log: @escaping @Sendable (String) -> Void) throws(LapwingError) {
+        self.config = config
+        self.log = log
+        store = try JobStore(root: config.stateDirectory)
+        let saved = store.loadAll(problem: log)
+        let store = self.store
+        state.withLock { s in
+            for var r in saved.sorted(by: { $0.submitted < $1.submitted }) {
+                if !r.state.isFinished {
+                    // Its host belonged to a daemon that is gone; a host still alive is stopped
+                    // through its arena so that it ends cleanly (it writes its model and summary).
+                    if let pid = r.hostPID, kill(pid, 0) == 0, var arena = try? Arena.attach(jobID: r.id) {
+                        arena.setState(.stopping)
+                        arena.keepSegment()
+                    }
+                    r.state = .interrupted
+                    r.reason = r.reason.map { "daemon restarted (\($0))" } ?? "the daemon stopped while the job was \(r.state.rawValue)"
+                    r.ended = r.ended ?? Date().timeIntervalSince1970
+                    try? store.save(r)
+                }
+                s.records[r.id] = r
+                s.order.append(r.id)
+                if let n = Int(r.id.dropFirst().prefix { $0.isNumber }), n >= s.nextJob { s.nextJob = n + 1 }
+            }
+        }
+    }
+
+    // MARK: Queries
+
+    public func list() -> [JobRecord] {
+        state.withLock { s in s.order.compactMap { s.records[$0] } }
+    }
+
+    public func status(_ id: String) throws(LapwingError) -> JobRecord {
+        guard let r = state.withLock({ $0.records[id] }) else { throw Self.notFound(id) }
+        return r
+    }
+
+    public var counts: (running: Int, queued: Int) {
+        state.withLock { s in
+            (s.records.values.filter { $0.state == .running || $0.state == .paused }.count,
+             s.records.values.filter { $0.state == .queued }.count)
+        }
+    }
+
+    // MARK: Commands
+
+    /// Queues a job; its data arrive as descriptors opened by the client (taken over here).
+    public func submit(spec inSpec: JobSpec, owner: UInt32, files: [(role: String, name: String, fd: Int32)])
+        throws(LapwingError) -> JobRecord
+    {
+        var spec = inSpec
+        let result: Result<JobRecord, LapwingError> = state.withLock { s in
+            if s.shuttingDown { return .failure(LapwingError(.busy, "the daemon is shutting down")) }
+            let id = "j\(s.nextJob)-\(String(UInt32.random(in: 0...0xffff), radix: 16))"
+            s.nextJob += 1
+            spec.id = id
+            spec.outputDir = store.directory(of: id)
+            spec.dataNames = Dictionary(uniqueKeysWithValues: files.map { ($0.role, $0.name) })
+            do throws(LapwingError) {
+                try JobHost.preflight(spec)
+            } catch { return .failure(error) }
+            let record = JobRecord(
+                id: id, owner: owner, spec: spec, state: .queued, reason: "waiting to be scheduled",
+                submitted: Date().timeIntervalSince1970, started: nil, ended: nil, hostPID: nil,
+                files: spec.dataNames ?? [:], progress: nil, summary: nil)
+            do throws(LapwingError) { try store.save(record) } catch { return .failure(error) }
+            s.records[id] = record
+            s.order.append(id)
+            s.pendingFiles[id] = files.map { ($0.role, $0.fd) }
+            return .success(record)
+        }
+        let record = try result.get()
+        log("job \(record.id) submitted by uid \(owner): \(spec.algorithm.rawValue) \(spec.model) on \(spec.data)")
+        schedule()
+        return try self.status(record.id)
+    }
+
+    public func pause(_ id: String, by uid: UInt32) throws(LapwingError) -> JobRecord {
+        try setRunState(id, by: uid, from: .running, to: .paused, arena: (.running, .paused))
+    }
+
+    public func resume(_ id: String, by uid: UInt32) throws(LapwingError) -> JobRecord {
+        try setRunState(id, by: uid, from: .paused, to: .running, arena: (.paused, .running))
+    }
+
+    private func setRunState(
+        _ id: String, by uid: UInt32, from: JobRecord.State, to: JobRecord.State, arena states: (ArenaState, ArenaState)
+    ) throws(LapwingError) -> JobRecord {
+        let r = try owned(id, by: uid)
+        guard r.state == from else {
+            throw LapwingError(.busy, "job \(id) is \(r.state.rawValue), not \(from.rawValue)")
+        }
+        do {
+            let arena = try Arena.attach(jobID: id)
+            guard arena.compareExchangeState(expected: states.0, desired: states.1) else {
+                throw LapwingError(.busy, "job \(id): its arena is \(arena.state?.description ?? "unreadable")")
+            }
+        }
+        return try update(id) { $0.state = to; $0.reason = "\(to == .paused ? "paused" : "resumed") by uid \(uid)" }
+    }
+
+    public func cancel(_ id: String, by uid: UInt32) throws(LapwingError) -> JobRecord {
+        let r = try owned(id, by: uid)
+        switch r.state {
+        case .queued:
+            closePending(id)
+            return try update(id) {
+                $0.state = .cancelled
+                $0.reason = "cancelled by uid \(uid) before it started"
+                $0.ended = Date().timeIntervalSince1970
+            }
+        case .running, .paused:
+            let host = state.withLock { $0.hosts[id] }
+            _ = try update(id) { $0.reason = "cancelled by uid \(uid)" }
+            if r.state == .paused, let arena = try? Arena.attach(jobID: id) { arena.setState(.running) }
+            host?.kill(SIGTERM)
+            return try status(id)
+        default:
+            throw LapwingError(.busy, "job \(id) has already ended (\(r.state.rawValue))")
+        }
+    }
+
+    /// The path of a finished or running job's exported model (owner or root only).
+    public func modelPath(_ id: String, by uid: UInt32) throws(LapwingError) -> String {
+        let r = try owned(id, by: uid)
+        guard let path = r.summary?.modelPath, access(path, R_OK) == 0 else {
+            throw LapwingError(.notFound, "job \(id) has no model yet (it is \(r.state.rawValue))")
+        }
+        return path
+    }
+
+    /// The host's log (stderr) of a job.
+    public func logPath(_ id: String, by uid: UInt32) throws(LapwingError) -> String {
+        _ = try owned(id, by: uid)
+        return store.directory(of: id) + "/host.log"
+    }
+
+    // MARK: Watching
+
+    /// Calls `watcher` with every event of the job from now on; returns a token for `unwatch`.
+    public func watch(_ id: String, _ watcher: @escaping Watcher) throws(LapwingError) -> Int {
+        let token: Int? = state.withLock { s in
+            guard s.records[id] != nil else { return nil }
+            s.nextWatcher += 1
+            s.watchers[id, default: [:]][s.nextWatcher] = watcher
+            return s.nextWatcher
+        }
+        guard let token else { throw Self.notFound(id) }
+        return token
+    }
+
+    public func unwatch(_ id: String, _ token: Int) {
+        state.withLock { _ = $0.watchers[id]?.removeValue(forKey: token) }
+    }
+
+    // MARK: Scheduling and supervision
+
+    /// Starts queued jobs while they fit in the free cores (a job larger than the machine
+    /// runs alone).
+    public func schedule() {
+        while true {
+            let next: (JobRecord, [(role: String, fd: Int32)])? = state.withLock { s in
+                guard !s.shuttingDown else { return nil }
+                let busy = s.records.values.filter { $0.state == .running || $0.state == .paused }
+                let used = busy.reduce(0) { $0 + $1.spec.workers }
+                guard let id = s.order.first(where: { s.records[$0]?.state == .queued }), let r = s.records[id] else {
+                    return nil
+                }
+                let free = config.cores - used
+                guard busy.isEmpty || r.spec.workers <= free else {
+                    if var q = s.records[id], q.reason?.hasPrefix("waiting for") != true {
+                        q.reason = "waiting for \(r.spec.workers) free cores (\(max(0, free)) free)"
+                        s.records[id] = q
+                        try? store.save(q)
+                    }
+                    return nil
+                }
+                var started = r
+                started.state = .running
+                started.reason = nil
+                started.started = Date().timeIntervalSince1970
+                s.records[id] = started
+                return (started, s.pendingFiles.removeValue(forKey: id) ?? [])
+            }
+            guard let (record, files) = next else { return }
+            launch(record, files)
+        }
+    }
+
+    private func launch(_ record: JobRecord, _ files: [(role: String, fd: Int32)]) {
+        defer { for f in files { close(f.fd) } }
+        let host: HostProcess
+        do {
+            host = try HostProcess(
+                executable: config.hostExecutable, arguments: ["job-host"], spec: record.spec, descriptors: files,
+                stderrPath: store.directory(of: record.id) + "/host.log")
+        } catch {
+            _ = try? update(record.id) {
+                $0.state = .failed
+                $0.reason = "could not start its job host: \(error)"
+                $0.ended = Date().timeIntervalSince1970
+            }
+            return
+        }
+        state.withLock { $0.hosts[record.id] = host }
+        _ = try? update(record.id) { $0.hostPID = host.pid }
+        log("job \(record.id) started: host pid \(host.pid)")
+        let thread = Thread { [self] in supervise(record.id, host) }
+        thread.name = "supervise-\(record.id)"
+        thread.start()
+    }
+
+    /// Reads the host's events until it ends, then records the outcome.
+    private func supervise(_ id: String, _ host: HostProcess) {
+        var summary: JobSummary?
+        var failure: String?
+        var lastSave = 0.0
+        while let events = host.events(timeout: 0.5) {
+            for e in events {
+                switch e.event {
+                case .started: break
+                case .progress, .evaluation:
+                    let now = Date().timeIntervalSince1970
+                    state.withLock { s in s.records[id]?.progress = e }
+                    if e.event == .evaluation || now - lastSave > 5 {
+                        lastSave = now
+                        if let r = try? status(id) { try? store.save(r) }
+                    }
+                case .finished: summary = e.summary
+                case .failed: failure = e.error
+                }
+                notify(id, e)
+            }
+        }
+        let status = host.wait() ?? 0
+        if summary == nil && failure == nil {
+            JobHost.cleanUpAfterLostHost(host.spec)
+            failure = "the job host \(describeWaitStatus(status))"
+        }
+        let record = try? update(id) { r in
+            r.ended = Date().timeIntervalSince1970
+            r.summary = summary
+            let cancelled = r.reason?.hasPrefix("cancelled") == true
+            if let summary {
+                switch summary.outcome {
+                case "completed": r.state = .succeeded
+                case "interrupted":
+                    r.state = cancelled ? .cancelled : .interrupted
+                    if !cancelled { r.reason = "stopped: \(summary.reason ?? "signal")" }
+                default:
+                    r.state = .failed
+                    r.reason = summary.reason
+                }
+            } else {
+                r.state = cancelled ? .cancelled : .failed
+                if !cancelled { r.reason = failure }
+            }
+        }
+        state.withLock { _ = $0.hosts.removeValue(forKey: id) }
+        var end = HostEvent(.finished, job: id)
+        end.summary = summary
+        end.error = record?.state == .succeeded ? nil : (record?.reason ?? failure)
+        notify(id, end, final: true)
+        log("job \(id) ended: \(record?.state.rawValue ?? "?")\(record?.reason.map { " (\($0))" } ?? "")")
+        schedule()
+    }
+
+    private func notify(_ id: String, _ e: HostEvent, final: Bool = false) {
+        let watchers: [Watcher] = state.withLock { s in
+            let w = Array((s.watchers[id] ?? [:]).values)
+            if final { s.watchers[id] = nil }
+            return w
+        }
+        for w in watchers { w(e) }
+    }
+
+    /// Graceful shutdown: running jobs are interrupted (their hosts stop cleanly and write their
+    /// model and summary), queued ones stay queued, and this waits up to `timeout` seconds.
+    public func shutdown(timeout: Double) {
+        let hosts: [HostProcess] = state.withLock { s in
+            s.shuttingDown = true
+            return Array(s.hosts.values)
+        }
+        for h in hosts {
+            if let arena = try? Arena.attach(jobID: h.spec.id), arena.state == .paused { arena.setState(.running) }
+            h.kill(SIGTERM)
+        }
+        let end = Date().addingTimeInterval(timeout)
+        while Date() < end && state.withLock({ !$0.hosts.isEmpty }) { usleep(20_000) }
+        for h in state.withLock({ Array($0.hosts.values) }) { h.kill(SIGKILL) }
+        while Date() < end.addingTimeInterval(2) && state.withLock({ !$0.hosts.isEmpty }) { usleep(20_000) }
+    }
+
+    // MARK: Helpers
+
+    private func owned(_ id: String, by uid: UInt32) throws(LapwingError) -> JobRecord {
+        let r = try status(id)
+        guard uid == 0 || uid == r.owner else {
+            throw LapwingError(
+                .permissionDenied, "job \(id) belongs to uid \(r.owner)",
+                detail: "only its owner or root may change or export it")
+        }
+        return r
+    }
+
+    @discardableResult
+    private func update(_ id: String, _ change: (inout JobRecord) -> Void) throws(LapwingError) -> JobRecord {
+        let r: JobRecord? = state.withLock { s in
+            guard var r = s.records[id] else { return nil }
+            change(&r)
+            s.records[id] = r
+            return r
+        }
+        guard let r else { throw Self.notFound(id) }
+        try store.save(r)
+        return r
+    }
+
+    private func closePending(_ id: String) {
+        let files = state.withLock { $0.pendingFiles.removeValue(forKey: id) } ?? []
+        for f in files { close(f.fd) }
+    }
+
+    static func notFound(_ id: String) -> LapwingError { LapwingError(.notFound, "job \(id): no such job") }
+}

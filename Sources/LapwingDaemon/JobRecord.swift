@@ -1,0 +1,27 @@
+import LapwingEngine
+
+/// A job as the daemon keeps it: who owns it, what it is, where it stands and why.
+public struct JobRecord: Codable, Sendable, Equatable {
+    public enum State: String, Codable, Sendable, CaseIterable {
+        case queued, running, paused, succeeded, failed, cancelled, interrupted
+
+        public var isFinished: Bool { [.succeeded, .failed, .cancelled, .interrupted].contains(self) }
+    }
+
+    public var id: String
+    /// The uid that submitted it: only it (or root) may pause, resume, cancel or export it.
+    public var owner: UInt32
+    public var spec: JobSpec
+    public var state: State
+    /// Why it is in this state ("waiting for 2 free cores", "cancelled by uid 1000", ...).
+    public var reason: String?
+    public var submitted: Double
+    public var started: Double?
+    public var ended: Double?
+    public var hostPID: Int32?
+    /// The data files' paths on the client's side, by role (for messages only).
+    public var files: [String: String]
+    /// The latest progress or evaluation event.
+    public var progress: HostEvent?
+    public var summary: JobSummary?
+}

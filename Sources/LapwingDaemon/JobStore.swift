@@ -1,0 +1,48 @@
+import Foundation
+import LapwingCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The daemon's state directory: `jobs/<id>/job.json` (the record, rewritten atomically on
+/// every change: temp file, fsync, rename, fsync dir) beside the host's own files
+/// (`metrics.jsonl`, `model.safetensors`, `summary.json`, `host.log`).
+struct JobStore {
+    let root: String
+
+    init(root: String) throws(LapwingError) {
+        self.root = root
+        try makeDirectories(root + "/jobs", mode: 0o750)
+    }
+
+    func directory(of id: String) -> String { root + "/jobs/" + id }
+
+    func save(_ record: JobRecord) throws(LapwingError) {
+        let dir = directory(of: record.id)
+        try makeDirectories(dir, mode: 0o750)
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .prettyPrinted]
+        guard let data = try? enc.encode(record) else {
+            throw LapwingError(.internalError, "job \(record.id): cannot encode its record")
+        }
+        try AtomicFile.write(to: dir + "/job.json", bytes: Array(data), mode: 0o640)
+    }
+
+    /// Every saved record; unreadable ones are reported through `problem` and skipped.
+    func loadAll(problem: (String) -> Void) -> [JobRecord] {
+        let dir = root + "/jobs"
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [] }
+        var out: [JobRecord] = []
+        for name in names.sorted() {
+            let path = "\(dir)/\(name)/job.json"
+            guard let data = FileManager.default.contents(atPath: path) else { continue }
+            do {
+                out.append(try JSONDecoder().decode(JobRecord.self, from: data))
+            } catch {
+                problem("\(path): unreadable job record (\(error)); skipped")
+            }
+        }
+        return out
+    }
+}
