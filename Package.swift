@@ -10,12 +10,15 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "lapwing", targets: ["lapwing"]),
+        .executable(name: "lapwingd", targets: ["lapwingd"]),
         .executable(name: "lapwing-numa", targets: ["lapwing-numa"]),
         .executable(name: "lapwing-bench", targets: ["lapwing-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // The one C target: thin headers per subsystem (shm, numa, proc, blas) and the arena layout.
@@ -46,6 +49,15 @@ let package = Package(
         .target(
             name: "LapwingDaemon",
             dependencies: ["LapwingCore", "LapwingEngine", "LapwingArena", "LapwingTopology", "CLapwing"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "lapwingd",
+            dependencies: [
+                "LapwingCore", "LapwingDaemon", "LapwingEngine", "LapwingTopology",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .executableTarget(

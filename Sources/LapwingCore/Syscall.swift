@@ -56,3 +56,10 @@ public func writeError(_ text: String) {
         off += n
     }
 }
+
+/// The path of the running executable (/proc/self/exe), to start job hosts from.
+public func currentExecutablePath() -> String {
+    var buf = [UInt8](repeating: 0, count: 4096)
+    let n = buf.withUnsafeMutableBytes { readlink("/proc/self/exe", $0.baseAddress!, 4095) }
+    return n > 0 ? String(decoding: buf[0..<n], as: UTF8.self) : CommandLine.arguments[0]
+}

@@ -12,7 +12,9 @@ import Glibc
 /// (launched by posix_spawn of our own binary, supervised by a thread that reads its events),
 /// ownership by uid, and every change saved to the state directory.
 public final class JobManager: Sendable {
-    public typealias Watcher = @Sendable (HostEvent) -> Void
+    /// Gets each event of a job; `final` is true for the last call, once the job has ended
+    /// and its record holds the outcome.
+    public typealias Watcher = @Sendable (_ event: HostEvent, _ final: Bool) -> Void
 
     struct Running {
         let host: HostProcess
@@ -309,7 +311,7 @@ public final class JobManager: Sendable {
             if final { s.watchers[id] = nil }
             return w
         }
-        for w in watchers { w(e) }
+        for w in watchers { w(e, final) }
     }
 
     /// Graceful shutdown: running jobs are interrupted (their hosts stop cleanly and write their

@@ -262,3 +262,28 @@ struct JobRun {
         return JobHost.exitFailed
     }
 }
+
+extension JobHost {
+    /// The job-host entry point of `lapwing job-host` and `lapwingd job-host`: the spec arrives
+    /// as JSON on stdin, events leave as JSON lines on stdout (unbuffered). Returns the exit code.
+    public static func runFromStandardIO() -> Int32 {
+        let input = FileHandle.standardInput.readDataToEndOfFile()
+        let spec: JobSpec
+        do {
+            spec = try JSONDecoder().decode(JobSpec.self, from: input)
+        } catch {
+            writeError("job-host: stdin is not a job spec: \(error)\n")
+            return 2
+        }
+        return run(spec) { event in
+            let line = Array((event.jsonLine() + "\n").utf8)
+            var off = 0
+            while off < line.count {
+                let n = line.withUnsafeBytes { write(1, $0.baseAddress! + off, $0.count - off) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return }
+                off += n
+            }
+        }
+    }
+}

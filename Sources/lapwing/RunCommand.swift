@@ -37,7 +37,7 @@ struct RunCommand: ParsableCommand {
             throw ValidationError(e.description)
         }
         _ = lw_install_stop_handlers()
-        let host = try HostProcess(executable: selfExecutable(), arguments: ["job-host"], spec: spec)
+        let host = try HostProcess(executable: currentExecutablePath(), arguments: ["job-host"], spec: spec)
         var progress = ProgressLine()
         var summary: JobSummary?
         var failure: String?
@@ -74,7 +74,7 @@ struct RunCommand: ParsableCommand {
             if json {
                 print(HostEvent.jsonString(summary))
             } else {
-                printSummary(summary)
+                Self.printSummary(summary)
             }
             if summary.outcome == "interrupted" { throw ExitCode(130) }
             if summary.outcome != "completed" { throw ExitCode.failure }
@@ -84,7 +84,7 @@ struct RunCommand: ParsableCommand {
         }
     }
 
-    func printSummary(_ s: JobSummary) {
+    static func printSummary(_ s: JobSummary) {
         let acc = s.testAccuracy.map { ProgressLine.fixed($0 * 100, 2) + "%" } ?? "n/a"
         let loss = s.testLoss.map { ProgressLine.fixed($0, 4) } ?? "n/a"
         print(
@@ -100,12 +100,6 @@ struct RunCommand: ParsableCommand {
     }
 }
 
-/// The path of the running executable, to start job hosts from.
-func selfExecutable() -> String {
-    var buf = [UInt8](repeating: 0, count: 4096)
-    let n = buf.withUnsafeMutableBytes { readlink("/proc/self/exe", $0.baseAddress!, 4095) }
-    return n > 0 ? String(decoding: buf[0..<n], as: UTF8.self) : CommandLine.arguments[0]
-}
 
 /// `lapwing job-host`: the process that owns one job (started by `run` and by the daemon).
 struct JobHostCommand: ParsableCommand {
@@ -116,24 +110,6 @@ struct JobHostCommand: ParsableCommand {
     )
 
     func run() throws {
-        let input = FileHandle.standardInput.readDataToEndOfFile()
-        let spec: JobSpec
-        do {
-            spec = try JSONDecoder().decode(JobSpec.self, from: input)
-        } catch {
-            throw ValidationError("job-host: stdin is not a job spec: \(error)")
-        }
-        let code = JobHost.run(spec) { event in
-            // Unbuffered: the launcher reads events as they happen.
-            let line = Array((event.jsonLine() + "\n").utf8)
-            var off = 0
-            while off < line.count {
-                let n = line.withUnsafeBytes { write(1, $0.baseAddress! + off, $0.count - off) }
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { break }
-                off += n
-            }
-        }
-        throw ExitCode(code)
+        throw ExitCode(JobHost.runFromStandardIO())
     }
 }

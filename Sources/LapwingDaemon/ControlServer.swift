@@ -1,0 +1,437 @@
+import CLapwing
+import Foundation
+import LapwingCore
+import LapwingEngine
+import LapwingProtocol
+import LapwingTopology
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The control socket (protocol v1, docs/protocol.md): one thread, one poll loop over the
+/// listener, every connection and a wake-up pipe. A connection that misbehaves (bad frames,
+/// oversize frames, never reading its replies) pays alone: it gets a structured error and is
+/// closed; everyone else is served as before.
+public final class ControlServer: @unchecked Sendable {
+    /// Replies a client has not read beyond this are its problem: the connection is dropped.
+    static let maxOutbox = 8 << 20
+
+    final class Connection {
+        let id: Int
+        let fd: Int32
+        let uid: UInt32
+        let pid: Int32
+        var decoder = FrameDecoder()
+        var outbox: [(bytes: [UInt8], fds: [OwnedFD])] = []
+        var outboxBytes = 0
+        var sentOfFirst = 0
+        var greeted = false
+        var closeAfterFlush = false
+        var watching: [(job: String, token: Int, request: Int)] = []
+
+        init(id: Int, fd: Int32, uid: UInt32, pid: Int32) {
+            self.id = id
+            self.fd = fd
+            self.uid = uid
+            self.pid = pid
+        }
+    }
+
+    let config: DaemonConfig
+    let manager: JobManager
+    let log: @Sendable (String) -> Void
+    private let listenFD: Int32
+    private let ownsSocketFile: Bool
+    private var wake: [Int32] = [-1, -1]
+    private var connections: [Int32: Connection] = [:]
+    private var nextID = 0
+    /// Frames produced on other threads (watch events), per connection id.
+    private let inbox = Mutex<[Int: [[UInt8]]]>([:])
+    private let running = Atomic<Bool>(false)
+    private let stopRequested = Atomic<Bool>(false)
+
+    public init(config: DaemonConfig, manager: JobManager, socketMode: mode_t, activated: Int32? = nil,
+                log: @escaping @Sendable (String) -> Void) throws(LapwingError) {
+        self.config = config
+        self.manager = manager
+        self.log = log
+        if let activated {
+            listenFD = activated
+            ownsSocketFile = false
+            _ = lw_set_nonblocking(activated, 1)
+        } else {
+            let path = config.socketPath
+            let dir = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+            if !dir.isEmpty { try makeDirectories(dir, mode: 0o755) }
+            // A socket file nobody listens on is stale (a daemon that died); one that answers is not ours to take.
+            if access(path, F_OK) == 0 {
+                let probe = lw_unix_connect(path)
+                if probe >= 0 {
+                    close(probe)
+                    throw LapwingError(.busy, "\(path): another daemon is listening there")
+                }
+                unlink(path)
+            }
+            listenFD = try shimCall("listen", object: path) { lw_unix_listen(path, socketMode, 512) }
+            ownsSocketFile = true
+        }
+        try shimCall("pipe2", object: "control server wake-up pipe") { lw_pipe_cloexec(&wake) }
+        _ = lw_set_nonblocking(wake[0], 1)
+        _ = lw_set_nonblocking(wake[1], 1)
+    }
+
+    public var isServing: Bool { running.load(ordering: .acquiring) }
+
+    public func stop() {
+        stopRequested.store(true, ordering: .releasing)
+        poke()
+    }
+
+    private func poke() {
+        var b: UInt8 = 1
+        _ = write(wake[1], &b, 1)
+    }
+
+    /// Serves until `stop()`; calls `onListening` once the socket accepts connections.
+    public func serve(onListening: () -> Void) {
+        running.store(true, ordering: .releasing)
+        defer {
+            for c in connections.values { drop(c, why: nil) }
+            close(listenFD)
+            if ownsSocketFile { unlink(config.socketPath) }
+            close(wake[0])
+            close(wake[1])
+            running.store(false, ordering: .releasing)
+        }
+        onListening()
+        var buf = [UInt8](repeating: 0, count: 1 << 16)
+        while !stopRequested.load(ordering: .acquiring) {
+            var fds = [pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0), pollfd(fd: wake[0], events: Int16(POLLIN), revents: 0)]
+            let conns = Array(connections.values)
+            for c in conns {
+                fds.append(pollfd(fd: c.fd, events: Int16(POLLIN) | (c.outbox.isEmpty ? 0 : Int16(POLLOUT)), revents: 0))
+            }
+            let n = poll(&fds, nfds_t(fds.count), 1000)
+            if n < 0 && errno != EINTR { log("control socket: poll: \(errnoDescription(errno))"); break }
+            if fds[1].revents != 0 {
+                var drain = [UInt8](repeating: 0, count: 256)
+                while read(wake[0], &drain, 256) > 0 {}
+            }
+            deliverInbox()
+            if fds[0].revents & Int16(POLLIN) != 0 { acceptAll() }
+            for (i, c) in conns.enumerated() {
+                let re = fds[i + 2].revents
+                guard connections[c.fd] === c, re != 0 else { continue }
+                if re & Int16(POLLIN) != 0 || re & Int16(POLLHUP) != 0 { readFrom(c, &buf) }
+                if connections[c.fd] === c, re & Int16(POLLOUT) != 0 { flush(c) }
+                if connections[c.fd] === c, re & Int16(POLLERR | POLLNVAL) != 0 { drop(c, why: nil) }
+            }
+        }
+    }
+
+    private func acceptAll() {
+        while true {
+            let fd = lw_unix_accept(listenFD)
+            if fd < 0 { return }
+            _ = lw_set_nonblocking(fd, 1)
+            var pid: Int32 = 0, uid: UInt32 = 0, gid: UInt32 = 0
+            if lw_peer_credentials(fd, &pid, &uid, &gid) != 0 {
+                close(fd)
+                continue
+            }
+            nextID += 1
+            connections[fd] = Connection(id: nextID, fd: fd, uid: uid, pid: pid)
+        }
+    }
+
+    private func readFrom(_ c: Connection, _ buf: inout [UInt8]) {
+        var received = [Int32](repeating: -1, count: Int(LW_MAX_FDS_PER_FRAME))
+        while true {
+            var nfds: Int32 = 0, truncated: Int32 = 0
+            let n = buf.withUnsafeMutableBytes { b in
+                received.withUnsafeMutableBufferPointer { f in
+                    lw_recv_with_fds(c.fd, b.baseAddress, b.count, f.baseAddress, Int32(f.count), &nfds, &truncated)
+                }
+            }
+            if n == -Int(EAGAIN) || n == -Int(EINTR) { break }
+            if n <= 0 {
+                // End of stream (or a reset): a half-closed client still gets what is queued.
+                if n == 0 && !c.outbox.isEmpty {
+                    c.closeAfterFlush = true
+                    shutdown(c.fd, Int32(SHUT_RD))
+                    return
+                }
+                drop(c, why: nil)
+                return
+            }
+            c.decoder.feed(buf[0..<n], fds: (0..<Int(nfds)).map { OwnedFD(received[$0]) })
+            while true {
+                let frame: ReceivedFrame?
+                do throws(ProtocolError) {
+                    frame = try c.decoder.next()
+                } catch {
+                    // The stream is out of step: answer once and close.
+                    send(c, ["type": "error", "error": errorJSON(error)])
+                    c.closeAfterFlush = true
+                    return
+                }
+                guard let frame else { break }
+                handle(c, frame)
+                if connections[c.fd] !== c || c.closeAfterFlush { return }
+            }
+        }
+    }
+
+    // MARK: Messages
+
+    private func errorJSON(_ e: ProtocolError) -> JSONValue {
+        var o: [String: JSONValue] = ["code": .string(e.code.rawValue), "message": .string(e.message)]
+        if let d = e.detail { o["detail"] = .string(d) }
+        return .object(o)
+    }
+
+    private func handle(_ c: Connection, _ frame: ReceivedFrame) {
+        let message: JSONValue
+        do throws(ProtocolError) {
+            message = try JSONValue.parse(frame.json)
+        } catch {
+            frame.fds.forEach { $0.close() }
+            return send(c, ["type": "error", "error": errorJSON(error)])
+        }
+        guard let object = message.objectValue, let type = object["type"]?.stringValue else {
+            frame.fds.forEach { $0.close() }
+            return send(c, ["type": "error", "error": errorJSON(ProtocolError(.badFrame, "a message is a JSON object with a \"type\""))])
+        }
+        if !c.greeted {
+            frame.fds.forEach { $0.close() }
+            guard type == "hello" else {
+                send(c, ["type": "error", "error": errorJSON(ProtocolError(.badFrame, "the first message must be hello"))])
+                c.closeAfterFlush = true
+                return
+            }
+            guard object["version"]?.intValue == ControlProtocol.version else {
+                send(c, ["type": "error", "error": errorJSON(ProtocolError(
+                    .unsupportedVersion, "protocol version \(object["version"]?.jsonText() ?? "missing") is not supported",
+                    detail: "this server speaks version \(ControlProtocol.version)"))])
+                c.closeAfterFlush = true
+                return
+            }
+            c.greeted = true
+            return send(c, [
+                "type": "hello", "version": .number(Double(ControlProtocol.version)),
+                "server": .string("lapwingd \(ControlProtocol.softwareVersion)"), "uid": .number(Double(c.uid)),
+            ])
+        }
+        guard type == "request" else {
+            frame.fds.forEach { $0.close() }
+            return send(c, ["type": "error", "error": errorJSON(ProtocolError(.badFrame, "unknown message type \"\(type)\""))])
+        }
+        let id = object["id"]?.intValue ?? -1
+        let unknown = Set(object.keys).subtracting(["type", "id", "verb", "args"])
+        guard unknown.isEmpty, id >= 0, let verb = object["verb"]?.stringValue else {
+            frame.fds.forEach { $0.close() }
+            let e = unknown.isEmpty
+                ? ProtocolError(.invalidArgument, "request: needs an integer id >= 0 and a verb")
+                : ProtocolError(.unknownField, "request: unknown field \"\(unknown.sorted()[0])\"")
+            return respond(c, id: max(id, 0), error: e)
+        }
+        let args = object["args"] ?? .object([:])
+        let fds = frame.fds
+        do throws(ProtocolError) {
+            if verb != "submit" && !fds.isEmpty {
+                fds.forEach { $0.close() }
+                throw ProtocolError(.invalidArgument, "\(verb): descriptors attached, but \(verb) takes none")
+            }
+            try dispatch(c, id: id, verb: verb, args: args, fds: fds)
+        } catch {
+            respond(c, id: id, error: error)
+        }
+    }
+
+    /// Decodes a verb's arguments strictly: every key must be a field of `T`.
+    private func decodeArgs<T: Decodable>(_ args: JSONValue, _ type: T.Type, verb: String, fields: [String]) throws(ProtocolError) -> T {
+        guard let o = args.objectValue else { throw ProtocolError(.invalidArgument, "\(verb): args must be an object") }
+        if let extra = Set(o.keys).subtracting(fields).sorted().first {
+            throw ProtocolError(.unknownField, "\(verb): unknown field \"\(extra)\" in args", detail: "\(verb) takes: \(fields.isEmpty ? "nothing" : fields.joined(separator: ", "))")
+        }
+        do {
+            return try args.decode(as: type)
+        } catch {
+            throw ProtocolError(.invalidArgument, "\(verb): \(error.message)", detail: "\(verb) takes: \(fields.joined(separator: ", "))")
+        }
+    }
+
+    private func dispatch(_ c: Connection, id: Int, verb: String, args: JSONValue, fds: [OwnedFD]) throws(ProtocolError) {
+        func lapwing<T>(_ body: () throws(LapwingError) -> T) throws(ProtocolError) -> T {
+            do throws(LapwingError) { return try body() } catch { throw ProtocolError(error) }
+        }
+        switch verb {
+        case "version":
+            _ = try decodeArgs(args, EmptyArgs.self, verb: verb, fields: [])
+            respond(c, id: id, result: VersionResult(server: "lapwingd \(ControlProtocol.softwareVersion)", protocolVersion: ControlProtocol.version, mode: config.mode.rawValue))
+        case "list":
+            _ = try decodeArgs(args, EmptyArgs.self, verb: verb, fields: [])
+            respond(c, id: id, result: manager.list())
+        case "status":
+            let ref = try decodeArgs(args, JobRef.self, verb: verb, fields: ["job"])
+            respond(c, id: id, result: try lapwing { () throws(LapwingError) in try manager.status(ref.job) })
+        case "pause", "resume", "cancel":
+            let ref = try decodeArgs(args, JobRef.self, verb: verb, fields: ["job"])
+            let r = try lapwing { () throws(LapwingError) -> JobRecord in
+                switch verb {
+                case "pause": return try manager.pause(ref.job, by: c.uid)
+                case "resume": return try manager.resume(ref.job, by: c.uid)
+                default: return try manager.cancel(ref.job, by: c.uid)
+                }
+            }
+            respond(c, id: id, result: r)
+        case "submit":
+            var req: SubmitRequest
+            do throws(ProtocolError) {
+                req = try decodeArgs(args, SubmitRequest.self, verb: verb, fields: ["spec", "defaultWorkers", "files"])
+                guard req.files.count == fds.count else {
+                    throw ProtocolError(.invalidArgument, "submit: \(req.files.count) files named but \(fds.count) descriptors attached")
+                }
+            } catch {
+                fds.forEach { $0.close() }
+                throw error
+            }
+            if req.defaultWorkers { req.spec.workers = max(1, config.cores) }
+            let files = zip(req.files, fds).map { (role: $0.role, name: $0.path, fd: $1.release()) }
+            do throws(LapwingError) {
+                respond(c, id: id, result: try manager.submit(spec: req.spec, owner: c.uid, files: files))
+            } catch {
+                for f in files { close(f.fd) }
+                throw ProtocolError(error)
+            }
+        case "watch":
+            let ref = try decodeArgs(args, JobRef.self, verb: verb, fields: ["job"])
+            let record = try lapwing { () throws(LapwingError) in try manager.status(ref.job) }
+            if record.state.isFinished { return respond(c, id: id, result: record) }
+            let connID = c.id
+            let manager = self.manager
+            let token = try lapwing { () throws(LapwingError) in
+                try manager.watch(ref.job) { [weak self] event, final in
+                    guard let self else { return }
+                    var frames: [[UInt8]] = []
+                    if !final, let f = try? Frame.encode(EventEnvelope(id: id, event: event)) { frames.append(f) }
+                    if final, let r = try? manager.status(ref.job), let f = try? Frame.encode(ResponseEnvelope(id: id, result: r)) {
+                        frames.append(f)
+                    }
+                    self.inbox.withLock { $0[connID, default: []] += frames }
+                    self.poke()
+                }
+            }
+            // It may have ended between the status check and the subscription.
+            if let now = try? manager.status(ref.job), now.state.isFinished {
+                manager.unwatch(ref.job, token)
+                return respond(c, id: id, result: now)
+            }
+            c.watching.append((ref.job, token, id))
+        case "export", "logs":
+            let ref = try decodeArgs(args, JobRef.self, verb: verb, fields: ["job"])
+            let path = try lapwing { () throws(LapwingError) in
+                verb == "export" ? try manager.modelPath(ref.job, by: c.uid) : try manager.logPath(ref.job, by: c.uid)
+            }
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw ProtocolError(LapwingError.system("open", errno: errno, object: "job \(ref.job) \(verb == "export" ? "model" : "log")")) }
+            var st = stat()
+            fstat(fd, &st)
+            respond(c, id: id, result: ExportResult(job: ref.job, bytes: Int(st.st_size)), fds: [OwnedFD(fd)])
+        case "topology":
+            _ = try decodeArgs(args, EmptyArgs.self, verb: verb, fields: [])
+            let t = try lapwing { () throws(LapwingError) in try Topology.current() }
+            let p = try lapwing { () throws(LapwingError) in try t.place(workers: max(1, t.cores.count)) }
+            respond(c, id: id, result: TopologyReport(topology: t, placement: p))
+        default:
+            throw ProtocolError(.unknownVerb, "unknown verb \"\(verb)\"", detail: "verbs: submit, list, status, watch, pause, resume, cancel, export, logs, topology, version")
+        }
+    }
+
+    // MARK: Output
+
+    struct ResponseEnvelope<R: Encodable>: Encodable {
+        var type = "response"
+        var id: Int
+        var ok = true
+        var result: R
+    }
+
+    struct EventEnvelope: Encodable {
+        var type = "event"
+        var id: Int
+        var event: HostEvent
+    }
+
+    private func respond<R: Encodable>(_ c: Connection, id: Int, result: R, fds: [OwnedFD] = []) {
+        do throws(ProtocolError) {
+            enqueue(c, try Frame.encode(ResponseEnvelope(id: id, result: result)), fds: fds)
+        } catch {
+            fds.forEach { $0.close() }
+            respond(c, id: id, error: error)
+        }
+    }
+
+    private func respond(_ c: Connection, id: Int, error: ProtocolError) {
+        send(c, ["type": "response", "id": .number(Double(id)), "ok": false, "error": errorJSON(error)])
+    }
+
+    private func send(_ c: Connection, _ object: [String: JSONValue]) {
+        guard let f = try? Frame.encode(json: Array(JSONValue.object(object).jsonText().utf8)) else { return }
+        enqueue(c, f, fds: [])
+    }
+
+    private func enqueue(_ c: Connection, _ bytes: [UInt8], fds: [OwnedFD]) {
+        c.outbox.append((bytes, fds))
+        c.outboxBytes += bytes.count
+        if c.outboxBytes > Self.maxOutbox {
+            return drop(c, why: "it stopped reading its replies (\(c.outboxBytes) bytes queued)")
+        }
+        flush(c)
+    }
+
+    private func deliverInbox() {
+        let frames = inbox.withLock { s in
+            defer { s = [:] }
+            return s
+        }
+        for (id, list) in frames {
+            guard let c = connections.values.first(where: { $0.id == id }) else { continue }
+            for f in list { enqueue(c, f, fds: []) }
+        }
+    }
+
+    private func flush(_ c: Connection) {
+        while let first = c.outbox.first {
+            let fds = c.sentOfFirst == 0 ? first.fds.map(\.rawValue) : []
+            let n = first.bytes.withUnsafeBytes { b in
+                fds.withUnsafeBufferPointer { f in
+                    lw_send_with_fds(c.fd, b.baseAddress! + c.sentOfFirst, b.count - c.sentOfFirst, f.baseAddress, Int32(f.count))
+                }
+            }
+            if n == -Int(EAGAIN) || n == -Int(EINTR) { return }
+            if n < 0 { return drop(c, why: nil) }
+            if c.sentOfFirst == 0 { first.fds.forEach { $0.close() } }
+            c.sentOfFirst += n
+            if c.sentOfFirst == first.bytes.count {
+                c.outboxBytes -= first.bytes.count
+                c.outbox.removeFirst()
+                c.sentOfFirst = 0
+            } else if c.sentOfFirst > 0 && !first.fds.isEmpty {
+                c.outbox[0].fds = []
+            }
+        }
+        if c.closeAfterFlush { drop(c, why: nil) }
+    }
+
+    private func drop(_ c: Connection, why: String?) {
+        if let why { log("control socket: dropping connection of pid \(c.pid) (uid \(c.uid)): \(why)") }
+        for w in c.watching { manager.unwatch(w.job, w.token) }
+        for item in c.outbox { item.fds.forEach { $0.close() } }
+        c.outbox = []
+        connections[c.fd] = nil
+        close(c.fd)
+    }
+}

@@ -1,0 +1,281 @@
+import ArgumentParser
+import Foundation
+import LapwingCore
+import LapwingDaemon
+import LapwingData
+import LapwingEngine
+import LapwingProtocol
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Options every daemon verb takes.
+struct ClientOptions: ParsableArguments {
+    @Option(help: "The daemon's control socket (default: the user daemon's, else /run/lapwing/control.sock).")
+    var socket: String?
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    func connect() throws -> DaemonClient {
+        do {
+            return try DaemonClient(socket: socket)
+        } catch {
+            throw CLIFailure(error)
+        }
+    }
+}
+
+/// Exit codes of the daemon verbs (documented in `lapwing --help`).
+enum CLIExit {
+    static let failure: Int32 = 1
+    static let usage: Int32 = 2
+    static let unreachable: Int32 = 3
+    static let permission: Int32 = 4
+    static let notFound: Int32 = 5
+    static let interrupted: Int32 = 130
+}
+
+/// A daemon's error as the CLI reports it: the message on stderr and an exit code by kind.
+struct CLIFailure: Error, CustomStringConvertible {
+    let message: String
+    let code: Int32
+
+    init(_ e: LapwingError) {
+        message = e.description
+        switch e.code {
+        case .permissionDenied: code = CLIExit.permission
+        case .notFound: code = CLIExit.notFound
+        case .invalidArgument: code = CLIExit.usage
+        default: code = CLIExit.failure
+        }
+    }
+
+    var description: String { message }
+}
+
+/// Runs a verb body, turning failures into a message and an exit code.
+func runVerb(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let f as CLIFailure {
+        writeError("lapwing: \(f.message)\n")
+        throw ExitCode(f.code)
+    } catch let e as LapwingError {
+        writeError("lapwing: \(e)\n")
+        throw ExitCode(CLIFailure(e).code)
+    }
+}
+
+func printJSON(_ value: some Encodable) {
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: (try? enc.encode(value)) ?? Data(), as: UTF8.self))
+}
+
+struct SubmitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "submit", abstract: "Queue a training job on the daemon (the options of `run`).",
+        discussion: "The data files are opened here, with your rights, and passed to the daemon as descriptors.")
+
+    @OptionGroup var training: TrainingOptions
+    @OptionGroup var client: ClientOptions
+    @Flag(help: "Watch the job until it ends (like `lapwing watch`).")
+    var watch = false
+
+    func run() throws {
+        try runVerb {
+            let spec = try training.spec(defaultWorkers: 0, id: "pending", outputDir: nil)
+            // Open every input file here: the daemon never opens a client's path.
+            let inputs = try DataSpec.parse(spec.data).inputFiles()
+            var fds: [Int32] = []
+            defer { for fd in fds { close(fd) } }
+            for f in inputs {
+                let fd = open(f.path, O_RDONLY | O_CLOEXEC)
+                guard fd >= 0 else { throw LapwingError.system("open", errno: errno, object: f.path) }
+                fds.append(fd)
+            }
+            let c = try client.connect()
+            let record: JobRecord = try c.call(
+                "submit", SubmitRequest(spec: spec, defaultWorkers: training.workers == nil, files: inputs), fds: fds)
+            if client.json && !watch {
+                printJSON(record)
+            } else {
+                writeError("lapwing: job \(record.id) \(record.state.rawValue)\(record.reason.map { " (\($0))" } ?? "")\n")
+                if !watch { print(record.id) }
+            }
+            if watch { try Watcher(client: c, json: client.json).watch(record.id) }
+        }
+    }
+}
+
+struct ListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List the daemon's jobs.")
+    @OptionGroup var client: ClientOptions
+
+    func run() throws {
+        try runVerb {
+            let jobs: [JobRecord] = try client.connect().call("list", EmptyArgs())
+            if client.json { return printJSON(jobs) }
+            print(pad("JOB", 14) + pad("STATE", 12) + pad("OWNER", 7) + pad("ALGORITHM", 10) + pad("MODEL", 18) + pad("EPOCH", 12) + "TEST ACC")
+            for j in jobs {
+                let epoch = j.progress?.epoch.map { ProgressLine.fixed($0, 2) } ?? "-"
+                let acc = (j.summary?.testAccuracy ?? j.progress?.testAccuracy).map { ProgressLine.fixed($0 * 100, 2) + "%" } ?? "-"
+                print(
+                    pad(j.id, 14) + pad(j.state.rawValue, 12) + pad("\(j.owner)", 7) + pad(j.spec.algorithm.rawValue, 10)
+                        + pad(j.spec.model, 18) + pad("\(epoch)/\(ProgressLine.fixed(j.spec.epochs, 0))", 12) + acc)
+            }
+        }
+    }
+
+    func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
+}
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show one job.")
+    @Argument(help: "The job id.") var job: String
+    @OptionGroup var client: ClientOptions
+
+    func run() throws {
+        try runVerb {
+            let r: JobRecord = try client.connect().call("status", JobRef(job: job))
+            if client.json { return printJSON(r) }
+            print("job \(r.id): \(r.state.rawValue)\(r.reason.map { " (\($0))" } ?? "")")
+            print("  owner uid \(r.owner); \(r.spec.algorithm.rawValue) \(r.spec.model) on \(r.spec.data)")
+            print("  \(r.spec.workers) workers, batch \(r.spec.batch), \(ProgressLine.fixed(r.spec.epochs, 2)) epochs")
+            if let p = r.progress { print("  " + ProgressLine.format(p, accuracy: p.testAccuracy)) }
+            if let s = r.summary {
+                print("  result: test accuracy \(s.testAccuracy.map { ProgressLine.fixed($0 * 100, 2) + "%" } ?? "n/a"), \(ProgressLine.si(s.samplesPerSecond)) samples/s")
+            }
+        }
+    }
+}
+
+/// Sends one of pause, resume, cancel.
+struct JobVerb {
+    static func run(_ verb: String, _ job: String, _ client: ClientOptions) throws {
+        try runVerb {
+            let r: JobRecord = try client.connect().call(verb, JobRef(job: job))
+            if client.json { return printJSON(r) }
+            print("job \(r.id): \(r.state.rawValue)\(r.reason.map { " (\($0))" } ?? "")")
+        }
+    }
+}
+
+struct PauseCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "pause", abstract: "Pause a running job (workers wait; nothing is lost).")
+    @Argument(help: "The job id.") var job: String
+    @OptionGroup var client: ClientOptions
+    func run() throws { try JobVerb.run("pause", job, client) }
+}
+
+struct ResumeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "resume", abstract: "Resume a paused job.")
+    @Argument(help: "The job id.") var job: String
+    @OptionGroup var client: ClientOptions
+    func run() throws { try JobVerb.run("resume", job, client) }
+}
+
+struct CancelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "cancel", abstract: "Cancel a queued or running job.")
+    @Argument(help: "The job id.") var job: String
+    @OptionGroup var client: ClientOptions
+    func run() throws { try JobVerb.run("cancel", job, client) }
+}
+
+struct WatchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "watch", abstract: "Follow a job's progress until it ends.",
+        discussion: "Redraws one progress line on a terminal, prints plain lines when piped. Exit status: 0 succeeded, 1 failed or cancelled, 130 interrupted.")
+    @Argument(help: "The job id.") var job: String
+    @OptionGroup var client: ClientOptions
+
+    func run() throws {
+        try runVerb { try Watcher(client: client.connect(), json: client.json).watch(job) }
+    }
+}
+
+/// Streams a job's events to a progress line and ends with its summary.
+struct Watcher {
+    let client: DaemonClient
+    let json: Bool
+
+    func watch(_ job: String) throws {
+        var progress = ProgressLine()
+        let final: JobRecord = try client.stream("watch", JobRef(job: job)) { (e: HostEvent) in
+            if !json && (e.event == .progress || e.event == .evaluation) { progress.show(e) }
+        }
+        progress.finish()
+        if json {
+            if let s = final.summary { printJSON(s) } else { printJSON(final) }
+        } else if let s = final.summary {
+            RunCommand.printSummary(s)
+        } else {
+            print("job \(final.id) \(final.state.rawValue)\(final.reason.map { " (\($0))" } ?? "")")
+        }
+        switch final.state {
+        case .succeeded: return
+        case .interrupted: throw ExitCode(CLIExit.interrupted)
+        default: throw ExitCode(CLIExit.failure)
+        }
+    }
+}
+
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "export", abstract: "Write a job's model (safetensors) to a file.")
+    @Argument(help: "The job id.") var job: String
+    @Option(name: .shortAndLong, help: "The file to write.") var output: String
+    @OptionGroup var client: ClientOptions
+
+    func run() throws {
+        try runVerb {
+            let (info, fds): (ExportResult, [Int32]) = try client.connect().callWithDescriptors("export", JobRef(job: job))
+            guard let fd = fds.first else { throw LapwingError(.internalError, "the daemon sent no model for job \(job)") }
+            defer { for f in fds { close(f) } }
+            try AtomicFile.write(to: output) { (w: inout FileWriter) throws(LapwingError) in
+                var buf = [UInt8](repeating: 0, count: 1 << 16)
+                while true {
+                    let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                    if n < 0 && errno == EINTR { continue }
+                    if n < 0 { throw LapwingError.system("read", errno: errno, object: "job \(job) model") }
+                    if n == 0 { break }
+                    try w.write(buf[0..<n])
+                }
+            }
+            if client.json { printJSON(info) } else { print("job \(job): model (\(formatBytes(info.bytes))) written to \(output)") }
+        }
+    }
+}
+
+struct LogsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "logs", abstract: "Print a job host's log.")
+    @Argument(help: "The job id.") var job: String
+    @OptionGroup var client: ClientOptions
+
+    func run() throws {
+        try runVerb {
+            let (_, fds): (ExportResult, [Int32]) = try client.connect().callWithDescriptors("logs", JobRef(job: job))
+            defer { for f in fds { close(f) } }
+            guard let fd = fds.first else { return }
+            var buf = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n <= 0 { break }
+                _ = buf.withUnsafeBytes { write(1, $0.baseAddress, n) }
+            }
+        }
+    }
+}
+
+struct DaemonTopologyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "topology", abstract: "The daemon's cores, NUMA nodes and placement.")
+    @OptionGroup var client: ClientOptions
+
+    func run() throws {
+        try runVerb {
+            let t: JSONValue = try client.connect().call("topology", EmptyArgs())
+            print(t.jsonText())
+        }
+    }
+}

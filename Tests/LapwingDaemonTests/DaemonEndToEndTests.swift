@@ -1,0 +1,96 @@
+import Foundation
+import LapwingDaemon
+import LapwingEngine
+import LapwingTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let fashionMNIST = "idx:/usr/share/datasets/fashion-mnist"
+
+/// Every test that starts a daemon, one at a time.
+@Suite(.serialized) struct DaemonTests {}
+
+func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+    guard let line = text.split(separator: "\n").last else { throw TestFailure("no output") }
+    return try JSONDecoder().decode(T.self, from: Data(line.utf8))
+}
+
+extension DaemonTests {
+    @Suite struct EndToEnd {
+        @Test func submitWatchExportThroughTheDaemon() throws {
+            let d = try DaemonHarness(tag: "e2e")
+            defer { d.cleanUp() }
+            try d.start()
+            let sub = try d.cli(["submit", "--json", "--data", fashionMNIST, "--model", "softmax", "--workers", "2",
+                                 "--replicas", "2", "--epochs", "2"])
+            #expect(sub.status == 0, "submit: \(sub.stderr)")
+            let record = try decode(JobRecord.self, sub.stdout)
+            #expect(record.owner == getuid())
+            let watch = try d.cli(["watch", record.id, "--json"])
+            #expect(watch.status == 0, "watch: \(watch.stderr)")
+            let summary = try decode(JobSummary.self, watch.stdout)
+            #expect(summary.outcome == "completed" && (summary.testAccuracy ?? 0) > 0.8)
+
+            let list = try d.cli(["list", "--json"])
+            let jobs = try decode([JobRecord].self, list.stdout)
+            #expect(jobs.contains { $0.id == record.id && $0.state == .succeeded })
+
+            let model = d.dir + "/exported.safetensors"
+            let export = try d.cli(["export", record.id, "-o", model])
+            #expect(export.status == 0, "export: \(export.stderr)")
+            let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().path
+            let py = try runProgram("/usr/bin/env", ["python3", repo + "/tools/eval_model.py", model, "--data", fashionMNIST])
+            #expect(py.status == 0, "eval_model.py: \(py.stderr)")
+            let scored = try JSONSerialization.jsonObject(with: Data(py.stdout.utf8)) as? [String: Any]
+            let accuracy = try #require(scored?["accuracy"] as? Double)
+            #expect(abs(accuracy - (summary.testAccuracy ?? -1)) <= 0.001)
+            #expect(!FileManager.default.fileExists(atPath: "/dev/shm/lapwing.\(record.id)"))
+        }
+
+        @Test func anotherUserCanListButNotTouchSomeoneElsesJob() throws {
+            let d = try DaemonHarness(tag: "uid")
+            defer { d.cleanUp() }
+            try d.start()
+            let sub = try d.cli(["submit", "--json", "--data", fashionMNIST, "--model", "softmax", "--workers", "1",
+                                 "--epochs", "0.2"])
+            #expect(sub.status == 0, "submit: \(sub.stderr)")
+            let id = try decode(JobRecord.self, sub.stdout).id
+            let list = try d.cli(["list"], asNobody: true)
+            #expect(list.status == 0, "list as nobody: \(list.stderr)")
+            #expect(list.stdout.contains(id))
+            for verb in [["pause", id], ["cancel", id], ["export", id, "-o", "/tmp/nobody-\(id).safetensors"]] {
+                let r = try d.cli(verb, asNobody: true)
+                #expect(r.status == 4, "\(verb[0]) as nobody exited \(r.status): \(r.stderr)")
+                #expect(r.stderr.contains("belongs to uid \(getuid())"), "\(verb[0]): \(r.stderr)")
+            }
+            _ = try d.cli(["watch", id])
+        }
+
+        @Test func sigtermInterruptsTheJobCleanlyAndARestartListsIt() throws {
+            let d = try DaemonHarness(tag: "term")
+            defer { d.cleanUp() }
+            try d.start()
+            let sub = try d.cli(["submit", "--json", "--data", fashionMNIST, "--model", "mlp:784-256-10", "--workers", "2",
+                                 "--replicas", "2", "--epochs", "500"])
+            let id = try decode(JobRecord.self, sub.stdout).id
+            let arena = "/dev/shm/lapwing.\(id)"
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline && !FileManager.default.fileExists(atPath: arena) { usleep(20_000) }
+            #expect(FileManager.default.fileExists(atPath: arena))
+            let pids = descendants(of: d.daemon!.pid)
+            #expect(pids.count >= 3)
+            #expect(d.stop() == 0)
+            #expect(!FileManager.default.fileExists(atPath: arena), "arena left behind")
+            for pid in pids { #expect(kill(pid, 0) != 0, "process \(pid) left behind") }
+            try d.start()
+            let status = try d.cli(["status", id, "--json"])
+            let record = try decode(JobRecord.self, status.stdout)
+            #expect(record.state == .interrupted, "state \(record.state) (\(record.reason ?? ""))")
+            #expect(record.reason?.isEmpty == false)
+        }
+    }
+}
