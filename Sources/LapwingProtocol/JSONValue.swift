@@ -112,12 +112,13 @@ public enum JSONValue: Codable, Sendable, Equatable, Hashable {
 
     /// Parses JSON text; malformed text is `bad_frame` with the parser's reason in the detail.
     public static func parse(_ bytes: [UInt8]) throws(ProtocolError) -> JSONValue {
+        let data = Data(bytes)
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
-        } catch let error as DecodingError {
-            throw ProtocolError(.badFrame, "malformed JSON", detail: describe(error))
+            return try JSONDecoder().decode(JSONValue.self, from: data)
         } catch {
-            throw ProtocolError(.badFrame, "malformed JSON", detail: "\(error)")
+            // JSONDecoder on Linux says only "not valid JSON"; JSONSerialization tells where and why.
+            let reason = serializationReason(data) ?? (error as? DecodingError).map(describe) ?? "\(error)"
+            throw ProtocolError(.badFrame, "malformed JSON", detail: reason)
         }
     }
 
@@ -141,6 +142,16 @@ extension JSONValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, Expre
     public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
         self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
+    }
+}
+
+/// Why JSONSerialization refuses `data` ("Invalid value around character 5."), or nil.
+private func serializationReason(_ data: Data) -> String? {
+    do {
+        _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+        return nil
+    } catch {
+        return (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
     }
 }
 
