@@ -18,7 +18,7 @@ public struct JSONObjectReader {
         if let unknown = fields.keys.sorted().first(where: { !allowed.contains($0) }) {
             throw ProtocolError(
                 .unknownField, "\(context): unknown field \"\(unknown)\"",
-                detail: allowed.isEmpty ? "\(context) has no fields" : "\(context) has: \(allowed.joined(separator: ", "))",
+                detail: allowed.isEmpty ? "no fields are allowed here" : "allowed: \(allowed.joined(separator: ", "))",
                 requestID: requestID)
         }
     }
