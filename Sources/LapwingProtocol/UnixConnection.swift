@@ -31,6 +31,7 @@ public final class UnixConnection {
     /// Names the connection in errors: the socket's path, or "peer pid 42".
     public var name: String
     private var decoder = FrameDecoder()
+    private var readBuffer = [UInt8](repeating: 0, count: 64 * 1024)
     private var nonBlocking = false
     private var atEnd = false
 
@@ -148,12 +149,11 @@ public final class UnixConnection {
     @discardableResult
     public func readAvailable() throws -> Bool {
         if atEnd { return false }
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         var fds = [Int32](repeating: -1, count: ControlProtocol.maxDescriptorsPerFrame)
         var count: Int32 = 0
         var truncated: Int32 = 0
         while true {
-            let n = buffer.withUnsafeMutableBytes { b in
+            let n = readBuffer.withUnsafeMutableBytes { b in
                 fds.withUnsafeMutableBufferPointer { f in
                     lw_recv_with_fds(fd, b.baseAddress!, b.count, f.baseAddress!, Int32(f.count), &count, &truncated)
                 }
@@ -174,7 +174,7 @@ public final class UnixConnection {
                 atEnd = true
                 return false
             }
-            decoder.feed(buffer[0..<n], fds: owned)
+            decoder.feed(readBuffer[0..<n], fds: owned)
             return true
         }
     }
