@@ -36,6 +36,8 @@ let package = Package(
             swiftSettings: strict + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
         .target(name: "LapwingTopology", dependencies: ["LapwingCore", "CLapwing"], swiftSettings: strict),
+        // The control-plane protocol (framed JSON over a Unix socket), shared by lapwingd and the CLI.
+        .target(name: "LapwingProtocol", dependencies: ["LapwingCore", "CLapwing"], swiftSettings: strict),
         .target(
             name: "LapwingArena",
             dependencies: ["LapwingCore", "LapwingTopology", "CLapwing", .product(name: "Atomics", package: "swift-atomics")],
@@ -90,6 +92,7 @@ let package = Package(
         .testTarget(
             name: "LapwingEngineTests",
             dependencies: ["LapwingEngine", "LapwingModels", "LapwingData", "LapwingCore", "LapwingTestSupport", "lapwing"]),
+        .testTarget(name: "LapwingProtocolTests", dependencies: ["LapwingProtocol", "LapwingCore"]),
         .testTarget(name: "LapwingArenaTests", dependencies: ["LapwingArena", "LapwingTopology", "lapwing-numa"]),
     ],
     swiftLanguageModes: [.v6]

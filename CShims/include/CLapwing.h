@@ -11,3 +11,4 @@
 #include "lapwing_shm.h"
 #include "lapwing_layout.h"
 #include "lapwing_proc.h"
+#include "lapwing_sock.h"

@@ -1,0 +1,50 @@
+// Unix-domain sockets for the control plane.
+//
+// Why C: the CMSG_* macros that build and walk SCM_RIGHTS control messages cannot be
+// imported into Swift, struct ucred (SO_PEERCRED) needs _GNU_SOURCE, and filling a
+// sockaddr_un (with its 108-byte path limit) is clumsy from Swift. Every function returns
+// a result >= 0 or -errno; every descriptor it creates is close-on-exec.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// The most descriptors one frame may carry (the cmsg buffer of lw_recv_with_fds has room for these).
+#define LW_MAX_FDS_PER_FRAME 16
+
+/// socket(AF_UNIX, SOCK_STREAM) and connect(path). Returns the fd (blocking) or -errno
+/// (-ENAMETOOLONG for a path longer than sun_path holds).
+int lw_unix_connect(const char *path);
+/// socket(AF_UNIX, SOCK_STREAM), bind(path), chmod(path, mode), listen(backlog). The socket is
+/// non-blocking. Does not remove an existing file (bind fails with -EADDRINUSE). Returns the fd or -errno;
+/// on failure after bind the file is unlinked again.
+int lw_unix_listen(const char *path, mode_t mode, int backlog);
+/// accept4(SOCK_CLOEXEC) on a listening socket; the new socket is blocking. Returns the fd or -errno
+/// (-EAGAIN when no connection is waiting on a non-blocking listener).
+int lw_unix_accept(int listen_fd);
+/// socketpair(AF_UNIX, SOCK_STREAM). Returns 0 and sets fds[0], fds[1], or -errno.
+int lw_unix_socketpair(int fds[2]);
+/// Whether fd is a listening AF_UNIX stream socket (SO_ACCEPTCONN, SO_DOMAIN, SO_TYPE): 1, 0, or -errno.
+int lw_is_unix_listener(int fd);
+/// Sets or clears O_NONBLOCK (and sets FD_CLOEXEC). Returns 0 or -errno.
+int lw_set_nonblocking(int fd, int on);
+
+/// One sendmsg(MSG_NOSIGNAL) of buf[0, len) with nfds descriptors (0..LW_MAX_FDS_PER_FRAME)
+/// attached as SCM_RIGHTS. Returns the bytes sent (possibly fewer than len) or -errno.
+ssize_t lw_send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds);
+/// One recvmsg(MSG_CMSG_CLOEXEC) into buf[0, len). Descriptors that arrive are stored in fds
+/// (room for max_fds) and counted in *nfds. When the peer attached more than fit (MSG_CTRUNC; the
+/// kernel has closed the excess), *truncated is set to 1. Returns the bytes read (0 at end of
+/// stream) or -errno.
+ssize_t lw_recv_with_fds(int sock, void *buf, size_t len, int *fds, int max_fds, int *nfds, int *truncated);
+/// SO_PEERCRED of a connected socket: the peer's pid, uid and gid as of connect/socketpair.
+/// Returns 0 or -errno.
+int lw_peer_credentials(int sock, int32_t *pid, uint32_t *uid, uint32_t *gid);
+
+#ifdef __cplusplus
+}
+#endif

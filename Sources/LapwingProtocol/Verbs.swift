@@ -1,0 +1,171 @@
+/// The verbs of protocol version 1.
+public enum Verb: String, Codable, Sendable, CaseIterable {
+    case submit, list, status, watch, pause, resume, cancel, export, logs, topology, version
+
+    /// Verbs that send events before their final response.
+    public var isStreaming: Bool {
+        switch self {
+        case .watch, .logs, .export: true
+        default: false
+        }
+    }
+
+    /// Verbs whose request frame carries descriptors (one per `SubmitArgs.files` entry).
+    public var takesDescriptors: Bool { self == .submit }
+}
+
+/// Arguments of a verb, read strictly from the request's `args` object.
+public protocol RequestArgs: Encodable, Sendable, Equatable {
+    /// Every field the args object may have.
+    static var fields: [String] { get }
+    init(reading reader: JSONObjectReader) throws(ProtocolError)
+}
+
+extension RequestArgs {
+    /// Reads `args` strictly (`unknown_field`, `invalid_argument`, naming the field).
+    public static func decode(_ args: JSONValue, context: String = "args", requestID: Int? = nil) throws(ProtocolError) -> Self {
+        try Self(reading: try JSONObjectReader(args, context: context, allowed: fields, requestID: requestID))
+    }
+}
+
+/// The args of list, topology and version: `{}`.
+public struct NoArgs: RequestArgs {
+    public static let fields: [String] = []
+    public init() {}
+    public init(reading reader: JSONObjectReader) throws(ProtocolError) {}
+}
+
+/// The args of status, watch, pause, resume, cancel, export and logs: `{"job":"j42"}`.
+public struct JobRef: RequestArgs, Codable {
+    public static let fields = ["job"]
+    public var job: String
+
+    public init(job: String) { self.job = job }
+
+    public init(reading reader: JSONObjectReader) throws(ProtocolError) {
+        job = try reader.string("job")
+        guard !job.isEmpty else {
+            throw ProtocolError(.invalidArgument, "\(reader.context): field \"job\" is empty", requestID: reader.requestID)
+        }
+    }
+}
+
+/// What one descriptor attached to a submit is: `{"role":"train","name":"data/train.svm"}`.
+public struct FileRole: Codable, Sendable, Equatable {
+    public static let fields = ["role", "name"]
+    /// What the daemon uses it for: "train", "test", "train-images", "train-labels", ...
+    public var role: String
+    /// The client's path, for messages only: the daemon never opens it.
+    public var name: String
+
+    public init(role: String, name: String) {
+        self.role = role
+        self.name = name
+    }
+}
+
+/// The args of submit: the job spec (opaque here; the daemon reads it) and what each attached
+/// descriptor is, in the order they are attached to the frame.
+public struct SubmitArgs: RequestArgs, Codable {
+    public static let fields = ["spec", "files"]
+    public var spec: JSONValue
+    public var files: [FileRole]
+
+    public init(spec: JSONValue, files: [FileRole]) {
+        self.spec = spec
+        self.files = files
+    }
+
+    public init(reading reader: JSONObjectReader) throws(ProtocolError) {
+        spec = try reader.object("spec")
+        var files: [FileRole] = []
+        for (i, item) in try reader.array("files").enumerated() {
+            let r = try JSONObjectReader(
+                item, context: "\(reader.context).files[\(i)]", allowed: FileRole.fields, requestID: reader.requestID)
+            files.append(FileRole(role: try r.string("role"), name: try r.string("name")))
+        }
+        guard files.count <= ControlProtocol.maxDescriptorsPerFrame else {
+            throw ProtocolError(
+                .invalidArgument, "\(reader.context): \(files.count) files",
+                detail: "a frame carries at most \(ControlProtocol.maxDescriptorsPerFrame) descriptors",
+                requestID: reader.requestID)
+        }
+        self.files = files
+    }
+}
+
+/// A request read for its verb: what the daemon switches on.
+public enum Call: Sendable {
+    /// The descriptors are in the order of `SubmitArgs.files`, one each.
+    case submit(SubmitArgs, files: [OwnedFD])
+    case list
+    case status(JobRef)
+    case watch(JobRef)
+    case pause(JobRef)
+    case resume(JobRef)
+    case cancel(JobRef)
+    case export(JobRef)
+    case logs(JobRef)
+    case topology
+    case version
+
+    public var verb: Verb {
+        switch self {
+        case .submit: .submit
+        case .list: .list
+        case .status: .status
+        case .watch: .watch
+        case .pause: .pause
+        case .resume: .resume
+        case .cancel: .cancel
+        case .export: .export
+        case .logs: .logs
+        case .topology: .topology
+        case .version: .version
+        }
+    }
+
+    /// Reads the request's args for its verb and checks the descriptors that came with its frame.
+    /// On an error every descriptor is closed, and the error carries the request's id.
+    public static func decode(_ request: Request, fds: [OwnedFD] = []) throws(ProtocolError) -> Call {
+        do {
+            return try decodeArgs(request, fds: fds)
+        } catch {
+            for fd in fds { fd.close() }
+            throw error
+        }
+    }
+
+    private static func decodeArgs(_ request: Request, fds: [OwnedFD]) throws(ProtocolError) -> Call {
+        let id = request.id
+        let context = "request \(id) (\(request.verb.rawValue)): args"
+        if !request.verb.takesDescriptors && !fds.isEmpty {
+            throw ProtocolError(
+                .invalidArgument, "request \(id) (\(request.verb.rawValue)): \(fds.count) descriptors attached",
+                detail: "only submit takes descriptors", requestID: id)
+        }
+        func job() throws(ProtocolError) -> JobRef { try JobRef.decode(request.args, context: context, requestID: id) }
+        func none() throws(ProtocolError) { _ = try NoArgs.decode(request.args, context: context, requestID: id) }
+        switch request.verb {
+        case .submit:
+            let args = try SubmitArgs.decode(request.args, context: context, requestID: id)
+            guard args.files.count == fds.count else {
+                throw ProtocolError(
+                    .invalidArgument,
+                    "request \(id) (submit): \(args.files.count) files described, \(fds.count) descriptors attached",
+                    detail: "attach one descriptor per entry of \"files\", in order", requestID: id)
+            }
+            return .submit(args, files: fds)
+        case .list: try none(); return .list
+        case .status: return .status(try job())
+        case .watch: return .watch(try job())
+        case .pause: return .pause(try job())
+        case .resume: return .resume(try job())
+        case .cancel: return .cancel(try job())
+        case .export: return .export(try job())
+        case .logs: return .logs(try job())
+        case .topology: try none(); return .topology
+        case .version: try none(); return .version
+        }
+    }
+}
