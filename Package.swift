@@ -50,13 +50,13 @@ let package = Package(
         ),
         .target(
             name: "LapwingDaemon",
-            dependencies: ["LapwingCore", "LapwingEngine", "LapwingArena", "LapwingTopology", "CLapwing"],
+            dependencies: ["LapwingCore", "LapwingEngine", "LapwingArena", "LapwingTopology", "LapwingProtocol", "CLapwing"],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "lapwingd",
             dependencies: [
-                "LapwingCore", "LapwingDaemon", "LapwingEngine", "LapwingTopology",
+                "LapwingCore", "LapwingDaemon", "LapwingEngine", "LapwingTopology", "LapwingProtocol",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -65,7 +65,7 @@ let package = Package(
         .executableTarget(
             name: "lapwing",
             dependencies: [
-                "LapwingCore", "LapwingEngine",
+                "LapwingCore", "LapwingEngine", "LapwingDaemon", "LapwingProtocol", "LapwingData",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -92,6 +92,9 @@ let package = Package(
         .testTarget(
             name: "LapwingEngineTests",
             dependencies: ["LapwingEngine", "LapwingModels", "LapwingData", "LapwingCore", "LapwingTestSupport", "lapwing"]),
+        .testTarget(
+            name: "LapwingDaemonTests",
+            dependencies: ["LapwingDaemon", "LapwingEngine", "LapwingTestSupport", "lapwing", "lapwingd"]),
         .testTarget(name: "LapwingProtocolTests", dependencies: ["LapwingProtocol", "LapwingCore"]),
         .testTarget(name: "LapwingArenaTests", dependencies: ["LapwingArena", "LapwingTopology", "lapwing-numa"]),
     ],

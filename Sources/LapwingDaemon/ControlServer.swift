@@ -173,7 +173,7 @@ public final class ControlServer: @unchecked Sendable {
                     frame = try c.decoder.next()
                 } catch {
                     // The stream is out of step: answer once and close.
-                    send(c, ["type": "error", "error": errorJSON(error)])
+                    send(c, .error(error))
                     c.closeAfterFlush = true
                     return
                 }
@@ -186,141 +186,83 @@ public final class ControlServer: @unchecked Sendable {
 
     // MARK: Messages
 
-    private func errorJSON(_ e: ProtocolError) -> JSONValue {
-        var o: [String: JSONValue] = ["code": .string(e.code.rawValue), "message": .string(e.message)]
-        if let d = e.detail { o["detail"] = .string(d) }
-        return .object(o)
-    }
-
     private func handle(_ c: Connection, _ frame: ReceivedFrame) {
-        let message: JSONValue
-        do throws(ProtocolError) {
-            message = try JSONValue.parse(frame.json)
-        } catch {
-            frame.fds.forEach { $0.close() }
-            return send(c, ["type": "error", "error": errorJSON(error)])
-        }
-        guard let object = message.objectValue, let type = object["type"]?.stringValue else {
-            frame.fds.forEach { $0.close() }
-            return send(c, ["type": "error", "error": errorJSON(ProtocolError(.badFrame, "a message is a JSON object with a \"type\""))])
-        }
         if !c.greeted {
-            frame.fds.forEach { $0.close() }
-            guard type == "hello" else {
-                send(c, ["type": "error", "error": errorJSON(ProtocolError(.badFrame, "the first message must be hello"))])
-                c.closeAfterFlush = true
-                return
-            }
-            guard object["version"]?.intValue == ControlProtocol.version else {
-                send(c, ["type": "error", "error": errorJSON(ProtocolError(
-                    .unsupportedVersion, "protocol version \(object["version"]?.jsonText() ?? "missing") is not supported",
-                    detail: "this server speaks version \(ControlProtocol.version)"))])
-                c.closeAfterFlush = true
-                return
-            }
-            c.greeted = true
-            return send(c, [
-                "type": "hello", "version": .number(Double(ControlProtocol.version)),
-                "server": .string("lapwingd \(ControlProtocol.softwareVersion)"), "uid": .number(Double(c.uid)),
-            ])
+            let (reply, accepted) = Handshake.answer(frame, peerUID: c.uid)
+            send(c, reply)
+            c.greeted = accepted
+            if !accepted { c.closeAfterFlush = true }
+            return
         }
-        guard type == "request" else {
-            frame.fds.forEach { $0.close() }
-            return send(c, ["type": "error", "error": errorJSON(ProtocolError(.badFrame, "unknown message type \"\(type)\""))])
-        }
-        let id = object["id"]?.intValue ?? -1
-        let unknown = Set(object.keys).subtracting(["type", "id", "verb", "args"])
-        guard unknown.isEmpty, id >= 0, let verb = object["verb"]?.stringValue else {
-            frame.fds.forEach { $0.close() }
-            let e = unknown.isEmpty
-                ? ProtocolError(.invalidArgument, "request: needs an integer id >= 0 and a verb")
-                : ProtocolError(.unknownField, "request: unknown field \"\(unknown.sorted()[0])\"")
-            return respond(c, id: max(id, 0), error: e)
-        }
-        let args = object["args"] ?? .object([:])
-        let fds = frame.fds
         do throws(ProtocolError) {
-            if verb != "submit" && !fds.isEmpty {
-                fds.forEach { $0.close() }
-                throw ProtocolError(.invalidArgument, "\(verb): descriptors attached, but \(verb) takes none")
+            guard case .request(let request) = try ClientMessage.decode(frame.json) else {
+                frame.fds.forEach { $0.close() }
+                throw ProtocolError(.badFrame, "a second hello")
             }
-            try dispatch(c, id: id, verb: verb, args: args, fds: fds)
-        } catch {
-            respond(c, id: id, error: error)
-        }
-    }
-
-    /// Decodes a verb's arguments strictly: every key must be a field of `T`.
-    private func decodeArgs<T: Decodable>(_ args: JSONValue, _ type: T.Type, verb: String, fields: [String]) throws(ProtocolError) -> T {
-        guard let o = args.objectValue else { throw ProtocolError(.invalidArgument, "\(verb): args must be an object") }
-        if let extra = Set(o.keys).subtracting(fields).sorted().first {
-            throw ProtocolError(.unknownField, "\(verb): unknown field \"\(extra)\" in args", detail: "\(verb) takes: \(fields.isEmpty ? "nothing" : fields.joined(separator: ", "))")
-        }
-        do {
-            return try args.decode(as: type)
-        } catch {
-            throw ProtocolError(.invalidArgument, "\(verb): \(error.message)", detail: "\(verb) takes: \(fields.joined(separator: ", "))")
-        }
-    }
-
-    private func dispatch(_ c: Connection, id: Int, verb: String, args: JSONValue, fds: [OwnedFD]) throws(ProtocolError) {
-        func lapwing<T>(_ body: () throws(LapwingError) -> T) throws(ProtocolError) -> T {
-            do throws(LapwingError) { return try body() } catch { throw ProtocolError(error) }
-        }
-        switch verb {
-        case "version":
-            _ = try decodeArgs(args, EmptyArgs.self, verb: verb, fields: [])
-            respond(c, id: id, result: VersionResult(server: "lapwingd \(ControlProtocol.softwareVersion)", protocolVersion: ControlProtocol.version, mode: config.mode.rawValue))
-        case "list":
-            _ = try decodeArgs(args, EmptyArgs.self, verb: verb, fields: [])
-            respond(c, id: id, result: manager.list())
-        case "status":
-            let ref = try decodeArgs(args, JobRef.self, verb: verb, fields: ["job"])
-            respond(c, id: id, result: try lapwing { () throws(LapwingError) in try manager.status(ref.job) })
-        case "pause", "resume", "cancel":
-            let ref = try decodeArgs(args, JobRef.self, verb: verb, fields: ["job"])
-            let r = try lapwing { () throws(LapwingError) -> JobRecord in
-                switch verb {
-                case "pause": return try manager.pause(ref.job, by: c.uid)
-                case "resume": return try manager.resume(ref.job, by: c.uid)
-                default: return try manager.cancel(ref.job, by: c.uid)
-                }
-            }
-            respond(c, id: id, result: r)
-        case "submit":
-            var req: SubmitRequest
             do throws(ProtocolError) {
-                req = try decodeArgs(args, SubmitRequest.self, verb: verb, fields: ["spec", "defaultWorkers", "files"])
-                guard req.files.count == fds.count else {
-                    throw ProtocolError(.invalidArgument, "submit: \(req.files.count) files named but \(fds.count) descriptors attached")
-                }
+                try dispatch(c, request, Call.decode(request, fds: frame.fds))
             } catch {
-                fds.forEach { $0.close() }
-                throw error
+                var e = error
+                e.requestID = e.requestID ?? request.id
+                throw e
             }
-            if req.defaultWorkers { req.spec.workers = max(1, config.cores) }
-            let files = zip(req.files, fds).map { (role: $0.role, name: $0.path, fd: $1.release()) }
+        } catch {
+            if let id = error.requestID {
+                send(c, .response(Response(id: id, error: error)))
+            } else {
+                send(c, .error(error))
+            }
+        }
+    }
+
+    private func dispatch(_ c: Connection, _ request: Request, _ call: Call) throws(ProtocolError) {
+        func lapwing<T>(_ body: () throws(LapwingError) -> T) throws(ProtocolError) -> T {
+            do throws(LapwingError) { return try body() } catch { throw ProtocolError(error, requestID: request.id) }
+        }
+        let id = request.id
+        switch call {
+        case .version:
+            respond(c, id: id, result: VersionResult(
+                server: "lapwingd \(ControlProtocol.softwareVersion)", protocolVersion: ControlProtocol.version,
+                mode: config.mode.rawValue))
+        case .list:
+            respond(c, id: id, result: manager.list())
+        case .status(let ref):
+            respond(c, id: id, result: try lapwing { () throws(LapwingError) in try manager.status(ref.job) })
+        case .pause(let ref):
+            respond(c, id: id, result: try lapwing { () throws(LapwingError) in try manager.pause(ref.job, by: c.uid) })
+        case .resume(let ref):
+            respond(c, id: id, result: try lapwing { () throws(LapwingError) in try manager.resume(ref.job, by: c.uid) })
+        case .cancel(let ref):
+            respond(c, id: id, result: try lapwing { () throws(LapwingError) in try manager.cancel(ref.job, by: c.uid) })
+        case .submit(let args, let fds):
+            var spec = try args.spec.decode(as: JobSpec.self)
+            if spec.workers == 0 { spec.workers = max(1, config.cores) }
+            let files = zip(args.files, fds).map { (role: $0.role, name: $0.name, fd: $1.release()) }
             do throws(LapwingError) {
-                respond(c, id: id, result: try manager.submit(spec: req.spec, owner: c.uid, files: files))
+                respond(c, id: id, result: try manager.submit(spec: spec, owner: c.uid, files: files))
             } catch {
                 for f in files { close(f.fd) }
-                throw ProtocolError(error)
+                throw ProtocolError(error, requestID: id)
             }
-        case "watch":
-            let ref = try decodeArgs(args, JobRef.self, verb: verb, fields: ["job"])
-            let record = try lapwing { () throws(LapwingError) in try manager.status(ref.job) }
+        case .watch(let ref):
+            let jobs = self.manager
+            let record = try lapwing { () throws(LapwingError) in try jobs.status(ref.job) }
             if record.state.isFinished { return respond(c, id: id, result: record) }
             let connID = c.id
-            let manager = self.manager
             let token = try lapwing { () throws(LapwingError) in
-                try manager.watch(ref.job) { [weak self] event, final in
+                try jobs.watch(ref.job) { [weak self] event, final in
                     guard let self else { return }
-                    var frames: [[UInt8]] = []
-                    if !final, let f = try? Frame.encode(EventEnvelope(id: id, event: event)) { frames.append(f) }
-                    if final, let r = try? manager.status(ref.job), let f = try? Frame.encode(ResponseEnvelope(id: id, result: r)) {
-                        frames.append(f)
+                    let message: ServerMessage?
+                    if final {
+                        message = (try? jobs.status(ref.job)).flatMap { r in
+                            (try? JSONValue(encoding: r)).map { .response(Response(id: id, result: $0)) }
+                        }
+                    } else {
+                        message = (try? JSONValue(encoding: event)).map { .event(Event(id: id, event: $0)) }
                     }
-                    self.inbox.withLock { $0[connID, default: []] += frames }
+                    guard let frame = try? message?.frame() else { return }
+                    self.inbox.withLock { $0[connID, default: []].append(frame) }
                     self.poke()
                 }
             }
@@ -330,56 +272,42 @@ public final class ControlServer: @unchecked Sendable {
                 return respond(c, id: id, result: now)
             }
             c.watching.append((ref.job, token, id))
-        case "export", "logs":
-            let ref = try decodeArgs(args, JobRef.self, verb: verb, fields: ["job"])
+        case .export(let ref), .logs(let ref):
+            let isExport = call.verb == .export
             let path = try lapwing { () throws(LapwingError) in
-                verb == "export" ? try manager.modelPath(ref.job, by: c.uid) : try manager.logPath(ref.job, by: c.uid)
+                isExport ? try manager.modelPath(ref.job, by: c.uid) : try manager.logPath(ref.job, by: c.uid)
             }
             let fd = open(path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw ProtocolError(LapwingError.system("open", errno: errno, object: "job \(ref.job) \(verb == "export" ? "model" : "log")")) }
+            guard fd >= 0 else {
+                throw ProtocolError(
+                    LapwingError.system("open", errno: errno, object: "job \(ref.job) \(isExport ? "model" : "log")"),
+                    requestID: id)
+            }
             var st = stat()
             fstat(fd, &st)
             respond(c, id: id, result: ExportResult(job: ref.job, bytes: Int(st.st_size)), fds: [OwnedFD(fd)])
-        case "topology":
-            _ = try decodeArgs(args, EmptyArgs.self, verb: verb, fields: [])
-            let t = try lapwing { () throws(LapwingError) in try Topology.current() }
-            let p = try lapwing { () throws(LapwingError) in try t.place(workers: max(1, t.cores.count)) }
-            respond(c, id: id, result: TopologyReport(topology: t, placement: p))
-        default:
-            throw ProtocolError(.unknownVerb, "unknown verb \"\(verb)\"", detail: "verbs: submit, list, status, watch, pause, resume, cancel, export, logs, topology, version")
+        case .topology:
+            let report = try lapwing { () throws(LapwingError) -> TopologyReport in
+                let t = try Topology.current()
+                return TopologyReport(topology: t, placement: try t.place(workers: max(1, t.cores.count)))
+            }
+            respond(c, id: id, result: report)
         }
     }
 
     // MARK: Output
 
-    struct ResponseEnvelope<R: Encodable>: Encodable {
-        var type = "response"
-        var id: Int
-        var ok = true
-        var result: R
-    }
-
-    struct EventEnvelope: Encodable {
-        var type = "event"
-        var id: Int
-        var event: HostEvent
-    }
-
     private func respond<R: Encodable>(_ c: Connection, id: Int, result: R, fds: [OwnedFD] = []) {
         do throws(ProtocolError) {
-            enqueue(c, try Frame.encode(ResponseEnvelope(id: id, result: result)), fds: fds)
+            enqueue(c, try ServerMessage.response(Response(id: id, result: JSONValue(encoding: result))).frame(), fds: fds)
         } catch {
             fds.forEach { $0.close() }
-            respond(c, id: id, error: error)
+            send(c, .response(Response(id: id, error: error)))
         }
     }
 
-    private func respond(_ c: Connection, id: Int, error: ProtocolError) {
-        send(c, ["type": "response", "id": .number(Double(id)), "ok": false, "error": errorJSON(error)])
-    }
-
-    private func send(_ c: Connection, _ object: [String: JSONValue]) {
-        guard let f = try? Frame.encode(json: Array(JSONValue.object(object).jsonText().utf8)) else { return }
+    private func send(_ c: Connection, _ message: ServerMessage) {
+        guard let f = try? message.frame() else { return }
         enqueue(c, f, fds: [])
     }
 

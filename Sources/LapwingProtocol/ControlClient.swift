@@ -25,7 +25,7 @@ public final class ControlClient {
         self.connection = connection
         self.timeout = timeout
         try connection.send(.hello(ClientHello(client: client)))
-        let reply = try ControlClient.receive(connection, timeout: timeout, waitingFor: "the server's hello")
+        let reply = try ControlClient.receive(connection, timeout: timeout, waitingFor: "the server's hello").0
         switch reply {
         case .hello(let hello):
             guard hello.version == ControlProtocol.version else {
@@ -55,16 +55,33 @@ public final class ControlClient {
     public func stream(
         _ verb: Verb, args: some Encodable = NoArgs(), fds: [Int32] = [], onEvent: (JSONValue) throws -> Void
     ) throws -> JSONValue {
+        try exchange(verb, args: args, fds: fds, onEvent: onEvent).result
+    }
+
+    /// Like `call`, also returning the descriptors attached to the response (`export` and `logs`
+    /// send the file itself that way). The caller owns them.
+    public func callReceivingDescriptors(_ verb: Verb, args: some Encodable = NoArgs()) throws -> (
+        result: JSONValue, fds: [OwnedFD]
+    ) {
+        try exchange(verb, args: args, fds: []) { event in
+            throw ProtocolError(.badFrame, "\(connection.name): an event for \(verb.rawValue), which does not stream", detail: event.jsonText())
+        }
+    }
+
+    private func exchange(
+        _ verb: Verb, args: some Encodable, fds: [Int32], onEvent: (JSONValue) throws -> Void
+    ) throws -> (result: JSONValue, fds: [OwnedFD]) {
         let id = nextID
         nextID += 1
         try connection.send(.request(try Request(id: id, verb: verb, encoding: args)), fds: fds)
         while true {
-            switch try ControlClient.receive(connection, timeout: timeout, waitingFor: "the answer to request \(id)") {
+            let (message, received) = try ControlClient.receive(connection, timeout: timeout, waitingFor: "the answer to request \(id)")
+            switch message {
             case .event(let event) where event.id == id:
                 try onEvent(event.event)
             case .response(let response) where response.id == id:
                 switch response.outcome {
-                case .success(let result): return result
+                case .success(let result): return (result, received)
                 case .failure(let error): throw error
                 }
             case .error(let error):
@@ -79,11 +96,13 @@ public final class ControlClient {
         }
     }
 
-    private static func receive(_ connection: UnixConnection, timeout: Duration?, waitingFor what: String) throws -> ServerMessage {
+    private static func receive(_ connection: UnixConnection, timeout: Duration?, waitingFor what: String) throws -> (
+        ServerMessage, [OwnedFD]
+    ) {
         guard let frame = try connection.receiveFrame(timeout: timeout) else {
             throw ProtocolError(.internalError, "\(connection.name): the server closed the connection", detail: "while waiting for \(what)")
         }
-        // Descriptors from the server are not part of version 1: they close with the frame.
-        return try ServerMessage.decode(frame.json)
+        // Descriptors come only with the responses of export and logs; others close with the frame.
+        return (try ServerMessage.decode(frame.json), frame.fds)
     }
 }

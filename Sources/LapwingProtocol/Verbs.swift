@@ -5,7 +5,7 @@ public enum Verb: String, Codable, Sendable, CaseIterable {
     /// Verbs that send events before their final response.
     public var isStreaming: Bool {
         switch self {
-        case .watch, .logs, .export: true
+        case .watch: true
         default: false
         }
     }

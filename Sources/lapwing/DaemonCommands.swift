@@ -5,6 +5,7 @@ import LapwingDaemon
 import LapwingData
 import LapwingEngine
 import LapwingProtocol
+import LapwingTopology
 
 #if canImport(Glibc)
 import Glibc
@@ -42,8 +43,17 @@ struct CLIFailure: Error, CustomStringConvertible {
     let message: String
     let code: Int32
 
+    init(message: String, code: Int32) {
+        self.message = message
+        self.code = code
+    }
+
     init(_ e: LapwingError) {
         message = e.description
+        if e.message.hasPrefix("cannot reach lapwingd") {
+            code = CLIExit.unreachable
+            return
+        }
         switch e.code {
         case .permissionDenied: code = CLIExit.permission
         case .notFound: code = CLIExit.notFound
@@ -86,7 +96,7 @@ struct SubmitCommand: ParsableCommand {
 
     func run() throws {
         try runVerb {
-            let spec = try training.spec(defaultWorkers: 0, id: "pending", outputDir: nil)
+            let spec = try training.spec(defaultWorkers: 1, id: "pending", outputDir: nil)
             // Open every input file here: the daemon never opens a client's path.
             let inputs = try DataSpec.parse(spec.data).inputFiles()
             var fds: [Int32] = []
@@ -97,8 +107,11 @@ struct SubmitCommand: ParsableCommand {
                 fds.append(fd)
             }
             let c = try client.connect()
-            let record: JobRecord = try c.call(
-                "submit", SubmitRequest(spec: spec, defaultWorkers: training.workers == nil, files: inputs), fds: fds)
+            var sent = spec
+            if training.workers == nil { sent.workers = 0 }  // the daemon's default: one per core it may use
+            let args = try SubmitArgs(
+                spec: JSONValue(encoding: sent), files: inputs.map { FileRole(role: $0.role, name: $0.path) })
+            let record: JobRecord = try c.call(.submit, args, fds: fds)
             if client.json && !watch {
                 printJSON(record)
             } else {
@@ -116,7 +129,7 @@ struct ListCommand: ParsableCommand {
 
     func run() throws {
         try runVerb {
-            let jobs: [JobRecord] = try client.connect().call("list", EmptyArgs())
+            let jobs: [JobRecord] = try client.connect().call(.list)
             if client.json { return printJSON(jobs) }
             print(pad("JOB", 14) + pad("STATE", 12) + pad("OWNER", 7) + pad("ALGORITHM", 10) + pad("MODEL", 18) + pad("EPOCH", 12) + "TEST ACC")
             for j in jobs {
@@ -139,7 +152,7 @@ struct StatusCommand: ParsableCommand {
 
     func run() throws {
         try runVerb {
-            let r: JobRecord = try client.connect().call("status", JobRef(job: job))
+            let r: JobRecord = try client.connect().call(.status, JobRef(job: job))
             if client.json { return printJSON(r) }
             print("job \(r.id): \(r.state.rawValue)\(r.reason.map { " (\($0))" } ?? "")")
             print("  owner uid \(r.owner); \(r.spec.algorithm.rawValue) \(r.spec.model) on \(r.spec.data)")
@@ -154,7 +167,7 @@ struct StatusCommand: ParsableCommand {
 
 /// Sends one of pause, resume, cancel.
 struct JobVerb {
-    static func run(_ verb: String, _ job: String, _ client: ClientOptions) throws {
+    static func run(_ verb: Verb, _ job: String, _ client: ClientOptions) throws {
         try runVerb {
             let r: JobRecord = try client.connect().call(verb, JobRef(job: job))
             if client.json { return printJSON(r) }
@@ -167,21 +180,21 @@ struct PauseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "pause", abstract: "Pause a running job (workers wait; nothing is lost).")
     @Argument(help: "The job id.") var job: String
     @OptionGroup var client: ClientOptions
-    func run() throws { try JobVerb.run("pause", job, client) }
+    func run() throws { try JobVerb.run(.pause, job, client) }
 }
 
 struct ResumeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "resume", abstract: "Resume a paused job.")
     @Argument(help: "The job id.") var job: String
     @OptionGroup var client: ClientOptions
-    func run() throws { try JobVerb.run("resume", job, client) }
+    func run() throws { try JobVerb.run(.resume, job, client) }
 }
 
 struct CancelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "cancel", abstract: "Cancel a queued or running job.")
     @Argument(help: "The job id.") var job: String
     @OptionGroup var client: ClientOptions
-    func run() throws { try JobVerb.run("cancel", job, client) }
+    func run() throws { try JobVerb.run(.cancel, job, client) }
 }
 
 struct WatchCommand: ParsableCommand {
@@ -203,7 +216,7 @@ struct Watcher {
 
     func watch(_ job: String) throws {
         var progress = ProgressLine()
-        let final: JobRecord = try client.stream("watch", JobRef(job: job)) { (e: HostEvent) in
+        let final: JobRecord = try client.stream(.watch, JobRef(job: job)) { (e: HostEvent) in
             if !json && (e.event == .progress || e.event == .evaluation) { progress.show(e) }
         }
         progress.finish()
@@ -230,7 +243,7 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         try runVerb {
-            let (info, fds): (ExportResult, [Int32]) = try client.connect().callWithDescriptors("export", JobRef(job: job))
+            let (info, fds): (ExportResult, [Int32]) = try client.connect().callWithDescriptors(.export, JobRef(job: job))
             guard let fd = fds.first else { throw LapwingError(.internalError, "the daemon sent no model for job \(job)") }
             defer { for f in fds { close(f) } }
             try AtomicFile.write(to: output) { (w: inout FileWriter) throws(LapwingError) in
@@ -255,7 +268,7 @@ struct LogsCommand: ParsableCommand {
 
     func run() throws {
         try runVerb {
-            let (_, fds): (ExportResult, [Int32]) = try client.connect().callWithDescriptors("logs", JobRef(job: job))
+            let (_, fds): (ExportResult, [Int32]) = try client.connect().callWithDescriptors(.logs, JobRef(job: job))
             defer { for f in fds { close(f) } }
             guard let fd = fds.first else { return }
             var buf = [UInt8](repeating: 0, count: 1 << 16)
@@ -274,8 +287,8 @@ struct DaemonTopologyCommand: ParsableCommand {
 
     func run() throws {
         try runVerb {
-            let t: JSONValue = try client.connect().call("topology", EmptyArgs())
-            print(t.jsonText())
+            let t: TopologyReport = try client.connect().call(.topology)
+            print(client.json ? t.json() : t.text())
         }
     }
 }

@@ -5,8 +5,16 @@ struct Lapwing: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lapwing",
         abstract: "Train models with asynchronous and local SGD on every core of one Linux box.",
+        discussion: """
+            Exit status of the daemon verbs: 0 success, 1 failure (or the job failed), 2 bad arguments,
+            3 no daemon reachable, 4 permission denied, 5 no such job, 130 interrupted.
+            """,
         version: LapwingVersion.string,
-        subcommands: [RunCommand.self, JobHostCommand.self, VersionCommand.self]
+        subcommands: [
+            RunCommand.self, SubmitCommand.self, ListCommand.self, StatusCommand.self, WatchCommand.self,
+            PauseCommand.self, ResumeCommand.self, CancelCommand.self, ExportCommand.self, LogsCommand.self,
+            DaemonTopologyCommand.self, VersionCommand.self, JobHostCommand.self,
+        ]
     )
 }
 

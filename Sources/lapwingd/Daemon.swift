@@ -85,6 +85,7 @@ struct ListenerService: Service {
         }
         thread.name = "control-socket"
         thread.start()
+        await ready.wait()
         await withGracefulShutdownHandler {
             while !Task.isCancelled && !Task.isShuttingDownGracefully && server.isServing {
                 try? await Task.sleep(for: .milliseconds(100))

@@ -1,0 +1,85 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// systemd's notify protocol without libsystemd: newline-separated `KEY=VALUE` fields sent as
+/// one datagram to the AF_UNIX socket named by $NOTIFY_SOCKET (a path, or an abstract name
+/// when it starts with '@').
+public struct SystemdNotifier: Sendable {
+    public let socketPath: String
+
+    public init(socketPath: String) { self.socketPath = socketPath }
+
+    /// The notifier of $NOTIFY_SOCKET, or nil when the process does not run under systemd's notify.
+    public static func fromEnvironment() -> SystemdNotifier? {
+        guard let p = getenv("NOTIFY_SOCKET"), p.pointee != 0 else { return nil }
+        return SystemdNotifier(socketPath: String(cString: p))
+    }
+
+    /// Sends the fields as one datagram.
+    public func notify(_ fields: [(String, String)]) throws(LapwingError) {
+        let text = fields.map { "\($0)=\($1)" }.joined(separator: "\n") + "\n"
+        let fd = try syscall("socket", object: "NOTIFY_SOCKET \(socketPath)") {
+            socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        }
+        defer { close(fd) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        var name = Array(socketPath.utf8)
+        let abstract = name.first == UInt8(ascii: "@")
+        if abstract { name[0] = 0 }
+        let capacity = MemoryLayout.size(ofValue: addr.sun_path)
+        guard name.count < capacity else {
+            throw LapwingError(.invalidArgument, "NOTIFY_SOCKET \(socketPath): longer than \(capacity - 1) bytes")
+        }
+        withUnsafeMutableBytes(of: &addr.sun_path) { p in
+            for (i, b) in name.enumerated() { p[i] = b }
+        }
+        // Abstract names are exactly their bytes; paths end with a NUL.
+        let length = socklen_t(MemoryLayout<sa_family_t>.size + name.count + (abstract ? 0 : 1))
+        let bytes = Array(text.utf8)
+        let sent = withUnsafePointer(to: &addr) { a in
+            a.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                bytes.withUnsafeBytes { b in sendto(fd, b.baseAddress, b.count, Int32(MSG_NOSIGNAL), sa, length) }
+            }
+        }
+        if sent < 0 { throw LapwingError.system("sendto", errno: errno, object: "NOTIFY_SOCKET \(socketPath)") }
+    }
+
+    public func ready(status: String) throws(LapwingError) { try notify([("READY", "1"), ("STATUS", status)]) }
+    public func status(_ text: String) throws(LapwingError) { try notify([("STATUS", text)]) }
+    public func watchdog() throws(LapwingError) { try notify([("WATCHDOG", "1")]) }
+    public func stopping() throws(LapwingError) { try notify([("STOPPING", "1")]) }
+
+    /// $WATCHDOG_USEC as a duration, when it is meant for this process ($WATCHDOG_PID unset or ours).
+    public static func watchdogInterval() -> Duration? {
+        watchdogInterval(usec: env("WATCHDOG_USEC"), pid: env("WATCHDOG_PID"), me: getpid())
+    }
+
+    static func watchdogInterval(usec: String?, pid: String?, me: pid_t) -> Duration? {
+        guard let usec, let n = UInt64(usec), n > 0 else { return nil }
+        if let pid, Int32(pid) != me { return nil }
+        return .microseconds(n)
+    }
+
+    /// The sockets systemd passed (socket activation: $LISTEN_FDS from fd 3, when $LISTEN_PID is
+    /// us). They are made close-on-exec and the variables unset, as sd_listen_fds(1) does.
+    public static func listenFDs() -> [Int32] {
+        let fds = listenFDs(count: env("LISTEN_FDS"), pid: env("LISTEN_PID"), me: getpid())
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        unsetenv("LISTEN_FDS")
+        unsetenv("LISTEN_PID")
+        unsetenv("LISTEN_FDNAMES")
+        return fds
+    }
+
+    static func listenFDs(count: String?, pid: String?, me: pid_t) -> [Int32] {
+        guard let count, let n = Int32(count), n > 0, let pid, Int32(pid) == me else { return [] }
+        return (0..<n).map { 3 + $0 }
+    }
+
+    private static func env(_ name: String) -> String? {
+        guard let v = getenv(name) else { return nil }
+        return String(cString: v)
+    }
+}

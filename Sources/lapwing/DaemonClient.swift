@@ -1,0 +1,72 @@
+import Foundation
+import LapwingCore
+import LapwingDaemon
+import LapwingEngine
+import LapwingProtocol
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The CLI's connection to a daemon: protocol v1 through `ControlClient`, with results decoded
+/// into the daemon's types and failures turned into messages and exit codes.
+final class DaemonClient {
+    let client: ControlClient
+    let path: String
+
+    /// Connects to `socket`, or to the user's daemon if one listens, else the system daemon.
+    init(socket: String?) throws(LapwingError) {
+        let user = try? DaemonConfig.userSocketPath()
+        let path = socket ?? ([user, "/run/lapwing/control.sock"].compactMap { $0 }.first { access($0, F_OK) == 0 })
+            ?? user ?? "/run/lapwing/control.sock"
+        self.path = path
+        do {
+            client = try ControlClient(path: path, timeout: nil)  // watch may wait long (a queued job)
+        } catch let e as LapwingError {
+            throw LapwingError(
+                e.code == .notFound ? .notFound : e.code, "cannot reach lapwingd at \(path)",
+                detail: "\(e.detail ?? e.message); start one with `lapwingd --user` (or the lapwingd service)",
+                errno: e.errno)
+        } catch {
+            throw LapwingError(.system, "cannot reach lapwingd at \(path)", detail: "\(error)")
+        }
+    }
+
+    func call<R: Decodable>(_ verb: Verb, _ args: some Encodable = NoArgs(), fds: [Int32] = []) throws -> R {
+        try Self.translate { try client.call(verb, args: args, fds: fds).decode(as: R.self) }
+    }
+
+    func stream<R: Decodable>(_ verb: Verb, _ args: some Encodable, onEvent: (HostEvent) -> Void) throws -> R {
+        try Self.translate {
+            try client.stream(verb, args: args) { value in
+                if let e = try? value.decode(as: HostEvent.self) { onEvent(e) }
+            }.decode(as: R.self)
+        }
+    }
+
+    /// A call whose response carries descriptors (export, logs); the caller closes them.
+    func callWithDescriptors<R: Decodable>(_ verb: Verb, _ args: some Encodable) throws -> (R, [Int32]) {
+        try Self.translate {
+            let (result, fds) = try client.callReceivingDescriptors(verb, args: args)
+            return (try result.decode(as: R.self), fds.map { $0.release() })
+        }
+    }
+
+    /// The daemon's structured errors as CLI failures with their exit codes.
+    static func translate<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let e as ProtocolError {
+            let code: Int32
+            switch e.code {
+            case .permissionDenied: code = CLIExit.permission
+            case .notFound: code = CLIExit.notFound
+            case .invalidArgument, .unknownField, .unknownVerb: code = CLIExit.usage
+            default: code = CLIExit.failure
+            }
+            throw CLIFailure(message: e.detail.map { "\(e.message): \($0)" } ?? e.message, code: code)
+        } catch let e as LapwingError {
+            throw CLIFailure(e)
+        }
+    }
+}
