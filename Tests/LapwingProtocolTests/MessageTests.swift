@@ -95,7 +95,7 @@ import Glibc
             expectProtocolError(.unknownField) { _ = try Call.decode(Request(id: 1, verb: verb, args: ["job": "x"])) }
         }
         #expect(Verb.allCases.count == 11)
-        #expect(Verb.allCases.filter(\.isStreaming) == [.watch, .export, .logs])
+        #expect(Verb.allCases.filter(\.isStreaming) == [.watch])
     }
 
     @Test func descriptorsWhereNoneBelongAreRefusedAndClosed() throws {
