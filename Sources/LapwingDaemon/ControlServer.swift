@@ -159,9 +159,8 @@ public final class ControlServer: @unchecked Sendable {
             if n <= 0 {
                 // End of stream (or a reset): a half-closed client still gets what is queued.
                 if n == 0 && !c.outbox.isEmpty {
-                    c.closeAfterFlush = true
                     shutdown(c.fd, Int32(SHUT_RD))
-                    return
+                    return closeWhenFlushed(c)
                 }
                 drop(c, why: nil)
                 return
@@ -174,7 +173,7 @@ public final class ControlServer: @unchecked Sendable {
                 } catch {
                     // The stream is out of step: answer once and close.
                     send(c, .error(error))
-                    c.closeAfterFlush = true
+                    closeWhenFlushed(c)
                     return
                 }
                 guard let frame else { break }
@@ -191,7 +190,7 @@ public final class ControlServer: @unchecked Sendable {
             let (reply, accepted) = Handshake.answer(frame, peerUID: c.uid)
             send(c, reply)
             c.greeted = accepted
-            if !accepted { c.closeAfterFlush = true }
+            if !accepted { closeWhenFlushed(c) }
             return
         }
         do throws(ProtocolError) {
@@ -352,6 +351,13 @@ public final class ControlServer: @unchecked Sendable {
             }
         }
         if c.closeAfterFlush { drop(c, why: nil) }
+    }
+
+    /// Closes the connection once what is queued for it has gone out.
+    private func closeWhenFlushed(_ c: Connection) {
+        guard connections[c.fd] === c else { return }
+        c.closeAfterFlush = true
+        flush(c)
     }
 
     private func drop(_ c: Connection, why: String?) {

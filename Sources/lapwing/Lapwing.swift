@@ -1,4 +1,6 @@
 import ArgumentParser
+import LapwingDaemon
+import LapwingProtocol
 
 @main
 struct Lapwing: ParsableCommand {
@@ -23,6 +25,17 @@ enum LapwingVersion {
 }
 
 struct VersionCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "version", abstract: "Print Lapwing's version.")
-    func run() { print("lapwing \(LapwingVersion.string)") }
+    static let configuration = CommandConfiguration(
+        commandName: "version", abstract: "Print the CLI's version and, when one is reachable, the daemon's.")
+    @OptionGroup var client: ClientOptions
+
+    func run() throws {
+        let daemon = try? client.connect().call(.version) as VersionResult
+        if client.json {
+            printJSON(["client": "lapwing \(LapwingVersion.string)", "daemon": daemon?.server ?? "unreachable"])
+        } else {
+            print("lapwing \(LapwingVersion.string)")
+            print(daemon.map { "\($0.server) (protocol \($0.protocolVersion), \($0.mode) mode)" } ?? "lapwingd: not reachable")
+        }
+    }
 }

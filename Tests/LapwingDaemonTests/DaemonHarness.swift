@@ -41,10 +41,11 @@ final class DaemonHarness {
     }
 
     /// Runs the CLI against this daemon.
-    func cli(_ arguments: [String], timeout: Double = 300, asNobody: Bool = false) throws -> (
+    func cli(_ arguments: [String], timeout: Double = 300, asNobody: Bool = false, socketOverride: String? = nil) throws -> (
         status: Int32, stdout: String, stderr: String
     ) {
         let lapwing = try TestSupport.binary("lapwing")
+        let socket = socketOverride ?? self.socket
         if asNobody {
             return try runProgram(
                 "/usr/bin/env",
