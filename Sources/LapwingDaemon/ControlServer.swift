@@ -64,7 +64,8 @@ public final class ControlServer: @unchecked Sendable {
         } else {
             let path = config.socketPath
             let dir = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
-            if !dir.isEmpty { try makeDirectories(dir, mode: 0o755) }
+            // The directory is as private as the socket: others reach it only if the socket lets them.
+            if !dir.isEmpty { try makeDirectories(dir, mode: socketMode & 0o077 != 0 ? 0o755 : 0o700) }
             // A socket file nobody listens on is stale (a daemon that died); one that answers is not ours to take.
             if access(path, F_OK) == 0 {
                 let probe = lw_unix_connect(path)
