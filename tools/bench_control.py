@@ -6,15 +6,18 @@ lapwingd while a 2-worker job trains, beside the same job without that load. One
                                  [--clients 200] [--epochs 3]
 
 Speaks protocol v1 (docs/protocol.md) directly: 4-byte big-endian length + JSON, hello first.
-Reports p50/p99 request latency and the job's samples/s with and without the load.
+Reports p50/p99 request latency and the job's samples/s with and without the load. Each client
+sends a request every --interval seconds (jittered), as people watching jobs would; the load
+generator runs on the same cores as the job.
 """
-import argparse, json, os, shutil, socket, struct, subprocess, sys, tempfile, threading, time
+import argparse, json, os, random, shutil, socket, struct, subprocess, sys, tempfile, threading, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--lapwing", default=".build/release/lapwing")
 ap.add_argument("--lapwingd", default=".build/release/lapwingd")
 ap.add_argument("--clients", type=int, default=200)
 ap.add_argument("--epochs", default="3")
+ap.add_argument("--interval", type=float, default=1.0, help="seconds between one client's requests")
 args = ap.parse_args()
 
 tmp = tempfile.mkdtemp(prefix="lapwing-bench-control-")
@@ -83,7 +86,7 @@ def run_job(load):
                 if not resp.get("ok"):
                     errors[0] += 1
             i += 1
-            time.sleep(0.01)
+            time.sleep(args.interval * (0.5 + random.random()))
         s.close()
 
     threads = [threading.Thread(target=client, args=(k,)) for k in range(args.clients)] if load else []
@@ -97,7 +100,7 @@ def run_job(load):
     out = {"samples_per_second": summary.get("samplesPerSecond"), "test_accuracy": summary.get("testAccuracy")}
     if load:
         latencies.sort()
-        out.update({"clients": args.clients, "requests": len(latencies), "errors": errors[0],
+        out.update({"clients": args.clients, "interval_s": args.interval, "requests": len(latencies), "errors": errors[0],
                     "p50_ms": round(1000 * latencies[len(latencies) // 2], 3),
                     "p99_ms": round(1000 * latencies[int(len(latencies) * 0.99)], 3)})
     return out
