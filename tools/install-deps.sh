@@ -3,7 +3,7 @@
 # Runs as root, or through sudo when it is there.
 set -euo pipefail
 pkgs=(libnuma-dev libhwloc-dev hwloc-nox numactl libopenblas-dev zlib1g-dev
-      dataset-fashion-mnist liblinear-tools)
+      dataset-fashion-mnist liblinear-tools systemd)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
