@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Installs Lapwing: the release binaries, the systemd units and the system user.
+# Installs Lapwing: the release binaries, the systemd units, the system user, the lapwing(1) man
+# page and shell completions (both generated from the argument parser).
 #   tools/install.sh [--prefix /usr/local] [--user] [--dry-run] [--uninstall]
 # System mode (default, as root): binaries in PREFIX/bin, units in /etc/systemd/system, the
-# lapwing user from systemd/sysusers.d. --user: binaries in ~/.local/bin, the user unit in
-# ~/.config/systemd/user. systemctl daemon-reload runs only where systemd is running.
-# Everything is checked before anything is written, so a failure leaves nothing half-installed.
+# lapwing user from systemd/sysusers.d, man page and completions under PREFIX/share. --user:
+# binaries in ~/.local/bin, the user unit in ~/.config/systemd/user, the rest in ~/.local/share.
+# systemctl daemon-reload runs only where systemd is running. Everything is generated and checked
+# before anything is written, so a failure leaves nothing half-installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 prefix=/usr/local user=0 dry=0 uninstall=0
@@ -14,17 +16,28 @@ while [ $# -gt 0 ]; do
     --user) user=1; shift ;;
     --dry-run) dry=1; shift ;;
     --uninstall) uninstall=1; shift ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
 if [ $user = 1 ]; then
   bindir="$HOME/.local/bin" unitdir="$HOME/.config/systemd/user" units=(lapwingd-user.service)
+  sharedir="${XDG_DATA_HOME:-$HOME/.local/share}"
 else
   bindir="$prefix/bin" unitdir=/etc/systemd/system units=(lapwingd.service lapwingd.socket)
+  sharedir="$prefix/share"
   [ "$(id -u)" = 0 ] || [ $dry = 1 ] || { echo "install.sh: system install needs root (or use --user)" >&2; exit 1; }
 fi
 bins=(lapwingd lapwing lapwing-numa)
+# Generated documentation: file in the build folder -> where it goes.
+docs=(
+  "man/lapwing.1:$sharedir/man/man1/lapwing.1"
+  "man/lapwing-numa.1:$sharedir/man/man1/lapwing-numa.1"
+  "completions/lapwing.bash:$sharedir/bash-completion/completions/lapwing"
+  "completions/_lapwing:$sharedir/zsh/site-functions/_lapwing"
+  "completions/lapwing.fish:$sharedir/fish/vendor_completions.d/lapwing.fish"
+)
+gen=.build/lapwing-docs
 run() { if [ $dry = 1 ]; then echo "would run: $*"; else "$@"; fi; }
 systemd_running() { [ -d /run/systemd/system ]; }
 reload() {
@@ -36,6 +49,7 @@ reload() {
 if [ $uninstall = 1 ]; then
   for b in "${bins[@]}"; do [ -e "$bindir/$b" ] && run rm -f "$bindir/$b"; done
   for u in "${units[@]}"; do [ -e "$unitdir/$u" ] && run rm -f "$unitdir/$u"; done
+  for d in "${docs[@]}"; do [ -e "${d#*:}" ] && run rm -f "${d#*:}"; done
   [ $user = 1 ] || { [ -e /etc/sysusers.d/lapwing.conf ] && run rm -f /etc/sysusers.d/lapwing.conf; }
   reload
   echo "lapwing: uninstalled (the state in /var/lib/lapwing or ~/.local/state/lapwing is kept)"
@@ -47,6 +61,23 @@ for b in "${bins[@]}"; do
   [ -x ".build/release/$b" ] || { echo "install.sh: .build/release/$b is missing: run 'swift build -c release' first" >&2; exit 1; }
 done
 for u in "${units[@]}"; do [ -f "systemd/$u" ] || { echo "install.sh: systemd/$u is missing" >&2; exit 1; }; done
+# The man page and completions come from the parser itself (swift-argument-parser's plugin and
+# --generate-completion-script), into the build folder first.
+if [ $dry = 1 ]; then
+  echo "would generate lapwing(1), lapwing-numa(1) and bash/zsh/fish completions in $gen"
+else
+  rm -rf "$gen" && mkdir -p "$gen/man" "$gen/completions"
+  swift package --allow-writing-to-directory "$gen/man" generate-manual --configuration release \
+    --output-directory "$gen/man" >"$gen/generate-manual.log" 2>&1 \
+    || { echo "install.sh: generating the man pages failed (log: $gen/generate-manual.log)" >&2; exit 1; }
+  for sh in bash zsh fish; do
+    case $sh in bash) f=lapwing.bash ;; zsh) f=_lapwing ;; fish) f=lapwing.fish ;; esac
+    .build/release/lapwing --generate-completion-script $sh > "$gen/completions/$f"
+  done
+  for d in "${docs[@]}"; do
+    [ -s "$gen/${d%%:*}" ] || { echo "install.sh: $gen/${d%%:*} was not generated" >&2; exit 1; }
+  done
+fi
 
 run install -d "$bindir" "$unitdir"
 for b in "${bins[@]}"; do run install -m 0755 ".build/release/$b" "$bindir/$b"; done
@@ -59,6 +90,7 @@ for u in "${units[@]}"; do
     sed "s|/usr/local/bin/|$bindir/|g" "systemd/$u" > "$unitdir/$u.tmp" && mv "$unitdir/$u.tmp" "$unitdir/$u"
   fi
 done
+for d in "${docs[@]}"; do run install -D -m 0644 "$gen/${d%%:*}" "${d#*:}"; done
 if [ $user = 0 ]; then
   run install -d /etc/sysusers.d
   run install -m 0644 systemd/sysusers.d/lapwing.conf /etc/sysusers.d/lapwing.conf

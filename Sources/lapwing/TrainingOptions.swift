@@ -10,7 +10,9 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "Model: logistic, svm, leastsquares, softmax, or mlp:IN-HIDDEN...-OUT (e.g. mlp:784-256-10).")
     var model: String
 
-    @Option(help: "Algorithm: \(AlgorithmName.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Option(
+        help: "Algorithm: \(AlgorithmName.allCases.map(\.rawValue).joined(separator: ", ")).",
+        completion: .list(AlgorithmName.allCases.map(\.rawValue)))
     var algorithm: String = AlgorithmName.lapSGD.rawValue
 
     @Option(help: "Worker processes (default: one per core Lapwing may use).")
@@ -28,7 +30,9 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "Base learning rate.")
     var lr: Float = 0.02
 
-    @Option(name: .customLong("lr-schedule"), help: "Learning-rate schedule: constant, step, cosine or linear (to 0).")
+    @Option(
+        name: .customLong("lr-schedule"), help: "Learning-rate schedule: constant, step, cosine or linear (to 0).",
+        completion: .list(["constant", "step", "cosine", "linear"]))
     var lrSchedule: String = "cosine"
 
     @Option(help: "Linear learning-rate warm-up, as a fraction of training.")
