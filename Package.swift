@@ -80,7 +80,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "lapwing-bench",
-            dependencies: ["LapwingCore", "LapwingData", "LapwingModels", "LapwingEngine"],
+            dependencies: ["CLapwing", "LapwingCore", "LapwingData", "LapwingModels", "LapwingEngine", "LapwingProtocol"],
             swiftSettings: strict + [.unsafeFlags(["-Ounchecked"])]
         ),
         // Shared by the test targets: built binaries, spawning in a process group, scratch dirs.

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -160,4 +161,41 @@ int lw_peer_credentials(int sock, int32_t *pid, uint32_t *uid, uint32_t *gid) {
   *uid = (uint32_t)cred.uid;
   *gid = (uint32_t)cred.gid;
   return 0;
+}
+
+static uint32_t epoll_bits(unsigned interest) {
+  return (interest & LW_EV_IN ? EPOLLIN | EPOLLRDHUP : 0) | (interest & LW_EV_OUT ? EPOLLOUT : 0);
+}
+
+int lw_epoll_create(void) {
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  return ep >= 0 ? ep : -errno;
+}
+
+int lw_epoll_watch(int ep, int fd, unsigned interest, int add) {
+  struct epoll_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.events = epoll_bits(interest);
+  ev.data.fd = fd;
+  return epoll_ctl(ep, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) == 0 ? 0 : -errno;
+}
+
+int lw_epoll_forget(int ep, int fd) {
+  struct epoll_event ev;
+  memset(&ev, 0, sizeof ev);
+  return epoll_ctl(ep, EPOLL_CTL_DEL, fd, &ev) == 0 ? 0 : -errno;
+}
+
+int lw_epoll_wait(int ep, int *fds, unsigned *events, int max, int timeout_ms) {
+  struct epoll_event evs[64];
+  if (max > 64) max = 64;
+  int n = epoll_wait(ep, evs, max, timeout_ms);
+  if (n < 0) return -errno;
+  for (int i = 0; i < n; i++) {
+    uint32_t e = evs[i].events;
+    fds[i] = evs[i].data.fd;
+    events[i] = (e & EPOLLIN ? LW_EV_IN : 0) | (e & EPOLLOUT ? LW_EV_OUT : 0) |
+                (e & (EPOLLHUP | EPOLLRDHUP) ? LW_EV_HUP : 0) | (e & EPOLLERR ? LW_EV_ERR : 0);
+  }
+  return n;
 }

@@ -3,20 +3,23 @@
 lapwingd while a 2-worker job trains, beside the same job without that load. One JSON object.
 
   python3 tools/bench_control.py [--lapwing .build/release/lapwing] [--lapwingd .build/release/lapwingd]
-                                 [--clients 200] [--epochs 3]
+                                 [--clients 200] [--epochs 8] [--rounds 2]
 
-Speaks protocol v1 (docs/protocol.md) directly: 4-byte big-endian length + JSON, hello first.
-Reports p50/p99 request latency and the job's samples/s with and without the load. Each client
-sends a request every --interval seconds (jittered), as people watching jobs would; the load
-generator runs on the same cores as the job.
+The clients are `lapwing-bench control-load`: one process, one thread and one epoll set holding
+--clients connections to the daemon, each sending `status` and `list` in turn every --interval
+seconds (jittered 0.5-1.5x), as people watching jobs would, and waiting for each reply. It runs
+on the same cores as the job and reports its own CPU time beside the daemon's. Quiet and loaded
+runs alternate (--rounds pairs); the slowdown compares their median samples/s.
 """
-import argparse, json, os, random, shutil, socket, struct, subprocess, sys, tempfile, threading, time
+import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--lapwing", default=".build/release/lapwing")
 ap.add_argument("--lapwingd", default=".build/release/lapwingd")
+ap.add_argument("--bench", default=".build/release/lapwing-bench", help="runs the clients (control-load)")
 ap.add_argument("--clients", type=int, default=200)
-ap.add_argument("--epochs", default="3")
+ap.add_argument("--epochs", default="8")
+ap.add_argument("--rounds", type=int, default=2, help="quiet/loaded pairs to run")
 ap.add_argument("--interval", type=float, default=1.0, help="seconds between one client's requests")
 args = ap.parse_args()
 
@@ -26,36 +29,6 @@ os.makedirs(env["XDG_RUNTIME_DIR"], mode=0o700)
 sock_path = env["XDG_RUNTIME_DIR"] + "/lapwing/control.sock"
 
 
-def frame(obj):
-    b = json.dumps(obj).encode()
-    return struct.pack(">I", len(b)) + b
-
-
-def read_frame(s):
-    head = b""
-    while len(head) < 4:
-        chunk = s.recv(4 - len(head))
-        if not chunk:
-            raise EOFError
-        head += chunk
-    (n,) = struct.unpack(">I", head)
-    body = b""
-    while len(body) < n:
-        chunk = s.recv(n - len(body))
-        if not chunk:
-            raise EOFError
-        body += chunk
-    return json.loads(body)
-
-
-def connect():
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(sock_path)
-    s.sendall(frame({"type": "hello", "version": 1, "client": "bench_control"}))
-    read_frame(s)
-    return s
-
-
 def run_job(load):
     r = subprocess.run([args.lapwing, "submit", "--json", "--data", "idx:/usr/share/datasets/fashion-mnist",
                         "--model", "mlp:784-256-10", "--algorithm", "lap-sgd", "--workers", "2", "--replicas", "2",
@@ -63,46 +36,33 @@ def run_job(load):
     if r.returncode != 0:
         sys.exit(f"submit failed: {r.stderr}")
     job = json.loads(r.stdout)["id"]
-    latencies, errors, stop = [], [0], threading.Event()
-    lock = threading.Lock()
+    def cpu(pid):
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def client(k):
-        try:
-            s = connect()
-        except OSError:
-            with lock:
-                errors[0] += 1
-            return
-        i = 0
-        while not stop.is_set():
-            verb = "status" if i % 2 == 0 else "list"
-            req = {"type": "request", "id": i, "verb": verb, "args": {"job": job} if verb == "status" else {}}
-            t0 = time.perf_counter()
-            s.sendall(frame(req))
-            resp = read_frame(s)
-            dt = time.perf_counter() - t0
-            with lock:
-                latencies.append(dt)
-                if not resp.get("ok"):
-                    errors[0] += 1
-            i += 1
-            time.sleep(args.interval * (0.5 + random.random()))
-        s.close()
-
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(args.clients)] if load else []
-    for t in threads:
-        t.start()
+    d0 = cpu(daemon.pid)
+    gen = subprocess.Popen([args.bench, "control-load", "--socket", sock_path, "--job", job, "--clients", str(args.clients),
+                            "--interval", str(args.interval)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           text=True) if load else None
     w = subprocess.run([args.lapwing, "watch", job, "--json"], env=env, capture_output=True, text=True)
-    stop.set()
-    for t in threads:
-        t.join()
+    d1 = cpu(daemon.pid)
+    generated = {}
+    if gen:
+        out, _ = gen.communicate("")  # closing its stdin ends the load
+        if gen.returncode != 0:
+            sys.exit(f"control-load failed (exit {gen.returncode})")
+        generated = json.loads(out)
     summary = json.loads(w.stdout.strip().splitlines()[-1])
-    out = {"samples_per_second": summary.get("samplesPerSecond"), "test_accuracy": summary.get("testAccuracy")}
-    if load:
-        latencies.sort()
-        out.update({"clients": args.clients, "interval_s": args.interval, "requests": len(latencies), "errors": errors[0],
-                    "p50_ms": round(1000 * latencies[len(latencies) // 2], 3),
-                    "p99_ms": round(1000 * latencies[int(len(latencies) * 0.99)], 3)})
+    out = {"samples_per_second": summary.get("samplesPerSecond"), "test_accuracy": summary.get("testAccuracy"),
+           "train_seconds": summary.get("trainSeconds"),
+           # CPU seconds the daemon used meanwhile (the load generator reports its own).
+           "daemon_cpu_s": round(d1 - d0, 3)}
+    if gen:
+        out.update({"clients": generated["clients"], "connected": generated["connected"],
+                    "interval_s": generated["interval_s"], "requests": generated["requests"],
+                    "errors": generated["errors"], "p50_ms": generated["p50_ms"], "p99_ms": generated["p99_ms"],
+                    "max_ms": generated["max_ms"], "load_generator_cpu_s": round(generated["cpu_s"], 3)})
     return out
 
 
@@ -112,10 +72,16 @@ try:
         if os.path.exists(sock_path):
             break
         time.sleep(0.05)
-    quiet = run_job(load=False)
-    loaded = run_job(load=True)
+    # Alternate quiet and loaded runs, so that drift in a shared machine's speed hits both alike.
+    quiet, loaded = [], []
+    for _ in range(args.rounds):
+        quiet.append(run_job(load=False))
+        loaded.append(run_job(load=True))
+    rate = lambda runs: statistics.median(r["samples_per_second"] for r in runs)
     print(json.dumps({"without_load": quiet, "with_load": loaded,
-                      "slowdown": round(1 - loaded["samples_per_second"] / quiet["samples_per_second"], 4)},
+                      "pair_slowdowns": [round(1 - l["samples_per_second"] / q["samples_per_second"], 4)
+                                         for q, l in zip(quiet, loaded)],
+                      "slowdown": round(1 - rate(loaded) / rate(quiet), 4)},
                      indent=1, sort_keys=True))
 finally:
     daemon.terminate()

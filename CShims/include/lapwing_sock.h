@@ -45,6 +45,19 @@ ssize_t lw_recv_with_fds(int sock, void *buf, size_t len, int *fds, int max_fds,
 /// Returns 0 or -errno.
 int lw_peer_credentials(int sock, int32_t *pid, uint32_t *uid, uint32_t *gid);
 
+/// epoll, with the descriptor itself as the event's data (struct epoll_event is packed on x86-64,
+/// so Swift never touches it). Interest bits: LW_EV_IN, LW_EV_OUT; reported bits add LW_EV_HUP
+/// and LW_EV_ERR.
+enum { LW_EV_IN = 1, LW_EV_OUT = 2, LW_EV_HUP = 4, LW_EV_ERR = 8 };
+/// A close-on-exec epoll instance, or -errno.
+int lw_epoll_create(void);
+/// Adds (add = 1) or changes (add = 0) the interest in `fd`. Returns 0 or -errno.
+int lw_epoll_watch(int ep, int fd, unsigned interest, int add);
+/// Stops watching `fd` (before it is closed). Returns 0 or -errno.
+int lw_epoll_forget(int ep, int fd);
+/// Waits up to timeout_ms for at most `max` events: fds[i] got events[i]. Returns the count or -errno.
+int lw_epoll_wait(int ep, int *fds, unsigned *events, int max, int timeout_ms);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,8 +10,9 @@ import Synchronization
 import Glibc
 #endif
 
-/// The control socket (protocol v1, docs/protocol.md): one thread, one poll loop over the
-/// listener, every connection and a wake-up pipe. A connection that misbehaves (bad frames,
+/// The control socket (protocol v1, docs/protocol.md): one thread, one epoll loop over the
+/// listener, every connection and a wake-up pipe (epoll, not poll: with hundreds of idle
+/// watchers, each wake-up costs the one descriptor that is ready, not all of them). A connection that misbehaves (bad frames,
 /// oversize frames, never reading its replies) pays alone: it gets a structured error and is
 /// closed; everyone else is served as before.
 public final class ControlServer: @unchecked Sendable {
@@ -29,6 +30,8 @@ public final class ControlServer: @unchecked Sendable {
         var sentOfFirst = 0
         var greeted = false
         var closeAfterFlush = false
+        /// The epoll interest now registered (LW_EV_IN / LW_EV_OUT bits).
+        var interest: UInt32 = UInt32(LW_EV_IN)
         var watching: [(job: String, token: Int, request: Int)] = []
 
         init(id: Int, fd: Int32, uid: UInt32, pid: Int32) {
@@ -45,8 +48,12 @@ public final class ControlServer: @unchecked Sendable {
     private let listenFD: Int32
     private let ownsSocketFile: Bool
     private var wake: [Int32] = [-1, -1]
+    private var ep: Int32 = -1
     private var connections: [Int32: Connection] = [:]
     private var nextID = 0
+    /// Each job's record as JSON, kept until the record changes: `status` and `list` are most of
+    /// the traffic, and encoding a record is most of a request's cost.
+    private var encodedRecords: [String: (record: JobRecord, json: JSONValue)] = [:]
     /// Frames produced on other threads (watch events), per connection id.
     private let inbox = Mutex<[Int: [[UInt8]]]>([:])
     private let running = Atomic<Bool>(false)
@@ -81,6 +88,19 @@ public final class ControlServer: @unchecked Sendable {
         try shimCall("pipe2", object: "control server wake-up pipe") { lw_pipe_cloexec(&wake) }
         _ = lw_set_nonblocking(wake[0], 1)
         _ = lw_set_nonblocking(wake[1], 1)
+        do throws(LapwingError) {
+            ep = try shimCall("epoll_create1", object: "control server") { lw_epoll_create() }
+            for fd in [listenFD, wake[0]] {
+                try shimCall("epoll_ctl", object: "control server") { lw_epoll_watch(ep, fd, UInt32(LW_EV_IN), 1) }
+            }
+        } catch {
+            if ep >= 0 { close(ep) }
+            close(wake[0])
+            close(wake[1])
+            if ownsSocketFile { unlink(config.socketPath) }
+            close(listenFD)
+            throw error
+        }
     }
 
     public var isServing: Bool { running.load(ordering: .acquiring) }
@@ -104,30 +124,38 @@ public final class ControlServer: @unchecked Sendable {
             if ownsSocketFile { unlink(config.socketPath) }
             close(wake[0])
             close(wake[1])
+            close(ep)
             running.store(false, ordering: .releasing)
         }
         onListening()
         var buf = [UInt8](repeating: 0, count: 1 << 16)
+        var readyFDs = [Int32](repeating: -1, count: 64)
+        var readyEvents = [UInt32](repeating: 0, count: 64)
+        let (evIn, evOut) = (UInt32(LW_EV_IN), UInt32(LW_EV_OUT))
+        let (evHup, evErr) = (UInt32(LW_EV_HUP), UInt32(LW_EV_ERR))
         while !stopRequested.load(ordering: .acquiring) {
-            var fds = [pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0), pollfd(fd: wake[0], events: Int16(POLLIN), revents: 0)]
-            let conns = Array(connections.values)
-            for c in conns {
-                fds.append(pollfd(fd: c.fd, events: Int16(POLLIN) | (c.outbox.isEmpty ? 0 : Int16(POLLOUT)), revents: 0))
+            let n = lw_epoll_wait(ep, &readyFDs, &readyEvents, 64, 1000)
+            if n < 0 && n != -EINTR {
+                log("control socket: epoll_wait: \(errnoDescription(-n))")
+                break
             }
-            let n = poll(&fds, nfds_t(fds.count), 1000)
-            if n < 0 && errno != EINTR { log("control socket: poll: \(errnoDescription(errno))"); break }
-            if fds[1].revents != 0 {
+            var woken = false
+            for k in 0..<max(0, Int(n)) {
+                let (fd, ev) = (readyFDs[k], readyEvents[k])
+                if fd == listenFD {
+                    acceptAll()
+                } else if fd == wake[0] {
+                    woken = true
+                } else if let c = connections[fd] {
+                    if ev & (evIn | evHup) != 0 { readFrom(c, &buf) }
+                    if connections[fd] === c, ev & evOut != 0 { flush(c) }
+                    if connections[fd] === c, ev & evErr != 0 { drop(c, why: nil) }
+                }
+            }
+            if woken {
                 var drain = [UInt8](repeating: 0, count: 256)
                 while read(wake[0], &drain, 256) > 0 {}
-            }
-            deliverInbox()
-            if fds[0].revents & Int16(POLLIN) != 0 { acceptAll() }
-            for (i, c) in conns.enumerated() {
-                let re = fds[i + 2].revents
-                guard connections[c.fd] === c, re != 0 else { continue }
-                if re & Int16(POLLIN) != 0 || re & Int16(POLLHUP) != 0 { readFrom(c, &buf) }
-                if connections[c.fd] === c, re & Int16(POLLOUT) != 0 { flush(c) }
-                if connections[c.fd] === c, re & Int16(POLLERR | POLLNVAL) != 0 { drop(c, why: nil) }
+                deliverInbox()
             }
         }
     }
@@ -139,6 +167,10 @@ public final class ControlServer: @unchecked Sendable {
             _ = lw_set_nonblocking(fd, 1)
             var pid: Int32 = 0, uid: UInt32 = 0, gid: UInt32 = 0
             if lw_peer_credentials(fd, &pid, &uid, &gid) != 0 {
+                close(fd)
+                continue
+            }
+            if lw_epoll_watch(ep, fd, UInt32(LW_EV_IN), 1) != 0 {
                 close(fd)
                 continue
             }
@@ -226,9 +258,16 @@ public final class ControlServer: @unchecked Sendable {
                 server: "lapwingd \(ControlProtocol.softwareVersion)", protocolVersion: ControlProtocol.version,
                 mode: config.mode.rawValue))
         case .list:
-            respond(c, id: id, result: manager.list())
+            let records = manager.list()
+            let json = try records.map { r throws(ProtocolError) in try encoded(r, requestID: id) }
+            respond(c, id: id, json: .array(json))
+            if encodedRecords.count > records.count {
+                let live = Set(records.map(\.id))
+                encodedRecords = encodedRecords.filter { live.contains($0.key) }
+            }
         case .status(let ref):
-            respond(c, id: id, result: try lapwing { () throws(LapwingError) in try manager.status(ref.job) })
+            let record = try lapwing { () throws(LapwingError) in try manager.status(ref.job) }
+            respond(c, id: id, json: try encoded(record, requestID: id))
         case .pause(let ref):
             respond(c, id: id, result: try lapwing { () throws(LapwingError) in try manager.pause(ref.job, by: c.uid) })
         case .resume(let ref):
@@ -297,9 +336,33 @@ public final class ControlServer: @unchecked Sendable {
 
     // MARK: Output
 
+    /// `record` as JSON, from the cache while the record is unchanged.
+    private func encoded(_ record: JobRecord, requestID: Int) throws(ProtocolError) -> JSONValue {
+        if let hit = encodedRecords[record.id], hit.record == record { return hit.json }
+        do throws(ProtocolError) {
+            let json = try JSONValue(encoding: record)
+            encodedRecords[record.id] = (record, json)
+            return json
+        } catch {
+            var e = error
+            e.requestID = requestID
+            throw e
+        }
+    }
+
+    /// Sends a result that is JSON already; one too large for a frame gets an error response instead.
+    private func respond(_ c: Connection, id: Int, json: JSONValue, fds: [OwnedFD] = []) {
+        do throws(ProtocolError) {
+            enqueue(c, try ServerMessage.response(Response(id: id, result: json)).frame(), fds: fds)
+        } catch {
+            fds.forEach { $0.close() }
+            send(c, .response(Response(id: id, error: error)))
+        }
+    }
+
     private func respond<R: Encodable>(_ c: Connection, id: Int, result: R, fds: [OwnedFD] = []) {
         do throws(ProtocolError) {
-            enqueue(c, try ServerMessage.response(Response(id: id, result: JSONValue(encoding: result))).frame(), fds: fds)
+            respond(c, id: id, json: try JSONValue(encoding: result), fds: fds)
         } catch {
             fds.forEach { $0.close() }
             send(c, .response(Response(id: id, error: error)))
@@ -339,7 +402,7 @@ public final class ControlServer: @unchecked Sendable {
                     lw_send_with_fds(c.fd, b.baseAddress! + c.sentOfFirst, b.count - c.sentOfFirst, f.baseAddress, Int32(f.count))
                 }
             }
-            if n == -Int(EAGAIN) || n == -Int(EINTR) { return }
+            if n == -Int(EAGAIN) || n == -Int(EINTR) { return updateInterest(c) }
             if n < 0 { return drop(c, why: nil) }
             if c.sentOfFirst == 0 { first.fds.forEach { $0.close() } }
             c.sentOfFirst += n
@@ -351,7 +414,16 @@ public final class ControlServer: @unchecked Sendable {
                 c.outbox[0].fds = []
             }
         }
-        if c.closeAfterFlush { drop(c, why: nil) }
+        if c.closeAfterFlush { return drop(c, why: nil) }
+        updateInterest(c)
+    }
+
+    /// Reads while the connection may still send, writes while replies wait for it.
+    private func updateInterest(_ c: Connection) {
+        let want = (c.closeAfterFlush ? 0 : UInt32(LW_EV_IN)) | (c.outbox.isEmpty ? 0 : UInt32(LW_EV_OUT))
+        guard want != c.interest else { return }
+        c.interest = want
+        _ = lw_epoll_watch(ep, c.fd, want, 0)
     }
 
     /// Closes the connection once what is queued for it has gone out.
@@ -367,6 +439,7 @@ public final class ControlServer: @unchecked Sendable {
         for item in c.outbox { item.fds.forEach { $0.close() } }
         c.outbox = []
         connections[c.fd] = nil
+        _ = lw_epoll_forget(ep, c.fd)
         close(c.fd)
     }
 }

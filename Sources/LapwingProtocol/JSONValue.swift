@@ -99,36 +99,31 @@ public enum JSONValue: Codable, Sendable, Equatable, Hashable {
 
     /// Decodes this value as `T` (through its JSON text); a mismatch is `invalid_argument`, naming the field.
     public func decode<T: Decodable>(as type: T.Type) throws(ProtocolError) -> T {
-        let data: Data
-        do { data = try JSONEncoder().encode(self) } catch {
-            throw ProtocolError(.internalError, "cannot encode a JSON value", detail: "\(error)")
-        }
-        do { return try JSONDecoder().decode(T.self, from: data) } catch let error as DecodingError {
+        do { return try JSONDecoder().decode(T.self, from: Data(jsonBytes())) } catch let error as DecodingError {
             throw ProtocolError(.invalidArgument, "not a valid \(T.self)", detail: describe(error))
         } catch {
             throw ProtocolError(.invalidArgument, "not a valid \(T.self)", detail: "\(error)")
         }
     }
 
-    /// Parses JSON text; malformed text is `bad_frame` with the parser's reason in the detail.
+    /// Parses JSON text; malformed text is `bad_frame` with where and why in the detail.
     public static func parse(_ bytes: [UInt8]) throws(ProtocolError) -> JSONValue {
-        let data = Data(bytes)
-        do {
-            return try JSONDecoder().decode(JSONValue.self, from: data)
+        do throws(JSONSyntaxError) {
+            return try JSONParser.parse(bytes)
         } catch {
-            // JSONDecoder on Linux says only "not valid JSON"; JSONSerialization tells where and why.
-            let reason = serializationReason(data) ?? (error as? DecodingError).map(describe) ?? "\(error)"
-            throw ProtocolError(.badFrame, "malformed JSON", detail: reason)
+            throw ProtocolError(.badFrame, "malformed JSON", detail: error.reason)
         }
     }
 
-    /// Compact JSON text.
-    public func jsonText() -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(self) else { return "null" }
-        return String(decoding: data, as: UTF8.self)
+    /// Compact JSON text, object keys sorted.
+    public func jsonBytes() -> [UInt8] {
+        var w = JSONWriter()
+        w.write(self)
+        return w.bytes
     }
+
+    /// Compact JSON text, object keys sorted.
+    public func jsonText() -> String { String(decoding: jsonBytes(), as: UTF8.self) }
 }
 
 extension JSONValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, ExpressibleByIntegerLiteral,
@@ -142,16 +137,6 @@ extension JSONValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, Expre
     public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
         self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
-    }
-}
-
-/// Why JSONSerialization refuses `data` ("Invalid value around character 5."), or nil.
-private func serializationReason(_ data: Data) -> String? {
-    do {
-        _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
-        return nil
-    } catch {
-        return (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
     }
 }
 

@@ -96,66 +96,56 @@ public enum ServerMessage: Sendable, Equatable {
 
 // MARK: - Encoding
 
-private struct TypeKey: CodingKey {
-    var stringValue: String
-    var intValue: Int? { nil }
-    init(_ s: String) { stringValue = s }
-    init?(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { nil }
+extension ProtocolError {
+    /// `{"code":..., "message":..., "detail":...}` (detail only when there is one).
+    var jsonValue: JSONValue {
+        var o: [String: JSONValue] = ["code": .string(code.rawValue), "message": .string(message)]
+        if let detail { o["detail"] = .string(detail) }
+        return .object(o)
+    }
 }
 
 extension ClientMessage: Encodable {
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: TypeKey.self)
+    /// The message as a JSON object, built directly (no Encoder round trip).
+    public var jsonValue: JSONValue {
         switch self {
         case .hello(let h):
-            try c.encode("hello", forKey: TypeKey("type"))
-            try c.encode(h.version, forKey: TypeKey("version"))
-            try c.encode(h.client, forKey: TypeKey("client"))
+            ["type": "hello", "version": .number(Double(h.version)), "client": .string(h.client)]
         case .request(let r):
-            try c.encode("request", forKey: TypeKey("type"))
-            try c.encode(r.id, forKey: TypeKey("id"))
-            try c.encode(r.verb, forKey: TypeKey("verb"))
-            try c.encode(r.args, forKey: TypeKey("args"))
+            ["type": "request", "id": .number(Double(r.id)), "verb": .string(r.verb.rawValue), "args": r.args]
         }
     }
 
+    public func encode(to encoder: any Encoder) throws { try jsonValue.encode(to: encoder) }
+
     /// The message as a frame (length prefix and JSON).
-    public func frame() throws(ProtocolError) -> [UInt8] { try Frame.encode(self) }
+    public func frame() throws(ProtocolError) -> [UInt8] { try Frame.encode(json: jsonValue.jsonBytes()) }
 }
 
 extension ServerMessage: Encodable {
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: TypeKey.self)
+    /// The message as a JSON object, built directly (no Encoder round trip).
+    public var jsonValue: JSONValue {
         switch self {
         case .hello(let h):
-            try c.encode("hello", forKey: TypeKey("type"))
-            try c.encode(h.version, forKey: TypeKey("version"))
-            try c.encode(h.server, forKey: TypeKey("server"))
-            try c.encode(h.uid, forKey: TypeKey("uid"))
+            return ["type": "hello", "version": .number(Double(h.version)), "server": .string(h.server), "uid": .number(Double(h.uid))]
         case .response(let r):
-            try c.encode("response", forKey: TypeKey("type"))
-            try c.encode(r.id, forKey: TypeKey("id"))
             switch r.outcome {
             case .success(let result):
-                try c.encode(true, forKey: TypeKey("ok"))
-                try c.encode(result, forKey: TypeKey("result"))
+                return ["type": "response", "id": .number(Double(r.id)), "ok": true, "result": result]
             case .failure(let error):
-                try c.encode(false, forKey: TypeKey("ok"))
-                try c.encode(error, forKey: TypeKey("error"))
+                return ["type": "response", "id": .number(Double(r.id)), "ok": false, "error": error.jsonValue]
             }
         case .event(let e):
-            try c.encode("event", forKey: TypeKey("type"))
-            try c.encode(e.id, forKey: TypeKey("id"))
-            try c.encode(e.event, forKey: TypeKey("event"))
+            return ["type": "event", "id": .number(Double(e.id)), "event": e.event]
         case .error(let error):
-            try c.encode("error", forKey: TypeKey("type"))
-            try c.encode(error, forKey: TypeKey("error"))
+            return ["type": "error", "error": error.jsonValue]
         }
     }
 
+    public func encode(to encoder: any Encoder) throws { try jsonValue.encode(to: encoder) }
+
     /// The message as a frame (length prefix and JSON).
-    public func frame() throws(ProtocolError) -> [UInt8] { try Frame.encode(self) }
+    public func frame() throws(ProtocolError) -> [UInt8] { try Frame.encode(json: jsonValue.jsonBytes()) }
 }
 
 // MARK: - Strict decoding

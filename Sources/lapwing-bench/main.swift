@@ -11,6 +11,39 @@ import Glibc
 // lapwing-bench: one-core throughput of the hot loops, as one JSON object on stdout.
 //   lapwing-bench [--seconds S] [--shared DIR]
 // DIR is the project's ../shared (for debian-sections); without it the sparse case says so.
+//   lapwing-bench control-load --socket PATH --job ID [--clients N] [--interval S]
+// N clients of a daemon's control socket until stdin closes (see ControlLoad.swift).
+
+if CommandLine.arguments.dropFirst().first == "control-load" {
+    var load = ControlLoad(socket: "", job: "")
+    var rest = CommandLine.arguments.dropFirst(2)
+    while let a = rest.popFirst() {
+        let v = rest.popFirst()
+        switch (a, v) {
+        case ("--socket", let v?): load.socket = v
+        case ("--job", let v?): load.job = v
+        case ("--clients", let v?) where Int(v).map({ $0 > 0 }) == true: load.clients = Int(v)!
+        case ("--interval", let v?) where Double(v).map({ $0 > 0 }) == true: load.interval = Double(v)!
+        default:
+            writeError("lapwing-bench control-load: bad argument \(a)\(v.map { " \($0)" } ?? "")\n"
+                + "usage: lapwing-bench control-load --socket PATH --job ID [--clients N>0] [--interval SECONDS>0]\n")
+            exit(2)
+        }
+    }
+    guard !load.socket.isEmpty, !load.job.isEmpty else {
+        writeError("lapwing-bench control-load: --socket and --job are required\n")
+        exit(2)
+    }
+    do {
+        let report = try load.run()
+        let json = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
+        print(String(decoding: json, as: UTF8.self))
+        exit(0)
+    } catch {
+        writeError("lapwing-bench control-load: \(error)\n")
+        exit(1)
+    }
+}
 
 var seconds = 2.0
 var sharedDir = "../shared"
