@@ -63,6 +63,16 @@ public struct Arena: ~Copyable {
     /// The shm name of a job's arena: `/lapwing.<job-id>`.
     public static func segmentName(jobID: String) -> String { "/lapwing.\(jobID)" }
 
+    /// Free and total bytes of the file system that holds POSIX shared memory (/dev/shm).
+    public static func sharedMemorySpace() throws(LapwingError) -> (available: UInt64, total: UInt64) {
+        let fd = try syscall("open", object: "/dev/shm") { open("/dev/shm", O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        defer { close(fd) }
+        var available: UInt64 = 0
+        var total: UInt64 = 0
+        try shimCall("fstatvfs", object: "/dev/shm") { lw_fd_fs_available(fd, &available, &total) }
+        return (available, total)
+    }
+
     /// Where the object shows up on Linux: `/dev/shm/lapwing.<job-id>`.
     public static func segmentPath(jobID: String) -> String { "/dev/shm/lapwing.\(jobID)" }
 

@@ -2,13 +2,14 @@ import Foundation
 import LapwingArena
 import LapwingCore
 import LapwingEngine
+import LapwingTopology
 import Synchronization
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// The daemon's jobs: a queue with admission by free cores, one job host per running job
+/// The daemon's jobs: a queue with admission by free cores and free /dev/shm, one job host per running job
 /// (launched by posix_spawn of our own binary, supervised by a thread that reads its events),
 /// ownership by uid, and every change saved to the state directory.
 public final class JobManager: Sendable {
@@ -34,12 +35,15 @@ public final class JobManager: Sendable {
 
     public let config: DaemonConfig
     let store: JobStore
+    /// NUMA nodes of this machine: lap-sgd's default replica count, for arena estimates.
+    let numaNodes: Int
     private let state = Mutex(State())
     private let log: @Sendable (String) -> Void
 
     public init(config: DaemonConfig, log: @escaping @Sendable (String) -> Void) throws(LapwingError) {
         self.config = config
         self.log = log
+        numaNodes = max(1, (try? Topology.current().nodes.count) ?? 1)
         store = try JobStore(root: config.stateDirectory)
         let saved = store.loadAll(problem: log)
         let store = self.store
@@ -98,6 +102,14 @@ public final class JobManager: Sendable {
             spec.dataNames = Dictionary(uniqueKeysWithValues: files.map { ($0.role, $0.name) })
             do throws(LapwingError) {
                 try JobHost.preflight(spec)
+                // A job whose arena could never fit is refused now, not queued for ever.
+                if let need = spec.arenaBytes(numaNodes: numaNodes), let space = try? Arena.sharedMemorySpace(),
+                    UInt64(need) > space.total
+                {
+                    throw LapwingError(
+                        .noSpace, "job needs \(formatBytes(need)) of /dev/shm for its arena (\(spec.model))",
+                        detail: "/dev/shm holds \(formatBytes(Int(clamping: space.total))) in all")
+                }
             } catch { return .failure(error) }
             let record = JobRecord(
                 id: id, owner: owner, spec: spec, state: .queued, reason: "waiting to be scheduled",
@@ -143,12 +155,7 @@ public final class JobManager: Sendable {
         let r = try owned(id, by: uid)
         switch r.state {
         case .queued:
-            closePending(id)
-            return try update(id) {
-                $0.state = .cancelled
-                $0.reason = "cancelled by uid \(uid) before it started"
-                $0.ended = Date().timeIntervalSince1970
-            }
+            return try endUnstarted(id, .cancelled, reason: "cancelled by uid \(uid) before it started")
         case .running, .paused:
             let host = state.withLock { $0.hosts[id] }
             _ = try update(id) { $0.reason = "cancelled by uid \(uid)" }
@@ -196,9 +203,11 @@ public final class JobManager: Sendable {
     // MARK: Scheduling and supervision
 
     /// Starts queued jobs while they fit in the free cores (a job larger than the machine
-    /// runs alone).
+    /// runs alone) and their arenas in the free /dev/shm. A job whose arena does not fit waits
+    /// while other jobs run (their arenas go when they end) and fails when none does.
     public func schedule() {
         while true {
+            var unfit: (id: String, reason: String)?
             let next: (JobRecord, [(role: String, fd: Int32)])? = state.withLock { s in
                 guard !s.shuttingDown else { return nil }
                 let busy = s.records.values.filter { $0.state == .running || $0.state == .paused }
@@ -215,12 +224,29 @@ public final class JobManager: Sendable {
                     }
                     return nil
                 }
+                if let need = r.spec.arenaBytes(numaNodes: numaNodes), let space = try? Arena.sharedMemorySpace(),
+                    UInt64(need) > space.available
+                {
+                    let free = formatBytes(Int(clamping: space.available))
+                    if busy.isEmpty {
+                        unfit = (id, "its arena needs \(formatBytes(need)) of /dev/shm and only \(free) is free")
+                    } else if var q = s.records[id], q.reason?.hasPrefix("waiting for") != true {
+                        q.reason = "waiting for \(formatBytes(need)) of /dev/shm (\(free) free)"
+                        s.records[id] = q
+                        try? store.save(q)
+                    }
+                    return nil
+                }
                 var started = r
                 started.state = .running
                 started.reason = nil
                 started.started = Date().timeIntervalSince1970
                 s.records[id] = started
                 return (started, s.pendingFiles.removeValue(forKey: id) ?? [])
+            }
+            if let unfit {
+                _ = try? endUnstarted(unfit.id, .failed, reason: unfit.reason)
+                continue
             }
             guard let (record, files) = next else { return }
             launch(record, files)
@@ -353,6 +379,22 @@ public final class JobManager: Sendable {
         }
         guard let r else { throw Self.notFound(id) }
         try store.save(r)
+        return r
+    }
+
+    /// Ends a job that never started (cancelled in the queue, or refused at admission): its
+    /// descriptors are closed, its record saved, and its watchers get the final word.
+    private func endUnstarted(_ id: String, _ end: JobRecord.State, reason: String) throws(LapwingError) -> JobRecord {
+        closePending(id)
+        let r = try update(id) {
+            $0.state = end
+            $0.reason = reason
+            $0.ended = Date().timeIntervalSince1970
+        }
+        var event = HostEvent(.finished, job: id)
+        event.error = reason
+        notify(id, event, final: true)
+        log("job \(id) \(end.rawValue) before it started: \(reason)")
         return r
     }
 

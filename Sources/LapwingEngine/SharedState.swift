@@ -19,10 +19,13 @@ final class SharedState {
     let workers: Int
     private let replicaBases: [UnsafeMutablePointer<Float>]
 
+    /// Vectors per replica in the arena: the replica itself (the averager keeps its snapshot privately).
+    static let vectorsPerReplica = 1
+
     init(jobID: String, parameterCount: Int, replicaNodes: [Int32], workers: Int) throws(LapwingError) {
         arena = try Arena.create(
             jobID: jobID, parameterCount: parameterCount, replicaNodes: replicaNodes, workers: workers,
-            vectorsPerReplica: 1)
+            vectorsPerReplica: Self.vectorsPerReplica)
         self.parameterCount = parameterCount
         self.workers = workers
         var bases: [UnsafeMutablePointer<Float>] = []

@@ -99,3 +99,12 @@ public struct ModelSpec: Codable, Sendable, Equatable, CustomStringConvertible {
         return [features] + hidden + [outputs]
     }
 }
+
+extension ModelSpec {
+    /// The number of parameters when the spec fixes every width (`mlp:784-256-10`); nil when the
+    /// data decide them (`softmax`, `mlp:256`).
+    public var fixedParameterCount: Int? {
+        guard let inputs, let outputs else { return nil }
+        return try? FeedForwardModel(spec: self, features: inputs, classes: loss == .softmax ? outputs : nil).parameterCount
+    }
+}

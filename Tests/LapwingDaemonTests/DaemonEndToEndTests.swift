@@ -96,5 +96,44 @@ extension DaemonTests {
             #expect(record.state == .interrupted, "state \(record.state) (\(record.reason ?? ""))")
             #expect(record.reason?.isEmpty == false)
         }
+
+        @Test func admissionQueuesForCoresAndRefusesAnArenaThatCannotFit() throws {
+            let d = try DaemonHarness(tag: "admit")
+            defer { d.cleanUp() }
+            try d.start()
+            // An arena larger than all of /dev/shm: refused at once, nothing queued.
+            var fs = statvfs()
+            #expect(statvfs("/dev/shm", &fs) == 0)
+            let shmTotal = Double(fs.f_blocks) * Double(fs.f_frsize)
+            let parameters: Int = 784 * 1_000_000 + 1_000_000 + 1_000_000 * 1000 + 1000 + 1000 * 10 + 10
+            let perReplica = 4.0 * Double(parameters)
+            let replicas = String(Int(shmTotal / perReplica) + 1)
+            let huge = try d.cli(["submit", "--data", fashionMNIST, "--model", "mlp:784-1000000-1000-10",
+                                  "--workers", replicas, "--replicas", replicas])
+            #expect(huge.status == 1, "submit of a too-large job exited \(huge.status): \(huge.stderr)")
+            #expect(huge.stderr.contains("of /dev/shm for its arena"), "stderr: \(huge.stderr)")
+            #expect(try decode([JobRecord].self, d.cli(["list", "--json"]).stdout).isEmpty)
+
+            // A job on every core, then one more: the second waits for cores, and a watcher of
+            // it hears when it is cancelled in the queue.
+            let cores = String(ProcessInfo.processInfo.activeProcessorCount)
+            let first = try decode(JobRecord.self, d.cli(
+                ["submit", "--json", "--data", fashionMNIST, "--model", "softmax", "--workers", cores, "--epochs", "500"]).stdout)
+            let second = try decode(JobRecord.self, d.cli(
+                ["submit", "--json", "--data", fashionMNIST, "--model", "softmax", "--workers", "1", "--epochs", "1"]).stdout)
+            #expect(second.state == .queued)
+            #expect(second.reason?.contains("free cores") == true, "\(second.reason ?? "")")
+            let lapwing = try TestSupport.binary("lapwing")
+            let watcher = try SpawnedProcess(
+                lapwing, ["watch", second.id, "--socket", d.socket], outputIn: d.dir, environment: d.environment)
+            usleep(300_000)
+            let cancel = try d.cli(["cancel", second.id, "--json"])
+            #expect(cancel.status == 0, "cancel: \(cancel.stderr)")
+            #expect(watcher.wait(timeout: 10) != nil, "watch of a job cancelled in the queue did not end")
+            #expect((watcher.stdout + watcher.stderr).contains("cancelled"), "\(watcher.stdout) \(watcher.stderr)")
+            #expect(try decode(JobRecord.self, d.cli(["status", second.id, "--json"]).stdout).state == .cancelled)
+            _ = try d.cli(["cancel", first.id])
+            _ = try d.cli(["watch", first.id])
+        }
     }
 }

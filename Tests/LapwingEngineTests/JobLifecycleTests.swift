@@ -54,6 +54,12 @@ extension JobTests {
         let r = try start()
         let pids = descendants(of: r.cli.pid)
         #expect(FileManager.default.fileExists(atPath: r.arena))
+        // The daemon's admission estimate is the arena's real size.
+        var st = stat()
+        #expect(stat(r.arena, &st) == 0)
+        let spec = JobSpec(data: fashionMNIST, model: "mlp:784-256-10", workers: 2, replicas: 2, id: r.id)
+        #expect(spec.arenaBytes(numaNodes: 1) == Int(st.st_size))
+        #expect(JobSpec(data: fashionMNIST, model: "softmax", workers: 2, id: r.id).arenaBytes(numaNodes: 1) == nil)
         let workers = pids.filter { processName($0)?.hasPrefix("lw-worker") == true }
         #expect(workers.count == 2)
         for w in workers {
