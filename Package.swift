@@ -85,7 +85,7 @@ let package = Package(
         ),
         // Shared by the test targets: built binaries, spawning in a process group, scratch dirs.
         .target(name: "LapwingTestSupport", path: "Tests/LapwingTestSupport"),
-        .testTarget(name: "LapwingCoreTests", dependencies: ["LapwingCore"]),
+        .testTarget(name: "LapwingCoreTests", dependencies: ["LapwingCore", "CLapwing"]),
         .testTarget(name: "LapwingDataTests", dependencies: ["LapwingData"]),
         .testTarget(name: "LapwingModelsTests", dependencies: ["LapwingModels", "LapwingData"]),
         .testTarget(name: "LapwingTopologyTests", dependencies: ["LapwingTopology", "lapwing-numa"]),

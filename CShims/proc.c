@@ -59,3 +59,23 @@ int lw_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC) == 0 ? 0 : -errno
 int lw_set_child_subreaper(void) {
     return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 ? 0 : -errno;
 }
+
+#if defined(__x86_64__)
+#include <pmmintrin.h>
+#include <xmmintrin.h>
+int lw_flush_denormals(void) {
+  _MM_SET_FLUSH_ZERO_MODE(_MM_FLUSH_ZERO_ON);
+  _MM_SET_DENORMALS_ZERO_MODE(_MM_DENORMALS_ZERO_ON);
+  return 1;
+}
+#elif defined(__aarch64__)
+int lw_flush_denormals(void) {
+  uint64_t fpcr;
+  __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
+  fpcr |= (1ull << 24);  // FZ
+  __asm__ volatile("msr fpcr, %0" : : "r"(fpcr));
+  return 1;
+}
+#else
+int lw_flush_denormals(void) { return 0; }
+#endif

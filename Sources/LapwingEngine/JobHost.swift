@@ -42,6 +42,7 @@ public enum JobHost {
     public static func run(_ spec: JobSpec, emit: @escaping (HostEvent) -> Void) -> Int32 {
         _ = lw_install_stop_handlers()
         _ = lw_set_process_name("lw-host")
+        _ = lw_flush_denormals()  // before the fork: workers and the averager inherit it
         do {
             var run = try JobRun(spec: spec, emit: emit)
             return run.execute()

@@ -1,3 +1,4 @@
+import CLapwing
 import Foundation
 import LapwingCore
 import LapwingData
@@ -45,6 +46,7 @@ if CommandLine.arguments.dropFirst().first == "control-load" {
     }
 }
 
+_ = lw_flush_denormals()  // as the job host does for its workers
 var seconds = 2.0
 var sharedDir = "../shared"
 var args = CommandLine.arguments.dropFirst()
