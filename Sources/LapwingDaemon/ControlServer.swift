@@ -51,9 +51,9 @@ public final class ControlServer: @unchecked Sendable {
     private var ep: Int32 = -1
     private var connections: [Int32: Connection] = [:]
     private var nextID = 0
-    /// Each job's record as JSON, kept until the record changes: `status` and `list` are most of
-    /// the traffic, and encoding a record is most of a request's cost.
-    private var encodedRecords: [String: (record: JobRecord, json: JSONValue)] = [:]
+    /// Each job's record as JSON text, kept until the record changes: `status` and `list` are
+    /// most of the traffic, and encoding a record was most of a request's cost.
+    private var encodedRecords: [String: (record: JobRecord, json: [UInt8])] = [:]
     /// Frames produced on other threads (watch events), per connection id.
     private let inbox = Mutex<[Int: [[UInt8]]]>([:])
     private let running = Atomic<Bool>(false)
@@ -259,15 +259,20 @@ public final class ControlServer: @unchecked Sendable {
                 mode: config.mode.rawValue))
         case .list:
             let records = manager.list()
-            let json = try records.map { r throws(ProtocolError) in try encoded(r, requestID: id) }
-            respond(c, id: id, json: .array(json))
+            var json: [UInt8] = [UInt8(ascii: "[")]
+            for (k, r) in records.enumerated() {
+                if k > 0 { json.append(UInt8(ascii: ",")) }
+                json += try encoded(r, requestID: id)
+            }
+            json.append(UInt8(ascii: "]"))
+            respond(c, id: id, resultJSON: json)
             if encodedRecords.count > records.count {
                 let live = Set(records.map(\.id))
                 encodedRecords = encodedRecords.filter { live.contains($0.key) }
             }
         case .status(let ref):
             let record = try lapwing { () throws(LapwingError) in try manager.status(ref.job) }
-            respond(c, id: id, json: try encoded(record, requestID: id))
+            respond(c, id: id, resultJSON: try encoded(record, requestID: id))
         case .pause(let ref):
             respond(c, id: id, result: try lapwing { () throws(LapwingError) in try manager.pause(ref.job, by: c.uid) })
         case .resume(let ref):
@@ -337,16 +342,25 @@ public final class ControlServer: @unchecked Sendable {
     // MARK: Output
 
     /// `record` as JSON, from the cache while the record is unchanged.
-    private func encoded(_ record: JobRecord, requestID: Int) throws(ProtocolError) -> JSONValue {
+    private func encoded(_ record: JobRecord, requestID: Int) throws(ProtocolError) -> [UInt8] {
         if let hit = encodedRecords[record.id], hit.record == record { return hit.json }
         do throws(ProtocolError) {
-            let json = try JSONValue(encoding: record)
+            let json = try JSONValue(encoding: record).jsonBytes()
             encodedRecords[record.id] = (record, json)
             return json
         } catch {
             var e = error
             e.requestID = requestID
             throw e
+        }
+    }
+
+    /// Sends a result that is JSON text already; one too large for a frame gets an error response instead.
+    private func respond(_ c: Connection, id: Int, resultJSON: [UInt8]) {
+        do throws(ProtocolError) {
+            enqueue(c, try Frame.response(id: id, resultJSON: resultJSON), fds: [])
+        } catch {
+            send(c, .response(Response(id: id, error: error)))
         }
     }
 

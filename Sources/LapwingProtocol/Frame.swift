@@ -78,6 +78,19 @@ public enum Frame {
         return try encode(json: Array(data))
     }
 
+    /// The frame of a successful response whose result is JSON text already (a cached record):
+    /// the same bytes as `ServerMessage.response(Response(id:result:)).frame()` for that value.
+    public static func response(id: Int, resultJSON: [UInt8]) throws(ProtocolError) -> [UInt8] {
+        var json: [UInt8] = []
+        json.reserveCapacity(resultJSON.count + 48)
+        json += #"{"id":"#.utf8
+        json += String(id).utf8
+        json += #","ok":true,"result":"#.utf8
+        json += resultJSON
+        json += #","type":"response"}"#.utf8
+        return try encode(json: json)
+    }
+
     /// Frames JSON text that is already encoded.
     public static func encode(json: [UInt8]) throws(ProtocolError) -> [UInt8] {
         guard !json.isEmpty else { throw ProtocolError(.badFrame, "empty frame") }

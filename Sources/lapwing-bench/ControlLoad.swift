@@ -32,6 +32,14 @@ struct ControlLoad {
         }
     }
 
+    static let okMarker = Array(#","ok":true,"#.utf8)
+
+    static func isSuccess(_ json: [UInt8]) -> Bool {
+        guard json.starts(with: #"{"id":"#.utf8) else { return false }
+        let head = json.prefix(40)
+        return (0...max(0, head.count - okMarker.count)).contains { head.dropFirst($0).starts(with: okMarker) }
+    }
+
     func run() throws -> [String: Any] {
         var rng = SeededGenerator(seed: 42)
         let start = monotonicSeconds()
@@ -82,9 +90,11 @@ struct ControlLoad {
                         continue
                     }
                     while let frame = try c.connection.nextFrame() {
-                        let reply = try ServerMessage.decode(frame.json)
                         latencies.append(monotonicSeconds() - c.sentAt)
-                        if case .response(let r) = reply, case .success = r.outcome {} else { errors += 1 }
+                        // Only success matters here, and the server writes keys sorted, so a
+                        // success starts {"id":N,"ok":true: parsing every reply in full would
+                        // make this process cost the job more than the daemon does.
+                        if !Self.isSuccess(frame.json) { errors += 1 }
                         c.waiting = false
                         c.count += 1
                         c.due = monotonicSeconds() + interval * (0.5 + Double(rng.nextUnitFloat()))

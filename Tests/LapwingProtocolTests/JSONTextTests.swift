@@ -78,3 +78,13 @@ import Testing
         #expect(try ServerMessage.decode(Array(e.frame().dropFirst(4))) == e)
     }
 }
+
+extension JSONTextTests {
+    @Test func aResponseFramedFromCachedTextIsTheSameFrame() throws {
+        let result: JSONValue = ["id": "j1-ab", "state": "running", "progress": ["epoch": 1.5, "loss": 0.25], "files": [:]]
+        let direct = try ServerMessage.response(Response(id: 42, result: result)).frame()
+        #expect(try Frame.response(id: 42, resultJSON: result.jsonBytes()) == direct)
+        let list: JSONValue = [result, result]
+        #expect(try Frame.response(id: 7, resultJSON: list.jsonBytes()) == ServerMessage.response(Response(id: 7, result: list)).frame())
+    }
+}
