@@ -316,20 +316,17 @@ public final class ControlServer: @unchecked Sendable {
                 return respond(c, id: id, result: now)
             }
             c.watching.append((ref.job, token, id))
-        case .export(let ref), .logs(let ref):
-            let isExport = call.verb == .export
+        case .export(let args):
             let path = try lapwing { () throws(LapwingError) in
-                isExport ? try manager.modelPath(ref.job, by: c.uid) : try manager.logPath(ref.job, by: c.uid)
+                switch args.what {
+                case .model: try manager.modelPath(args.job, by: c.uid)
+                case .metrics: try manager.metricsPath(args.job, by: c.uid)
+                }
             }
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else {
-                throw ProtocolError(
-                    LapwingError.system("open", errno: errno, object: "job \(ref.job) \(isExport ? "model" : "log")"),
-                    requestID: id)
-            }
-            var st = stat()
-            fstat(fd, &st)
-            respond(c, id: id, result: ExportResult(job: ref.job, bytes: Int(st.st_size)), fds: [OwnedFD(fd)])
+            try sendFile(c, id: id, job: args.job, path: path, what: args.what.rawValue)
+        case .logs(let ref):
+            let path = try lapwing { () throws(LapwingError) in try manager.logPath(ref.job, by: c.uid) }
+            try sendFile(c, id: id, job: ref.job, path: path, what: "log")
         case .topology:
             let report = try lapwing { () throws(LapwingError) -> TopologyReport in
                 let t = try Topology.current()
@@ -340,6 +337,17 @@ public final class ControlServer: @unchecked Sendable {
     }
 
     // MARK: Output
+
+    /// Answers with one of the daemon's own files attached as a descriptor (the client copies it).
+    private func sendFile(_ c: Connection, id: Int, job: String, path: String, what: String) throws(ProtocolError) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw ProtocolError(LapwingError.system("open", errno: errno, object: "job \(job) \(what)"), requestID: id)
+        }
+        var st = stat()
+        fstat(fd, &st)
+        respond(c, id: id, result: ExportResult(job: job, bytes: Int(st.st_size)), fds: [OwnedFD(fd)])
+    }
 
     /// `record` as JSON, from the cache while the record is unchanged.
     private func encoded(_ record: JobRecord, requestID: Int) throws(ProtocolError) -> [UInt8] {

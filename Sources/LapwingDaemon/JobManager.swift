@@ -176,6 +176,16 @@ public final class JobManager: Sendable {
         return path
     }
 
+    /// The evaluations of a job so far (JSON lines; owner or root only).
+    public func metricsPath(_ id: String, by uid: UInt32) throws(LapwingError) -> String {
+        let r = try owned(id, by: uid)
+        let path = r.summary?.metricsPath ?? store.directory(of: id) + "/metrics.jsonl"
+        guard access(path, R_OK) == 0 else {
+            throw LapwingError(.notFound, "job \(id) has no metrics yet (it is \(r.state.rawValue))")
+        }
+        return path
+    }
+
     /// The host's log (stderr) of a job.
     public func logPath(_ id: String, by uid: UInt32) throws(LapwingError) -> String {
         _ = try owned(id, by: uid)

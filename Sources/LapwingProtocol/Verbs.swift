@@ -50,6 +50,38 @@ public struct JobRef: RequestArgs, Codable {
     }
 }
 
+/// The args of export: `{"job":"j42"}` for the model, `{"job":"j42","what":"metrics"}` for the
+/// evaluations (JSON lines).
+public struct ExportArgs: RequestArgs, Codable {
+    public enum What: String, Codable, Sendable, CaseIterable {
+        case model, metrics
+    }
+
+    public static let fields = ["job", "what"]
+    public var job: String
+    public var what: What
+
+    public init(job: String, what: What = .model) {
+        self.job = job
+        self.what = what
+    }
+
+    public init(reading reader: JSONObjectReader) throws(ProtocolError) {
+        job = try JobRef(reading: reader).job
+        guard reader.contains("what") else {
+            what = .model
+            return
+        }
+        let w = try reader.string("what")
+        guard let what = What(rawValue: w) else {
+            throw ProtocolError(
+                .invalidArgument, "\(reader.context): field \"what\" is \"\(w)\"",
+                detail: "one of: \(What.allCases.map(\.rawValue).joined(separator: ", "))", requestID: reader.requestID)
+        }
+        self.what = what
+    }
+}
+
 /// What one descriptor attached to a submit is: `{"role":"train","name":"data/train.svm"}`.
 public struct FileRole: Codable, Sendable, Equatable {
     public static let fields = ["role", "name"]
@@ -104,7 +136,7 @@ public enum Call: Sendable {
     case pause(JobRef)
     case resume(JobRef)
     case cancel(JobRef)
-    case export(JobRef)
+    case export(ExportArgs)
     case logs(JobRef)
     case topology
     case version
@@ -162,7 +194,7 @@ public enum Call: Sendable {
         case .pause: return .pause(try job())
         case .resume: return .resume(try job())
         case .cancel: return .cancel(try job())
-        case .export: return .export(try job())
+        case .export: return .export(try ExportArgs.decode(request.args, context: context, requestID: id))
         case .logs: return .logs(try job())
         case .topology: try none(); return .topology
         case .version: try none(); return .version

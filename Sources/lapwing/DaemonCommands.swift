@@ -236,27 +236,35 @@ struct Watcher {
 }
 
 struct ExportCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "export", abstract: "Write a job's model (safetensors) to a file.")
+    static let configuration = CommandConfiguration(
+        commandName: "export", abstract: "Write a job's model (safetensors), or with --metrics its evaluations (JSON lines), to a file.")
     @Argument(help: "The job id.") var job: String
     @Option(name: .shortAndLong, help: "The file to write.") var output: String
+    @Flag(help: "Write the job's metrics (one JSON object per evaluation) instead of its model.") var metrics = false
     @OptionGroup var client: ClientOptions
 
     func run() throws {
         try runVerb {
-            let (info, fds): (ExportResult, [Int32]) = try client.connect().callWithDescriptors(.export, JobRef(job: job))
-            guard let fd = fds.first else { throw LapwingError(.internalError, "the daemon sent no model for job \(job)") }
+            let what: ExportArgs.What = metrics ? .metrics : .model
+            let (info, fds): (ExportResult, [Int32]) = try client.connect().callWithDescriptors(
+                .export, ExportArgs(job: job, what: what))
+            guard let fd = fds.first else { throw LapwingError(.internalError, "the daemon sent no \(what.rawValue) for job \(job)") }
             defer { for f in fds { close(f) } }
             try AtomicFile.write(to: output) { (w: inout FileWriter) throws(LapwingError) in
                 var buf = [UInt8](repeating: 0, count: 1 << 16)
                 while true {
                     let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
                     if n < 0 && errno == EINTR { continue }
-                    if n < 0 { throw LapwingError.system("read", errno: errno, object: "job \(job) model") }
+                    if n < 0 { throw LapwingError.system("read", errno: errno, object: "job \(job) \(what.rawValue)") }
                     if n == 0 { break }
                     try w.write(buf[0..<n])
                 }
             }
-            if client.json { printJSON(info) } else { print("job \(job): model (\(formatBytes(info.bytes))) written to \(output)") }
+            if client.json {
+                printJSON(info)
+            } else {
+                print("job \(job): \(what.rawValue) (\(formatBytes(info.bytes))) written to \(output)")
+            }
         }
     }
 }

@@ -49,6 +49,16 @@ extension DaemonTests {
             let accuracy = try #require(scored?["accuracy"] as? Double)
             #expect(abs(accuracy - (summary.testAccuracy ?? -1)) <= 0.001)
             #expect(!FileManager.default.fileExists(atPath: "/dev/shm/lapwing.\(record.id)"))
+
+            // The evaluations come back the same way: one JSON object per line, the last one
+            // with the reported accuracy.
+            let metricsFile = d.dir + "/metrics.jsonl"
+            let metrics = try d.cli(["export", record.id, "--metrics", "-o", metricsFile])
+            #expect(metrics.status == 0, "export --metrics: \(metrics.stderr)")
+            let lines = try String(contentsOfFile: metricsFile, encoding: .utf8).split(separator: "\n")
+            #expect(lines.count >= 2, "one evaluation per epoch: \(lines.count) lines")
+            let last = try JSONSerialization.jsonObject(with: Data(lines.last!.utf8)) as? [String: Any]
+            #expect(abs((last?["testAccuracy"] as? Double ?? -1) - (summary.testAccuracy ?? -2)) < 1e-9)
         }
 
         @Test func anotherUserCanListButNotTouchSomeoneElsesJob() throws {

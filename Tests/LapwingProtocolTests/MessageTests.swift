@@ -89,6 +89,24 @@ import Glibc
         #expect(noSpec?.message.contains("\"spec\"") == true)
     }
 
+    @Test func exportChoosesModelOrMetrics() throws {
+        guard case .export(let plain) = try Call.decode(Request(id: 1, verb: .export, args: ["job": "j1"])) else {
+            Issue.record("not an export")
+            return
+        }
+        #expect(plain == ExportArgs(job: "j1", what: .model))
+        guard case .export(let m) = try Call.decode(Request(id: 2, verb: .export, args: ["job": "j1", "what": "metrics"])) else {
+            Issue.record("not an export")
+            return
+        }
+        #expect(m.what == .metrics)
+        let bad = expectProtocolError(.invalidArgument) {
+            _ = try Call.decode(Request(id: 3, verb: .export, args: ["job": "j1", "what": "weights"]))
+        }
+        #expect(bad?.message.contains("\"weights\"") == true && bad?.detail?.contains("model, metrics") == true)
+        expectProtocolError(.unknownField) { _ = try Call.decode(Request(id: 4, verb: .status, args: ["job": "j1", "what": "model"])) }
+    }
+
     @Test func argumentlessVerbsTakeAnEmptyObject() throws {
         for verb in [Verb.list, .topology, .version] {
             #expect(try Call.decode(Request(id: 1, verb: verb)).verb == verb)
