@@ -18,7 +18,7 @@ if ! "$bin/lapwing" version 2>/dev/null | grep -q '^lapwingd [0-9]'; then
 fi
 "$bin/lapwing" version
 job=$("$bin/lapwing" submit --data idx:/usr/share/datasets/fashion-mnist --model mlp:784-256-10 \
-  --algorithm lap-sgd --workers "${WORKERS:-2}" --replicas 2 --epochs "${EPOCHS:-5}")
+  --algorithm lap-sgd --workers "${WORKERS:-2}" --replicas 2 --epochs "${EPOCHS:-10}" --nesterov)
 "$bin/lapwing" watch "$job"
 mkdir -p lapwing-runs
 "$bin/lapwing" export "$job" -o "lapwing-runs/$job.safetensors"
