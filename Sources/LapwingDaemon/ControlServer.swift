@@ -49,13 +49,13 @@ public final class ControlServer: @unchecked Sendable {
     private let ownsSocketFile: Bool
     private var wake: [Int32] = [-1, -1]
     private var ep: Int32 = -1
-    private var connections: [Int32: Connection] = [:]
+    var connections: [Int32: Connection] = [:]
     private var nextID = 0
     /// Each job's record as JSON text, kept until the record changes: `status` and `list` are
     /// most of the traffic, and encoding a record was most of a request's cost.
-    private var encodedRecords: [String: (record: JobRecord, json: [UInt8])] = [:]
+    var encodedRecords: [String: (record: JobRecord, json: [UInt8])] = [:]
     /// Frames produced on other threads (watch events), per connection id.
-    private let inbox = Mutex<[Int: [[UInt8]]]>([:])
+    let inbox = Mutex<[Int: [[UInt8]]]>([:])
     private let running = Atomic<Bool>(false)
     private let stopRequested = Atomic<Bool>(false)
 
@@ -110,7 +110,7 @@ public final class ControlServer: @unchecked Sendable {
         poke()
     }
 
-    private func poke() {
+    func poke() {
         var b: UInt8 = 1
         _ = write(wake[1], &b, 1)
     }
@@ -216,155 +216,10 @@ public final class ControlServer: @unchecked Sendable {
         }
     }
 
-    // MARK: Messages
-
-    private func handle(_ c: Connection, _ frame: ReceivedFrame) {
-        if !c.greeted {
-            let (reply, accepted) = Handshake.answer(frame, peerUID: c.uid)
-            send(c, reply)
-            c.greeted = accepted
-            if !accepted { closeWhenFlushed(c) }
-            return
-        }
-        do throws(ProtocolError) {
-            guard case .request(let request) = try ClientMessage.decode(frame.json) else {
-                frame.fds.forEach { $0.close() }
-                throw ProtocolError(.badFrame, "a second hello")
-            }
-            do throws(ProtocolError) {
-                try dispatch(c, request, Call.decode(request, fds: frame.fds))
-            } catch {
-                var e = error
-                e.requestID = e.requestID ?? request.id
-                throw e
-            }
-        } catch {
-            if let id = error.requestID {
-                send(c, .response(Response(id: id, error: error)))
-            } else {
-                send(c, .error(error))
-            }
-        }
-    }
-
-    private func dispatch(_ c: Connection, _ request: Request, _ call: Call) throws(ProtocolError) {
-        func lapwing<T>(_ body: () throws(LapwingError) -> T) throws(ProtocolError) -> T {
-            do throws(LapwingError) { return try body() } catch { throw ProtocolError(error, requestID: request.id) }
-        }
-        let id = request.id
-        switch call {
-        case .version:
-            respond(c, id: id, result: VersionResult(
-                server: "lapwingd \(ControlProtocol.softwareVersion)", protocolVersion: ControlProtocol.version,
-                mode: config.mode.rawValue))
-        case .list:
-            let records = manager.list()
-            var json: [UInt8] = [UInt8(ascii: "[")]
-            for (k, r) in records.enumerated() {
-                if k > 0 { json.append(UInt8(ascii: ",")) }
-                json += try encoded(r, requestID: id)
-            }
-            json.append(UInt8(ascii: "]"))
-            respond(c, id: id, resultJSON: json)
-            if encodedRecords.count > records.count {
-                let live = Set(records.map(\.id))
-                encodedRecords = encodedRecords.filter { live.contains($0.key) }
-            }
-        case .status(let ref):
-            let record = try lapwing { () throws(LapwingError) in try manager.status(ref.job) }
-            respond(c, id: id, resultJSON: try encoded(record, requestID: id))
-        case .pause(let ref):
-            respond(c, id: id, result: try lapwing { () throws(LapwingError) in try manager.pause(ref.job, by: c.uid) })
-        case .resume(let ref):
-            respond(c, id: id, result: try lapwing { () throws(LapwingError) in try manager.resume(ref.job, by: c.uid) })
-        case .cancel(let ref):
-            respond(c, id: id, result: try lapwing { () throws(LapwingError) in try manager.cancel(ref.job, by: c.uid) })
-        case .submit(let args, let fds):
-            var spec = try args.spec.decode(as: JobSpec.self)
-            if spec.workers == 0 { spec.workers = max(1, config.cores) }
-            let files = zip(args.files, fds).map { (role: $0.role, name: $0.name, fd: $1.release()) }
-            do throws(LapwingError) {
-                respond(c, id: id, result: try manager.submit(spec: spec, owner: c.uid, files: files))
-            } catch {
-                for f in files { close(f.fd) }
-                throw ProtocolError(error, requestID: id)
-            }
-        case .watch(let ref):
-            let jobs = self.manager
-            let record = try lapwing { () throws(LapwingError) in try jobs.status(ref.job) }
-            if record.state.isFinished { return respond(c, id: id, result: record) }
-            let connID = c.id
-            let token = try lapwing { () throws(LapwingError) in
-                try jobs.watch(ref.job) { [weak self] event, final in
-                    guard let self else { return }
-                    let message: ServerMessage?
-                    if final {
-                        message = (try? jobs.status(ref.job)).flatMap { r in
-                            (try? JSONValue(encoding: r)).map { .response(Response(id: id, result: $0)) }
-                        }
-                    } else {
-                        message = (try? JSONValue(encoding: event)).map { .event(Event(id: id, event: $0)) }
-                    }
-                    guard let frame = try? message?.frame() else { return }
-                    self.inbox.withLock { $0[connID, default: []].append(frame) }
-                    self.poke()
-                }
-            }
-            // It may have ended between the status check and the subscription.
-            if let now = try? manager.status(ref.job), now.state.isFinished {
-                manager.unwatch(ref.job, token)
-                return respond(c, id: id, result: now)
-            }
-            c.watching.append((ref.job, token, id))
-        case .export(let args):
-            let path = try lapwing { () throws(LapwingError) in
-                switch args.what {
-                case .model: try manager.modelPath(args.job, by: c.uid)
-                case .metrics: try manager.metricsPath(args.job, by: c.uid)
-                }
-            }
-            try sendFile(c, id: id, job: args.job, path: path, what: args.what.rawValue)
-        case .logs(let ref):
-            let path = try lapwing { () throws(LapwingError) in try manager.logPath(ref.job, by: c.uid) }
-            try sendFile(c, id: id, job: ref.job, path: path, what: "log")
-        case .topology:
-            let report = try lapwing { () throws(LapwingError) -> TopologyReport in
-                let t = try Topology.current()
-                return TopologyReport(topology: t, placement: try t.place(workers: max(1, t.cores.count)))
-            }
-            respond(c, id: id, result: report)
-        }
-    }
-
     // MARK: Output
 
-    /// Answers with one of the daemon's own files attached as a descriptor (the client copies it).
-    private func sendFile(_ c: Connection, id: Int, job: String, path: String, what: String) throws(ProtocolError) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw ProtocolError(LapwingError.system("open", errno: errno, object: "job \(job) \(what)"), requestID: id)
-        }
-        var st = stat()
-        fstat(fd, &st)
-        respond(c, id: id, result: ExportResult(job: job, bytes: Int(st.st_size)), fds: [OwnedFD(fd)])
-    }
-
-    /// `record` as JSON, from the cache while the record is unchanged.
-    private func encoded(_ record: JobRecord, requestID: Int) throws(ProtocolError) -> [UInt8] {
-        if let hit = encodedRecords[record.id], hit.record == record { return hit.json }
-        do throws(ProtocolError) {
-            let json = try JSONValue(encoding: record).jsonBytes()
-            encodedRecords[record.id] = (record, json)
-            return json
-        } catch {
-            var e = error
-            e.requestID = requestID
-            throw e
-        }
-    }
-
     /// Sends a result that is JSON text already; one too large for a frame gets an error response instead.
-    private func respond(_ c: Connection, id: Int, resultJSON: [UInt8]) {
+    func respond(_ c: Connection, id: Int, resultJSON: [UInt8]) {
         do throws(ProtocolError) {
             enqueue(c, try Frame.response(id: id, resultJSON: resultJSON), fds: [])
         } catch {
@@ -373,7 +228,7 @@ public final class ControlServer: @unchecked Sendable {
     }
 
     /// Sends a result that is JSON already; one too large for a frame gets an error response instead.
-    private func respond(_ c: Connection, id: Int, json: JSONValue, fds: [OwnedFD] = []) {
+    func respond(_ c: Connection, id: Int, json: JSONValue, fds: [OwnedFD] = []) {
         do throws(ProtocolError) {
             enqueue(c, try ServerMessage.response(Response(id: id, result: json)).frame(), fds: fds)
         } catch {
@@ -382,7 +237,7 @@ public final class ControlServer: @unchecked Sendable {
         }
     }
 
-    private func respond<R: Encodable>(_ c: Connection, id: Int, result: R, fds: [OwnedFD] = []) {
+    func respond<R: Encodable>(_ c: Connection, id: Int, result: R, fds: [OwnedFD] = []) {
         do throws(ProtocolError) {
             respond(c, id: id, json: try JSONValue(encoding: result), fds: fds)
         } catch {
@@ -391,7 +246,7 @@ public final class ControlServer: @unchecked Sendable {
         }
     }
 
-    private func send(_ c: Connection, _ message: ServerMessage) {
+    func send(_ c: Connection, _ message: ServerMessage) {
         guard let f = try? message.frame() else { return }
         enqueue(c, f, fds: [])
     }
@@ -449,7 +304,7 @@ public final class ControlServer: @unchecked Sendable {
     }
 
     /// Closes the connection once what is queued for it has gone out.
-    private func closeWhenFlushed(_ c: Connection) {
+    func closeWhenFlushed(_ c: Connection) {
         guard connections[c.fd] === c else { return }
         c.closeAfterFlush = true
         flush(c)

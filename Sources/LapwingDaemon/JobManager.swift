@@ -37,8 +37,8 @@ public final class JobManager: Sendable {
     let store: JobStore
     /// NUMA nodes of this machine: lap-sgd's default replica count, for arena estimates.
     let numaNodes: Int
-    private let state = Mutex(State())
-    private let log: @Sendable (String) -> Void
+    let state = Mutex(State())
+    let log: @Sendable (String) -> Void
 
     public init(config: DaemonConfig, log: @escaping @Sendable (String) -> Void) throws(LapwingError) {
         self.config = config
@@ -210,146 +210,6 @@ public final class JobManager: Sendable {
         state.withLock { _ = $0.watchers[id]?.removeValue(forKey: token) }
     }
 
-    // MARK: Scheduling and supervision
-
-    /// Starts queued jobs while they fit in the free cores (a job larger than the machine
-    /// runs alone) and their arenas in the free /dev/shm. A job whose arena does not fit waits
-    /// while other jobs run (their arenas go when they end) and fails when none does.
-    public func schedule() {
-        while true {
-            var unfit: (id: String, reason: String)?
-            let next: (JobRecord, [(role: String, fd: Int32)])? = state.withLock { s in
-                guard !s.shuttingDown else { return nil }
-                let busy = s.records.values.filter { $0.state == .running || $0.state == .paused }
-                let used = busy.reduce(0) { $0 + $1.spec.workers }
-                guard let id = s.order.first(where: { s.records[$0]?.state == .queued }), let r = s.records[id] else {
-                    return nil
-                }
-                let free = config.cores - used
-                guard busy.isEmpty || r.spec.workers <= free else {
-                    if var q = s.records[id], q.reason?.hasPrefix("waiting for") != true {
-                        q.reason = "waiting for \(r.spec.workers) free cores (\(max(0, free)) free)"
-                        s.records[id] = q
-                        try? store.save(q)
-                    }
-                    return nil
-                }
-                if let need = r.spec.arenaBytes(numaNodes: numaNodes), let space = try? Arena.sharedMemorySpace(),
-                    UInt64(need) > space.available
-                {
-                    let free = formatBytes(Int(clamping: space.available))
-                    if busy.isEmpty {
-                        unfit = (id, "its arena needs \(formatBytes(need)) of /dev/shm and only \(free) is free")
-                    } else if var q = s.records[id], q.reason?.hasPrefix("waiting for") != true {
-                        q.reason = "waiting for \(formatBytes(need)) of /dev/shm (\(free) free)"
-                        s.records[id] = q
-                        try? store.save(q)
-                    }
-                    return nil
-                }
-                var started = r
-                started.state = .running
-                started.reason = nil
-                started.started = Date().timeIntervalSince1970
-                s.records[id] = started
-                return (started, s.pendingFiles.removeValue(forKey: id) ?? [])
-            }
-            if let unfit {
-                _ = try? endUnstarted(unfit.id, .failed, reason: unfit.reason)
-                continue
-            }
-            guard let (record, files) = next else { return }
-            launch(record, files)
-        }
-    }
-
-    private func launch(_ record: JobRecord, _ files: [(role: String, fd: Int32)]) {
-        defer { for f in files { close(f.fd) } }
-        let host: HostProcess
-        do {
-            host = try HostProcess(
-                executable: config.hostExecutable, arguments: ["job-host"], spec: record.spec, descriptors: files,
-                stderrPath: store.directory(of: record.id) + "/host.log")
-        } catch {
-            _ = try? update(record.id) {
-                $0.state = .failed
-                $0.reason = "could not start its job host: \(error)"
-                $0.ended = Date().timeIntervalSince1970
-            }
-            return
-        }
-        state.withLock { $0.hosts[record.id] = host }
-        _ = try? update(record.id) { $0.hostPID = host.pid }
-        log("job \(record.id) started: host pid \(host.pid)")
-        let thread = Thread { [self] in supervise(record.id, host) }
-        thread.name = "supervise-\(record.id)"
-        thread.start()
-    }
-
-    /// Reads the host's events until it ends, then records the outcome.
-    private func supervise(_ id: String, _ host: HostProcess) {
-        var summary: JobSummary?
-        var failure: String?
-        var lastSave = 0.0
-        while let events = host.events(timeout: 0.5) {
-            for e in events {
-                switch e.event {
-                case .started: break
-                case .progress, .evaluation:
-                    let now = Date().timeIntervalSince1970
-                    state.withLock { s in s.records[id]?.progress = e }
-                    if e.event == .evaluation || now - lastSave > 5 {
-                        lastSave = now
-                        if let r = try? status(id) { try? store.save(r) }
-                    }
-                case .finished: summary = e.summary
-                case .failed: failure = e.error
-                }
-                notify(id, e)
-            }
-        }
-        let status = host.wait() ?? 0
-        if summary == nil && failure == nil {
-            JobHost.cleanUpAfterLostHost(host.spec)
-            failure = "the job host \(describeWaitStatus(status))"
-        }
-        let record = try? update(id) { r in
-            r.ended = Date().timeIntervalSince1970
-            r.summary = summary
-            let cancelled = r.reason?.hasPrefix("cancelled") == true
-            if let summary {
-                switch summary.outcome {
-                case "completed": r.state = .succeeded
-                case "interrupted":
-                    r.state = cancelled ? .cancelled : .interrupted
-                    if !cancelled { r.reason = "stopped: \(summary.reason ?? "signal")" }
-                default:
-                    r.state = .failed
-                    r.reason = summary.reason
-                }
-            } else {
-                r.state = cancelled ? .cancelled : .failed
-                if !cancelled { r.reason = failure }
-            }
-        }
-        state.withLock { _ = $0.hosts.removeValue(forKey: id) }
-        var end = HostEvent(.finished, job: id)
-        end.summary = summary
-        end.error = record?.state == .succeeded ? nil : (record?.reason ?? failure)
-        notify(id, end, final: true)
-        log("job \(id) ended: \(record?.state.rawValue ?? "?")\(record?.reason.map { " (\($0))" } ?? "")")
-        schedule()
-    }
-
-    private func notify(_ id: String, _ e: HostEvent, final: Bool = false) {
-        let watchers: [Watcher] = state.withLock { s in
-            let w = Array((s.watchers[id] ?? [:]).values)
-            if final { s.watchers[id] = nil }
-            return w
-        }
-        for w in watchers { w(e, final) }
-    }
-
     /// Graceful shutdown: running jobs are interrupted (their hosts stop cleanly and write their
     /// model and summary), queued ones stay queued, and this waits up to `timeout` seconds.
     public func shutdown(timeout: Double) {
@@ -369,7 +229,7 @@ public final class JobManager: Sendable {
 
     // MARK: Helpers
 
-    private func owned(_ id: String, by uid: UInt32) throws(LapwingError) -> JobRecord {
+    func owned(_ id: String, by uid: UInt32) throws(LapwingError) -> JobRecord {
         let r = try status(id)
         guard uid == 0 || uid == r.owner else {
             throw LapwingError(
@@ -380,7 +240,7 @@ public final class JobManager: Sendable {
     }
 
     @discardableResult
-    private func update(_ id: String, _ change: (inout JobRecord) -> Void) throws(LapwingError) -> JobRecord {
+    func update(_ id: String, _ change: (inout JobRecord) -> Void) throws(LapwingError) -> JobRecord {
         let r: JobRecord? = state.withLock { s in
             guard var r = s.records[id] else { return nil }
             change(&r)
@@ -394,7 +254,7 @@ public final class JobManager: Sendable {
 
     /// Ends a job that never started (cancelled in the queue, or refused at admission): its
     /// descriptors are closed, its record saved, and its watchers get the final word.
-    private func endUnstarted(_ id: String, _ end: JobRecord.State, reason: String) throws(LapwingError) -> JobRecord {
+    func endUnstarted(_ id: String, _ end: JobRecord.State, reason: String) throws(LapwingError) -> JobRecord {
         closePending(id)
         let r = try update(id) {
             $0.state = end
@@ -408,7 +268,7 @@ public final class JobManager: Sendable {
         return r
     }
 
-    private func closePending(_ id: String) {
+    func closePending(_ id: String) {
         let files = state.withLock { $0.pendingFiles.removeValue(forKey: id) } ?? []
         for f in files { close(f.fd) }
     }

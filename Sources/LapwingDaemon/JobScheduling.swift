@@ -1,0 +1,151 @@
+import Foundation
+import LapwingArena
+import LapwingCore
+import LapwingEngine
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Admission (free cores, free /dev/shm), launching job hosts and supervising them.
+extension JobManager {
+    // MARK: Scheduling and supervision
+
+    /// Starts queued jobs while they fit in the free cores (a job larger than the machine
+    /// runs alone) and their arenas in the free /dev/shm. A job whose arena does not fit waits
+    /// while other jobs run (their arenas go when they end) and fails when none does.
+    public func schedule() {
+        while true {
+            var unfit: (id: String, reason: String)?
+            let next: (JobRecord, [(role: String, fd: Int32)])? = state.withLock { s in
+                guard !s.shuttingDown else { return nil }
+                let busy = s.records.values.filter { $0.state == .running || $0.state == .paused }
+                let used = busy.reduce(0) { $0 + $1.spec.workers }
+                guard let id = s.order.first(where: { s.records[$0]?.state == .queued }), let r = s.records[id] else {
+                    return nil
+                }
+                let free = config.cores - used
+                guard busy.isEmpty || r.spec.workers <= free else {
+                    if var q = s.records[id], q.reason?.hasPrefix("waiting for") != true {
+                        q.reason = "waiting for \(r.spec.workers) free cores (\(max(0, free)) free)"
+                        s.records[id] = q
+                        try? store.save(q)
+                    }
+                    return nil
+                }
+                if let need = r.spec.arenaBytes(numaNodes: numaNodes), let space = try? Arena.sharedMemorySpace(),
+                    UInt64(need) > space.available
+                {
+                    let free = formatBytes(Int(clamping: space.available))
+                    if busy.isEmpty {
+                        unfit = (id, "its arena needs \(formatBytes(need)) of /dev/shm and only \(free) is free")
+                    } else if var q = s.records[id], q.reason?.hasPrefix("waiting for") != true {
+                        q.reason = "waiting for \(formatBytes(need)) of /dev/shm (\(free) free)"
+                        s.records[id] = q
+                        try? store.save(q)
+                    }
+                    return nil
+                }
+                var started = r
+                started.state = .running
+                started.reason = nil
+                started.started = Date().timeIntervalSince1970
+                s.records[id] = started
+                return (started, s.pendingFiles.removeValue(forKey: id) ?? [])
+            }
+            if let unfit {
+                _ = try? endUnstarted(unfit.id, .failed, reason: unfit.reason)
+                continue
+            }
+            guard let (record, files) = next else { return }
+            launch(record, files)
+        }
+    }
+
+    func launch(_ record: JobRecord, _ files: [(role: String, fd: Int32)]) {
+        defer { for f in files { close(f.fd) } }
+        let host: HostProcess
+        do {
+            host = try HostProcess(
+                executable: config.hostExecutable, arguments: ["job-host"], spec: record.spec, descriptors: files,
+                stderrPath: store.directory(of: record.id) + "/host.log")
+        } catch {
+            _ = try? update(record.id) {
+                $0.state = .failed
+                $0.reason = "could not start its job host: \(error)"
+                $0.ended = Date().timeIntervalSince1970
+            }
+            return
+        }
+        state.withLock { $0.hosts[record.id] = host }
+        _ = try? update(record.id) { $0.hostPID = host.pid }
+        log("job \(record.id) started: host pid \(host.pid)")
+        let thread = Thread { [self] in supervise(record.id, host) }
+        thread.name = "supervise-\(record.id)"
+        thread.start()
+    }
+
+    /// Reads the host's events until it ends, then records the outcome.
+    func supervise(_ id: String, _ host: HostProcess) {
+        var summary: JobSummary?
+        var failure: String?
+        var lastSave = 0.0
+        while let events = host.events(timeout: 0.5) {
+            for e in events {
+                switch e.event {
+                case .started: break
+                case .progress, .evaluation:
+                    let now = Date().timeIntervalSince1970
+                    state.withLock { s in s.records[id]?.progress = e }
+                    if e.event == .evaluation || now - lastSave > 5 {
+                        lastSave = now
+                        if let r = try? status(id) { try? store.save(r) }
+                    }
+                case .finished: summary = e.summary
+                case .failed: failure = e.error
+                }
+                notify(id, e)
+            }
+        }
+        let status = host.wait() ?? 0
+        if summary == nil && failure == nil {
+            JobHost.cleanUpAfterLostHost(host.spec)
+            failure = "the job host \(describeWaitStatus(status))"
+        }
+        let record = try? update(id) { r in
+            r.ended = Date().timeIntervalSince1970
+            r.summary = summary
+            let cancelled = r.reason?.hasPrefix("cancelled") == true
+            if let summary {
+                switch summary.outcome {
+                case "completed": r.state = .succeeded
+                case "interrupted":
+                    r.state = cancelled ? .cancelled : .interrupted
+                    if !cancelled { r.reason = "stopped: \(summary.reason ?? "signal")" }
+                default:
+                    r.state = .failed
+                    r.reason = summary.reason
+                }
+            } else {
+                r.state = cancelled ? .cancelled : .failed
+                if !cancelled { r.reason = failure }
+            }
+        }
+        state.withLock { _ = $0.hosts.removeValue(forKey: id) }
+        var end = HostEvent(.finished, job: id)
+        end.summary = summary
+        end.error = record?.state == .succeeded ? nil : (record?.reason ?? failure)
+        notify(id, end, final: true)
+        log("job \(id) ended: \(record?.state.rawValue ?? "?")\(record?.reason.map { " (\($0))" } ?? "")")
+        schedule()
+    }
+
+    func notify(_ id: String, _ e: HostEvent, final: Bool = false) {
+        let watchers: [Watcher] = state.withLock { s in
+            let w = Array((s.watchers[id] ?? [:]).values)
+            if final { s.watchers[id] = nil }
+            return w
+        }
+        for w in watchers { w(e, final) }
+    }
+}
