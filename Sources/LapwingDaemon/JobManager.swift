@@ -17,10 +17,6 @@ public final class JobManager: Sendable {
     /// and its record holds the outcome.
     public typealias Watcher = @Sendable (_ event: HostEvent, _ final: Bool) -> Void
 
-    struct Running {
-        let host: HostProcess
-    }
-
     struct State: ~Copyable {
         var records: [String: JobRecord] = [:]
         var order: [String] = []
