@@ -94,7 +94,9 @@ let package = Package(
             dependencies: ["LapwingEngine", "LapwingModels", "LapwingData", "LapwingCore", "LapwingTestSupport", "lapwing"]),
         .testTarget(
             name: "LapwingDaemonTests",
-            dependencies: ["LapwingDaemon", "LapwingEngine", "LapwingProtocol", "LapwingTestSupport", "lapwing", "lapwingd"]),
+            dependencies: [
+                "LapwingDaemon", "LapwingEngine", "LapwingProtocol", "LapwingTestSupport", "lapwing", "lapwingd", "lapwing-bench",
+            ]),
         .testTarget(name: "LapwingProtocolTests", dependencies: ["LapwingProtocol", "LapwingCore"]),
         .testTarget(name: "LapwingArenaTests", dependencies: ["LapwingArena", "LapwingTopology", "lapwing-numa"]),
     ],

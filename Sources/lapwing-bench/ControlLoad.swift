@@ -9,8 +9,8 @@ import Glibc
 
 /// `lapwing-bench control-load`: N concurrent clients of a daemon's control socket, each sending
 /// `status JOB` and `list` in turn, one request every `interval` seconds (jittered 0.5-1.5x) and
-/// waiting for its reply, until stdin closes. Then one JSON object: requests, errors, p50/p99
-/// latency and this process's own CPU seconds.
+/// waiting for its reply, until stdin closes (or for `seconds`, when given). Then one JSON
+/// object: requests, errors, p50/p99 latency and this process's own CPU seconds.
 ///
 /// One thread and one epoll set drive every connection, so that the load generator costs the
 /// machine as little as possible: what the benchmark measures is the daemon's cost to a job.
@@ -19,6 +19,8 @@ struct ControlLoad {
     var job: String
     var clients = 200
     var interval = 1.0
+    /// Run this long instead of until stdin closes.
+    var seconds: Double?
 
     final class Client {
         let connection: UnixConnection
@@ -46,7 +48,9 @@ struct ControlLoad {
         var clients: [Int32: Client] = [:]
         let ep = try shimCall("epoll_create1", object: "control-load") { lw_epoll_create() }
         defer { close(ep) }
-        try shimCall("epoll_ctl", object: "stdin") { lw_epoll_watch(ep, 0, UInt32(LW_EV_IN), 1) }
+        if seconds == nil {
+            try shimCall("epoll_ctl", object: "stdin") { lw_epoll_watch(ep, 0, UInt32(LW_EV_IN), 1) }
+        }
         for _ in 0..<self.clients {
             let c = try ControlClient(path: socket, client: "lapwing-bench control-load", timeout: .seconds(30))
             try c.connection.setNonBlocking()
@@ -61,7 +65,8 @@ struct ControlLoad {
         var fds = [Int32](repeating: -1, count: 64)
         var events = [UInt32](repeating: 0, count: 64)
         var stdinOpen = true
-        while stdinOpen {
+        let end = seconds.map { start + $0 } ?? .infinity
+        while stdinOpen && monotonicSeconds() < end {
             let now = monotonicSeconds()
             var nextDue = now + 0.1
             for c in clients.values where !c.waiting {

@@ -12,7 +12,7 @@ import Glibc
 // lapwing-bench: one-core throughput of the hot loops, as one JSON object on stdout.
 //   lapwing-bench [--seconds S] [--shared DIR]
 // DIR is the project's ../shared (for debian-sections); without it the sparse case says so.
-//   lapwing-bench control-load --socket PATH --job ID [--clients N] [--interval S]
+//   lapwing-bench control-load --socket PATH --job ID [--clients N] [--interval S] [--seconds S]
 // N clients of a daemon's control socket until stdin closes (see ControlLoad.swift).
 
 if CommandLine.arguments.dropFirst().first == "control-load" {
@@ -25,9 +25,10 @@ if CommandLine.arguments.dropFirst().first == "control-load" {
         case ("--job", let v?): load.job = v
         case ("--clients", let v?) where Int(v).map({ $0 > 0 }) == true: load.clients = Int(v)!
         case ("--interval", let v?) where Double(v).map({ $0 > 0 }) == true: load.interval = Double(v)!
+        case ("--seconds", let v?) where Double(v).map({ $0 > 0 }) == true: load.seconds = Double(v)!
         default:
             writeError("lapwing-bench control-load: bad argument \(a)\(v.map { " \($0)" } ?? "")\n"
-                + "usage: lapwing-bench control-load --socket PATH --job ID [--clients N>0] [--interval SECONDS>0]\n")
+                + "usage: lapwing-bench control-load --socket PATH --job ID [--clients N>0] [--interval SECONDS>0] [--seconds S>0]\n")
             exit(2)
         }
     }

@@ -88,6 +88,28 @@ extension DaemonTests {
             return try ServerMessage.decode(f.json)
         }
 
+        @Test func twoHundredConcurrentClientsAreAllAnsweredDuringAJob() throws {
+            let d = try DaemonHarness(tag: "load")
+            defer { d.cleanUp() }
+            try d.start()
+            let sub = try d.cli(["submit", "--json", "--data", fashionMNIST, "--model", "mlp:784-256-10", "--workers", "2",
+                                 "--replicas", "2", "--epochs", "500"])
+            let id = try decode(JobRecord.self, sub.stdout).id
+            // 200 connections at once, each asking status and list five times a second for 3 s.
+            let load = try runProgram(
+                TestSupport.binary("lapwing-bench"),
+                ["control-load", "--socket", d.socket, "--job", id, "--clients", "200", "--interval", "0.2", "--seconds", "3"])
+            #expect(load.status == 0, "control-load: \(load.stderr)")
+            let report = try JSONSerialization.jsonObject(with: Data(load.stdout.utf8)) as? [String: Any]
+            #expect(report?["connected"] as? Int == 200)
+            #expect(report?["errors"] as? Int == 0, "\(load.stdout)")
+            #expect((report?["requests"] as? Int ?? 0) >= 1000, "\(load.stdout)")
+            let status = try decode(JobRecord.self, d.cli(["status", id, "--json"]).stdout)
+            #expect(status.state == .running, "the job kept running: \(status.state)")
+            _ = try d.cli(["cancel", id])
+            _ = try d.cli(["watch", id])
+        }
+
         @Test func malformedOversizeHalfClosedAndNonReadingClientsDoNotStopTheDaemon() throws {
             let d = try DaemonHarness(tag: "robust")
             defer { d.cleanUp() }
