@@ -27,7 +27,7 @@ extension JobManager {
                 let free = config.cores - used
                 guard busy.isEmpty || r.spec.workers <= free else {
                     if var q = s.records[id], q.reason?.hasPrefix("waiting for") != true {
-                        q.reason = "waiting for \(r.spec.workers) free cores (\(max(0, free)) free)"
+                        q.reason = "waiting for \(r.spec.workers) free \(r.spec.workers == 1 ? "core" : "cores") (\(max(0, free)) free)"
                         s.records[id] = q
                         try? store.save(q)
                     }

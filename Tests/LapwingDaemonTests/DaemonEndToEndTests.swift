@@ -132,7 +132,7 @@ extension DaemonTests {
             let second = try decode(JobRecord.self, d.cli(
                 ["submit", "--json", "--data", fashionMNIST, "--model", "softmax", "--workers", "1", "--epochs", "1"]).stdout)
             #expect(second.state == .queued)
-            #expect(second.reason?.contains("free cores") == true, "\(second.reason ?? "")")
+            #expect(second.reason?.contains("waiting for 1 free core (") == true, "\(second.reason ?? "")")
             let lapwing = try TestSupport.binary("lapwing")
             let watcher = try SpawnedProcess(
                 lapwing, ["watch", second.id, "--socket", d.socket], outputIn: d.dir, environment: d.environment)
