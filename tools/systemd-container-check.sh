@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# The systemd units under a real systemd: boots a Debian 12 container (debootstrap +
+# systemd-nspawn, as design.md section 10 describes), installs the release binaries, the units
+# and the sysusers file into it, and checks what `systemd-analyze verify` cannot:
+#   - socket activation: the first client starts lapwingd.service through lapwingd.socket;
+#   - Type=notify: the service becomes active only after READY=1, and shows our STATUS= text;
+#   - the hardening keeps training working: a member of group lapwing trains an MLP through the
+#     socket (shm arena, mbind, sched_setaffinity under the syscall filter, as user lapwing);
+#   - systemctl stop during a job: STOPPING, the job ends interrupted, no arena or process left,
+#     and after a restart the job is listed as interrupted.
+# Needs root, network access to a Debian mirror (first run only) and a release build:
+#   swift build -c release && sudo tools/systemd-container-check.sh [--root DIR] [--keep]
+# The container's root file system is cached in DIR (default /var/tmp/lapwing-systemd-root).
+# Not part of tools/test.sh: it takes a minute or two and a mirror.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=/var/tmp/lapwing-systemd-root keep=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --root) root="${2:?--root needs a directory}"; shift 2 ;;
+    --keep) keep=1; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "systemd-container-check: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+done
+[ "$(id -u)" = 0 ] || { echo "systemd-container-check: needs root" >&2; exit 1; }
+for b in lapwingd lapwing lapwing-numa; do
+  [ -x ".build/release/$b" ] || { echo "systemd-container-check: .build/release/$b is missing (swift build -c release)" >&2; exit 1; }
+done
+export DEBIAN_FRONTEND=noninteractive
+command -v debootstrap >/dev/null && command -v systemd-nspawn >/dev/null \
+  || apt-get install -y -q debootstrap systemd-container >/dev/null
+swift_lib=$(readelf -d .build/release/lapwingd | sed -n 's/.*runpath: \[\([^:]*\).*/\1/p')
+swift_root=${swift_lib%/usr/lib/swift/linux}
+[ -d "$swift_lib" ] || { echo "systemd-container-check: Swift runtime $swift_lib not found" >&2; exit 1; }
+
+step() { echo "== $*" >&2; }
+if [ ! -x "$root/lib/systemd/systemd" ]; then
+  step "debootstrap bookworm into $root (once)"
+  rm -rf "$root.tmp"
+  debootstrap --variant=minbase \
+    --include=systemd,systemd-sysv,dbus,procps,libnuma1,libhwloc15,libopenblas0-pthread,zlib1g,passwd \
+    bookworm "$root.tmp" http://deb.debian.org/debian >"$root.debootstrap.log" 2>&1 \
+    || { echo "systemd-container-check: debootstrap failed (log: $root.debootstrap.log)" >&2; exit 1; }
+  mv "$root.tmp" "$root"
+fi
+
+[ -x "$root/usr/bin/ps" ] || chroot "$root" apt-get install -y -q procps >/dev/null
+step "installing binaries, units and the lapwing user"
+install -m 0755 .build/release/lapwingd .build/release/lapwing .build/release/lapwing-numa "$root/usr/local/bin/"
+install -m 0644 systemd/lapwingd.service systemd/lapwingd.socket "$root/etc/systemd/system/"
+install -D -m 0644 systemd/sysusers.d/lapwing.conf "$root/etc/sysusers.d/lapwing.conf"
+chroot "$root" systemd-sysusers >/dev/null
+chroot "$root" id alice >/dev/null 2>&1 || chroot "$root" useradd -m -G lapwing alice
+chroot "$root" systemctl enable lapwingd.socket >/dev/null 2>&1
+rm -rf "$root/var/lib/lapwing"
+mkdir -p "$root$swift_root" "$root/usr/share/datasets"
+
+# Without systemd as PID 1 here, nspawn needs a tmpfs for its propagation directory and must
+# neither register with machined nor create a scope.
+mkdir -p /run/systemd/nspawn
+mountpoint -q /run/systemd/nspawn || mount -t tmpfs tmpfs /run/systemd/nspawn
+step "booting the container"
+log=$(mktemp /tmp/lapwing-nspawn.XXXXXX)
+setsid systemd-nspawn -q -D "$root" -b -M lapwing-check --register=no --keep-unit \
+  --bind-ro="$swift_root" --bind-ro=/usr/share/datasets </dev/null >"$log" 2>&1 &
+nspawn=$!
+inside_pid=""
+cleanup() {
+  if [ -n "$inside_pid" ]; then nsenter -t "$inside_pid" -a systemctl poweroff >/dev/null 2>&1 || true; fi
+  for _ in $(seq 50); do kill -0 "$nspawn" 2>/dev/null || break; sleep 0.2; done
+  kill "$nspawn" 2>/dev/null || true
+  [ $keep = 1 ] || rm -f "$log"
+}
+trap cleanup EXIT
+for _ in $(seq 100); do
+  inside_pid=$(ps -o pid= --ppid "$nspawn" 2>/dev/null | head -1 | tr -d ' ' || true)
+  [ -n "$inside_pid" ] && nsenter -t "$inside_pid" -a systemctl is-system-running --wait >/dev/null 2>&1 && break
+  sleep 0.3
+done
+[ -n "$inside_pid" ] || { echo "systemd-container-check: the container did not boot (log: $log)" >&2; keep=1; exit 1; }
+inside() { nsenter -t "$inside_pid" -a "$@"; }
+as_alice() { inside runuser -u alice -- "$@"; }
+fail() { echo "FAIL: $*" >&2; inside journalctl -u lapwingd --no-pager -n 40 >&2 || true; exit 1; }
+
+inside ps -p 1 >/dev/null || fail "ps does not run in the container"
+step "socket activation: lapwingd.service starts on the first client"
+[ "$(inside systemctl is-active lapwingd.socket)" = active ] || fail "lapwingd.socket is not listening"
+[ "$(inside systemctl is-active lapwingd.service || true)" = inactive ] || fail "lapwingd.service runs before any client"
+as_alice lapwing version >/dev/null || fail "lapwing version through the socket"
+[ "$(inside systemctl is-active lapwingd.service)" = active ] || fail "lapwingd.service did not start"
+status=$(inside systemctl show lapwingd.service -p StatusText --value)
+echo "$status" | grep -q "running" || fail "no STATUS= from the daemon (got '$status')"
+[ "$(inside systemctl show lapwingd.service -p User --value)" = lapwing ] || fail "the daemon does not run as user lapwing"
+[ "$(inside ps -o user= -p "$(inside systemctl show lapwingd.service -p MainPID --value)")" = lapwing ] \
+  || fail "the daemon's process is not user lapwing's"
+inside systemctl show lapwingd.service -p SystemCallFilter --value | grep -q mbind || fail "the syscall filter is not in force"
+
+step "training through the socket under the unit's hardening"
+out=$(as_alice lapwing submit --watch --json --data idx:/usr/share/datasets/fashion-mnist \
+  --model mlp:784-256-10 --algorithm lap-sgd --workers 2 --replicas 2 --epochs 1) || fail "training failed: $out"
+echo "$out" | tail -1 | grep -q '"outcome":"completed"' || fail "the job did not complete: $(echo "$out" | tail -1)"
+acc=$(echo "$out" | tail -1 | sed -n 's/.*"testAccuracy":\([0-9.]*\).*/\1/p')
+echo "   trained to test accuracy $acc" >&2
+
+step "systemctl stop during a job: interrupted, nothing left, listed after a restart"
+job=$(as_alice lapwing submit --data idx:/usr/share/datasets/fashion-mnist --model mlp:784-256-10 \
+  --workers 2 --replicas 2 --epochs 500)
+for _ in $(seq 100); do inside test -e "/dev/shm/lapwing.$job" && break; sleep 0.1; done
+inside test -e "/dev/shm/lapwing.$job" || fail "no arena for the running job $job"
+inside systemctl stop lapwingd.service
+inside test ! -e "/dev/shm/lapwing.$job" || fail "arena /dev/shm/lapwing.$job left behind"
+left=$(inside ps -u lapwing -o comm= | grep -c . || true)
+[ "$left" = 0 ] || fail "$left processes of user lapwing left: $(inside ps -u lapwing -o pid=,comm=)"
+state=$(as_alice lapwing status "$job" --json | tail -1)
+echo "$state" | grep -q '"state":"interrupted"' || fail "job $job after restart: $state"
+
+echo "systemd-container-check: all checks passed (socket activation, notify, hardening, stop/restart)" >&2
