@@ -52,15 +52,19 @@ extension ControlServer {
             respond(c, id: id, result: VersionResult(
                 server: "lapwingd \(ControlProtocol.softwareVersion)", protocolVersion: ControlProtocol.version,
                 mode: config.mode.rawValue))
-        case .list:
+        case .list(let args):
             let records = manager.list()
-            var json: [UInt8] = [UInt8(ascii: "[")]
-            for (k, r) in records.enumerated() {
-                if k > 0 { json.append(UInt8(ascii: ",")) }
-                json += try encoded(r, requestID: id)
+            var end = records.count
+            if let before = args.before {
+                guard let i = records.firstIndex(where: { $0.id == before }) else {
+                    throw ProtocolError(.notFound, "job \(before): no such job", detail: "the \"before\" of a list", requestID: id)
+                }
+                end = i
             }
-            json.append(UInt8(ascii: "]"))
-            respond(c, id: id, resultJSON: json)
+            let page = try ListArgs.page(before: end, limit: args.limit) { k throws(ProtocolError) in
+                try encoded(records[k], requestID: id)
+            }
+            respond(c, id: id, resultJSON: page)
             if encodedRecords.count > records.count {
                 let live = Set(records.map(\.id))
                 encodedRecords = encodedRecords.filter { live.contains($0.key) }

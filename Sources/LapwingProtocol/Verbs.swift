@@ -28,7 +28,7 @@ extension RequestArgs {
     }
 }
 
-/// The args of list, topology and version: `{}`.
+/// The args of topology and version: `{}`.
 public struct NoArgs: RequestArgs {
     public static let fields: [String] = []
     public init() {}
@@ -46,6 +46,59 @@ public struct JobRef: RequestArgs, Codable {
         job = try reader.string("job")
         guard !job.isEmpty else {
             throw ProtocolError(.invalidArgument, "\(reader.context): field \"job\" is empty", requestID: reader.requestID)
+        }
+    }
+}
+
+/// The args of list: `{}` for the newest jobs, `{"before":"j42","limit":50}` for the page of
+/// jobs submitted before j42. A page holds at most `limit` jobs (default and most: 100) and
+/// at most `ListArgs.pageBytes` of JSON, oldest first; a client pages back with `before` set to
+/// the first job of the last page until a page comes back empty.
+public struct ListArgs: RequestArgs, Codable {
+    public static let fields = ["before", "limit"]
+    public static let maxLimit = 100
+    /// A page's JSON stays under this, far below the frame limit, however long its records are.
+    public static let pageBytes = 512 << 10
+    public var before: String?
+    public var limit: Int
+
+    public init(before: String? = nil, limit: Int = ListArgs.maxLimit) {
+        self.before = before
+        self.limit = limit
+    }
+
+    /// The JSON array of one page: the newest of items 0..<end (`item(k)` gives item k's JSON
+    /// text) that fit `limit` and `budget` bytes (at least one), oldest first.
+    public static func page(
+        before end: Int, limit: Int, budget: Int = pageBytes, item: (Int) throws(ProtocolError) -> [UInt8]
+    ) throws(ProtocolError) -> [UInt8] {
+        var parts: [[UInt8]] = []
+        var bytes = 2
+        var k = end - 1
+        while k >= 0 && parts.count < limit {
+            let json = try item(k)
+            if !parts.isEmpty && bytes + json.count + 1 > budget { break }
+            parts.append(json)
+            bytes += json.count + 1
+            k -= 1
+        }
+        var out: [UInt8] = [UInt8(ascii: "[")]
+        out.reserveCapacity(bytes)
+        for (n, part) in parts.reversed().enumerated() {
+            if n > 0 { out.append(UInt8(ascii: ",")) }
+            out += part
+        }
+        out.append(UInt8(ascii: "]"))
+        return out
+    }
+
+    public init(reading reader: JSONObjectReader) throws(ProtocolError) {
+        before = reader.contains("before") ? try reader.string("before") : nil
+        limit = reader.contains("limit") ? try reader.int("limit") : Self.maxLimit
+        guard (1...Self.maxLimit).contains(limit) else {
+            throw ProtocolError(
+                .invalidArgument, "\(reader.context): field \"limit\" is \(limit)",
+                detail: "1 to \(Self.maxLimit)", requestID: reader.requestID)
         }
     }
 }
@@ -130,7 +183,7 @@ public struct SubmitArgs: RequestArgs, Codable {
 public enum Call: Sendable {
     /// The descriptors are in the order of `SubmitArgs.files`, one each.
     case submit(SubmitArgs, files: [OwnedFD])
-    case list
+    case list(ListArgs)
     case status(JobRef)
     case watch(JobRef)
     case pause(JobRef)
@@ -188,7 +241,7 @@ public enum Call: Sendable {
                     detail: "attach one descriptor per entry of \"files\", in order", requestID: id)
             }
             return .submit(args, files: fds)
-        case .list: try none(); return .list
+        case .list: return .list(try ListArgs.decode(request.args, context: context, requestID: id))
         case .status: return .status(try job())
         case .watch: return .watch(try job())
         case .pause: return .pause(try job())

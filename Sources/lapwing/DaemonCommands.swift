@@ -124,12 +124,27 @@ struct SubmitCommand: ParsableCommand {
 }
 
 struct ListCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List the daemon's jobs.")
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List the daemon's jobs, oldest first.")
+    @Option(help: "Only the newest N jobs.") var last: Int?
     @OptionGroup var client: ClientOptions
+
+    func validate() throws {
+        if let last, last < 1 { throw ValidationError("--last \(last): must be at least 1") }
+    }
 
     func run() throws {
         try runVerb {
-            let jobs: [JobRecord] = try client.connect().call(.list)
+            // The daemon answers a page at a time (newest first); page back until it is empty.
+            let connection = try client.connect()
+            var jobs: [JobRecord] = []
+            var before: String?
+            while last.map({ jobs.count < $0 }) ?? true {
+                let want = min(ListArgs.maxLimit, last.map { $0 - jobs.count } ?? ListArgs.maxLimit)
+                let page: [JobRecord] = try connection.call(.list, ListArgs(before: before, limit: want))
+                guard let first = page.first else { break }
+                jobs = page + jobs
+                before = first.id
+            }
             if client.json { return printJSON(jobs) }
             print(pad("JOB", 14) + pad("STATE", 12) + pad("OWNER", 7) + pad("ALGORITHM", 10) + pad("MODEL", 18) + pad("EPOCH", 12) + "TEST ACC")
             for j in jobs {

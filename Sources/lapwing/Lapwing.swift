@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import LapwingDaemon
 import LapwingProtocol
 
@@ -18,6 +19,21 @@ struct Lapwing: ParsableCommand {
             DaemonTopologyCommand.self, VersionCommand.self, JobHostCommand.self,
         ]
     )
+
+    /// As ParsableCommand's main, but a command line the parser refuses exits 2, the status the
+    /// help documents for bad arguments (the parser's own default is 64, EX_USAGE).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 enum LapwingVersion {

@@ -1,6 +1,7 @@
 import Foundation
 import LapwingDaemon
 import LapwingEngine
+import LapwingProtocol
 import LapwingTestSupport
 import Testing
 
@@ -105,6 +106,35 @@ extension DaemonTests {
             let record = try decode(JobRecord.self, status.stdout)
             #expect(record.state == .interrupted, "state \(record.state) (\(record.reason ?? ""))")
             #expect(record.reason?.isEmpty == false)
+        }
+
+        @Test func listPagesBackThroughEveryJob() throws {
+            let d = try DaemonHarness(tag: "list")
+            defer { d.cleanUp() }
+            try d.start()
+            var ids: [String] = []
+            for _ in 0..<3 {
+                let sub = try d.cli(["submit", "--json", "--data", fashionMNIST, "--model", "softmax", "--workers", "1",
+                                     "--epochs", "0.05"])
+                ids.append(try decode(JobRecord.self, sub.stdout).id)
+            }
+            for id in ids { _ = try d.cli(["watch", id]) }
+            let all = try decode([JobRecord].self, d.cli(["list", "--json"]).stdout)
+            #expect(all.map(\.id) == ids, "oldest first")
+            let last2 = try decode([JobRecord].self, d.cli(["list", "--json", "--last", "2"]).stdout)
+            #expect(last2.map(\.id) == Array(ids.suffix(2)))
+            // Through the protocol: a page of one, then the page before it.
+            let client = try ControlClient(path: d.socket)
+            let newest = try client.call(.list, args: ListArgs(limit: 1))
+            #expect(newest.arrayValue?.compactMap { $0["id"]?.stringValue } == [ids[2]])
+            let earlier = try client.call(.list, args: ListArgs(before: ids[1], limit: 100))
+            #expect(earlier.arrayValue?.compactMap { $0["id"]?.stringValue } == [ids[0]])
+            #expect(try client.call(.list, args: ListArgs(before: ids[0])).arrayValue?.isEmpty == true)
+            // Bad arguments exit 2, as the help says (not the parser's 64).
+            let bad = try d.cli(["list", "--last", "0"])
+            #expect(bad.status == 2, "\(bad.stderr)")
+            let unknown = try d.cli(["list", "--frobnicate"])
+            #expect(unknown.status == 2 && unknown.stderr.contains("--frobnicate"), "\(unknown.stderr)")
         }
 
         @Test func admissionQueuesForCoresAndRefusesAnArenaThatCannotFit() throws {

@@ -89,6 +89,34 @@ import Glibc
         #expect(noSpec?.message.contains("\"spec\"") == true)
     }
 
+    @Test func listPagesByLimitAndBytesOldestFirst() throws {
+        guard case .list(let plain) = try Call.decode(Request(id: 1, verb: .list, args: [:])) else {
+            Issue.record("not a list")
+            return
+        }
+        #expect(plain == ListArgs(before: nil, limit: 100))
+        guard case .list(let paged) = try Call.decode(Request(id: 2, verb: .list, args: ["before": "j9", "limit": 5])) else {
+            Issue.record("not a list")
+            return
+        }
+        #expect(paged == ListArgs(before: "j9", limit: 5))
+        expectProtocolError(.invalidArgument) { _ = try Call.decode(Request(id: 3, verb: .list, args: ["limit": 0])) }
+        expectProtocolError(.invalidArgument) { _ = try Call.decode(Request(id: 3, verb: .list, args: ["limit": 101])) }
+        expectProtocolError(.unknownField) { _ = try Call.decode(Request(id: 3, verb: .list, args: ["job": "j1"])) }
+
+        // Items are "0", "1", ... as JSON strings; item 3 is large.
+        let items: [[UInt8]] = (0..<6).map { k in JSONValue.string(k == 3 ? String(repeating: "x", count: 100) : "\(k)").jsonBytes() }
+        func page(_ end: Int, _ limit: Int, _ budget: Int) throws -> JSONValue {
+            try JSONValue.parse(ListArgs.page(before: end, limit: limit, budget: budget) { k throws(ProtocolError) in items[k] })
+        }
+        #expect(try page(6, 2, 1000) == ["4", "5"])
+        #expect(try page(4, 10, 1000) == ["0", "1", "2", .string(String(repeating: "x", count: 100))])
+        // The budget stops a page before the large item, but a page always holds one item.
+        #expect(try page(6, 10, 50) == ["4", "5"])
+        #expect(try page(4, 10, 50) == [.string(String(repeating: "x", count: 100))])
+        #expect(try page(0, 10, 1000) == [])
+    }
+
     @Test func exportChoosesModelOrMetrics() throws {
         guard case .export(let plain) = try Call.decode(Request(id: 1, verb: .export, args: ["job": "j1"])) else {
             Issue.record("not an export")
