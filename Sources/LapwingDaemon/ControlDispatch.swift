@@ -150,7 +150,7 @@ extension ControlServer {
     func encoded(_ record: JobRecord, requestID: Int) throws(ProtocolError) -> [UInt8] {
         if let hit = encodedRecords[record.id], hit.record == record { return hit.json }
         do throws(ProtocolError) {
-            let json = try JSONValue(encoding: record).jsonBytes()
+            let json = try Frame.json(encoding: record)
             encodedRecords[record.id] = (record, json)
             return json
         } catch {

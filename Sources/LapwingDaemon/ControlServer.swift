@@ -218,28 +218,21 @@ public final class ControlServer: @unchecked Sendable {
 
     // MARK: Output
 
-    /// Sends a result that is JSON text already; one too large for a frame gets an error response instead.
-    func respond(_ c: Connection, id: Int, resultJSON: [UInt8]) {
+    /// Sends a result that is JSON text already (with `fds` attached); one too large for a frame
+    /// gets an error response instead.
+    func respond(_ c: Connection, id: Int, resultJSON: [UInt8], fds: [OwnedFD] = []) {
         do throws(ProtocolError) {
-            enqueue(c, try Frame.response(id: id, resultJSON: resultJSON), fds: [])
-        } catch {
-            send(c, .response(Response(id: id, error: error)))
-        }
-    }
-
-    /// Sends a result that is JSON already; one too large for a frame gets an error response instead.
-    func respond(_ c: Connection, id: Int, json: JSONValue, fds: [OwnedFD] = []) {
-        do throws(ProtocolError) {
-            enqueue(c, try ServerMessage.response(Response(id: id, result: json)).frame(), fds: fds)
+            enqueue(c, try Frame.response(id: id, resultJSON: resultJSON), fds: fds)
         } catch {
             fds.forEach { $0.close() }
             send(c, .response(Response(id: id, error: error)))
         }
     }
 
+    /// Sends `result` encoded straight to JSON text (no JSONValue in between).
     func respond<R: Encodable>(_ c: Connection, id: Int, result: R, fds: [OwnedFD] = []) {
         do throws(ProtocolError) {
-            respond(c, id: id, json: try JSONValue(encoding: result), fds: fds)
+            respond(c, id: id, resultJSON: try Frame.json(encoding: result), fds: fds)
         } catch {
             fds.forEach { $0.close() }
             send(c, .response(Response(id: id, error: error)))

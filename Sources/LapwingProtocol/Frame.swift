@@ -67,15 +67,18 @@ public struct ReceivedFrame: Sendable {
 public enum Frame {
     /// Frames the JSON encoding of `value`.
     public static func encode(_ value: some Encodable) throws(ProtocolError) -> [UInt8] {
-        let data: Data
+        try encode(json: json(encoding: value))
+    }
+
+    /// The JSON text of `value` (JSONEncoder, slashes unescaped).
+    public static func json(encoding value: some Encodable) throws(ProtocolError) -> [UInt8] {
         do {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.withoutEscapingSlashes]
-            data = try encoder.encode(value)
+            return Array(try encoder.encode(value))
         } catch {
             throw ProtocolError(.internalError, "cannot encode \(type(of: value)) as JSON", detail: "\(error)")
         }
-        return try encode(json: Array(data))
     }
 
     /// The frame of a successful response whose result is JSON text already (a cached record):

@@ -90,11 +90,7 @@ public enum JSONValue: Codable, Sendable, Equatable, Hashable {
 
     /// Any Encodable value as a JSONValue (through its JSON text).
     public init(encoding value: some Encodable) throws(ProtocolError) {
-        let data: Data
-        do { data = try JSONEncoder().encode(value) } catch {
-            throw ProtocolError(.internalError, "cannot encode \(type(of: value)) as JSON", detail: "\(error)")
-        }
-        self = try JSONValue.parse(Array(data))
+        self = try JSONValue.parse(Frame.json(encoding: value))
     }
 
     /// Decodes this value as `T` (through its JSON text); a mismatch is `invalid_argument`, naming the field.
