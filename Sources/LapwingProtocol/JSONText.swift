@@ -56,57 +56,56 @@ struct JSONParser {
     }
 
     private mutating func object(depth: Int) throws(JSONSyntaxError) -> JSONValue {
-        guard depth <= Self.maxDepth else { throw JSONSyntaxError("nesting deeper than \(Self.maxDepth) at character \(i)") }
-        i += 1
         var members: [String: JSONValue] = [:]
-        skipSpace()
-        if i < bytes.count, bytes[i] == UInt8(ascii: "}") {
-            i += 1
-            return .object(members)
-        }
-        while true {
-            skipSpace()
-            guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw unexpected("expected a member name in quotes") }
-            let key = try string()
-            skipSpace()
-            guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw unexpected("expected ':' after a member name") }
-            i += 1
-            skipSpace()
-            members[key] = try value(depth: depth)
-            skipSpace()
-            guard i < bytes.count else { throw unexpected("expected ',' or '}'") }
-            if bytes[i] == UInt8(ascii: ",") {
-                i += 1
-            } else if bytes[i] == UInt8(ascii: "}") {
-                i += 1
-                return .object(members)
-            } else {
-                throw unexpected("expected ',' or '}'")
+        try items(closedBy: UInt8(ascii: "}"), depth: depth) { (p: inout JSONParser) throws(JSONSyntaxError) in
+            guard p.i < p.bytes.count, p.bytes[p.i] == UInt8(ascii: "\"") else {
+                throw p.unexpected("expected a member name in quotes")
             }
+            let key = try p.string()
+            p.skipSpace()
+            guard p.i < p.bytes.count, p.bytes[p.i] == UInt8(ascii: ":") else {
+                throw p.unexpected("expected ':' after a member name")
+            }
+            p.i += 1
+            p.skipSpace()
+            members[key] = try p.value(depth: depth)
         }
+        return .object(members)
     }
 
     private mutating func array(depth: Int) throws(JSONSyntaxError) -> JSONValue {
+        var elements: [JSONValue] = []
+        try items(closedBy: UInt8(ascii: "]"), depth: depth) { (p: inout JSONParser) throws(JSONSyntaxError) in
+            elements.append(try p.value(depth: depth))
+        }
+        return .array(elements)
+    }
+
+    /// The comma-separated items of an object or array, from its opening bracket through `close`;
+    /// `item` reads one item, starting at its first byte.
+    private mutating func items(
+        closedBy close: UInt8, depth: Int, _ item: (inout JSONParser) throws(JSONSyntaxError) -> Void
+    ) throws(JSONSyntaxError) {
         guard depth <= Self.maxDepth else { throw JSONSyntaxError("nesting deeper than \(Self.maxDepth) at character \(i)") }
         i += 1
-        var elements: [JSONValue] = []
         skipSpace()
-        if i < bytes.count, bytes[i] == UInt8(ascii: "]") {
+        if i < bytes.count, bytes[i] == close {
             i += 1
-            return .array(elements)
+            return
         }
+        let expected = "expected ',' or '\(Character(Unicode.Scalar(close)))'"
         while true {
             skipSpace()
-            elements.append(try value(depth: depth))
+            try item(&self)
             skipSpace()
-            guard i < bytes.count else { throw unexpected("expected ',' or ']'") }
+            guard i < bytes.count else { throw unexpected(expected) }
             if bytes[i] == UInt8(ascii: ",") {
                 i += 1
-            } else if bytes[i] == UInt8(ascii: "]") {
+            } else if bytes[i] == close {
                 i += 1
-                return .array(elements)
+                return
             } else {
-                throw unexpected("expected ',' or ']'")
+                throw unexpected(expected)
             }
         }
     }
