@@ -85,9 +85,7 @@ extension DaemonTests {
             let d = try DaemonHarness(tag: "term")
             defer { d.cleanUp() }
             try d.start()
-            let sub = try d.cli(["submit", "--json", "--data", fashionMNIST, "--model", "mlp:784-256-10", "--workers", "2",
-                                 "--replicas", "2", "--epochs", "500"])
-            let id = try decode(JobRecord.self, sub.stdout).id
+            let id = try d.submit(["--model", "mlp:784-256-10", "--workers", "2", "--replicas", "2", "--epochs", "500"]).id
             let arena = "/dev/shm/lapwing.\(id)"
             let deadline = Date().addingTimeInterval(60)
             // Host, two workers and the averager.
@@ -114,9 +112,7 @@ extension DaemonTests {
             try d.start()
             var ids: [String] = []
             for _ in 0..<3 {
-                let sub = try d.cli(["submit", "--json", "--data", fashionMNIST, "--model", "softmax", "--workers", "1",
-                                     "--epochs", "0.05"])
-                ids.append(try decode(JobRecord.self, sub.stdout).id)
+                ids.append(try d.submit(["--model", "softmax", "--workers", "1", "--epochs", "0.05"]).id)
             }
             for id in ids { _ = try d.cli(["watch", id]) }
             let all = try decode([JobRecord].self, d.cli(["list", "--json"]).stdout)
@@ -157,10 +153,8 @@ extension DaemonTests {
             // A job on every core, then one more: the second waits for cores, and a watcher of
             // it hears when it is cancelled in the queue.
             let cores = String(ProcessInfo.processInfo.activeProcessorCount)
-            let first = try decode(JobRecord.self, d.cli(
-                ["submit", "--json", "--data", fashionMNIST, "--model", "softmax", "--workers", cores, "--epochs", "500"]).stdout)
-            let second = try decode(JobRecord.self, d.cli(
-                ["submit", "--json", "--data", fashionMNIST, "--model", "softmax", "--workers", "1", "--epochs", "1"]).stdout)
+            let first = try d.submit(["--model", "softmax", "--workers", cores, "--epochs", "500"])
+            let second = try d.submit(["--model", "softmax", "--workers", "1", "--epochs", "1"])
             #expect(second.state == .queued)
             #expect(second.reason?.contains("waiting for 1 free core (") == true, "\(second.reason ?? "")")
             let lapwing = try TestSupport.binary("lapwing")

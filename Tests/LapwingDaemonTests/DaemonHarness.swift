@@ -1,4 +1,5 @@
 import Foundation
+import LapwingDaemon
 import LapwingTestSupport
 
 #if canImport(Glibc)
@@ -54,6 +55,13 @@ final class DaemonHarness {
         }
         return try runProgram(
             "/usr/bin/env", ["XDG_RUNTIME_DIR=\(runtime)", lapwing] + arguments + ["--socket", socket], timeout: timeout)
+    }
+
+    /// Submits a job on Fashion-MNIST with `options` (model, workers, epochs...) and returns its record.
+    func submit(_ options: [String]) throws -> JobRecord {
+        let r = try cli(["submit", "--json", "--data", fashionMNIST] + options)
+        guard r.status == 0 else { throw TestFailure("submit \(options) exited \(r.status): \(r.stderr)") }
+        return try decode(JobRecord.self, r.stdout)
     }
 
     /// SIGTERM, then wait for the daemon to exit.

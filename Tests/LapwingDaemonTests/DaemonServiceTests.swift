@@ -92,9 +92,7 @@ extension DaemonTests {
             let d = try DaemonHarness(tag: "load")
             defer { d.cleanUp() }
             try d.start()
-            let sub = try d.cli(["submit", "--json", "--data", fashionMNIST, "--model", "mlp:784-256-10", "--workers", "2",
-                                 "--replicas", "2", "--epochs", "500"])
-            let id = try decode(JobRecord.self, sub.stdout).id
+            let id = try d.submit(["--model", "mlp:784-256-10", "--workers", "2", "--replicas", "2", "--epochs", "500"]).id
             // 200 connections at once, each asking status and list five times a second for 3 s.
             let load = try runProgram(
                 TestSupport.binary("lapwing-bench"),
