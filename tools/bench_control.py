@@ -29,6 +29,13 @@ os.makedirs(env["XDG_RUNTIME_DIR"], mode=0o700)
 sock_path = env["XDG_RUNTIME_DIR"] + "/lapwing/control.sock"
 
 
+def cpu(pid):
+    """CPU seconds (user + system) process `pid` has used."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_job(load):
     r = subprocess.run([args.lapwing, "submit", "--json", "--data", "idx:/usr/share/datasets/fashion-mnist",
                         "--model", "mlp:784-256-10", "--algorithm", "lap-sgd", "--workers", "2", "--replicas", "2",
@@ -36,11 +43,6 @@ def run_job(load):
     if r.returncode != 0:
         sys.exit(f"submit failed: {r.stderr}")
     job = json.loads(r.stdout)["id"]
-    def cpu(pid):
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
     d0 = cpu(daemon.pid)
     gen = subprocess.Popen([args.bench, "control-load", "--socket", sock_path, "--job", job, "--clients", str(args.clients),
                             "--interval", str(args.interval)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,

@@ -18,6 +18,13 @@ extension JobManager {
         while true {
             var unfit: (id: String, reason: String)?
             let next: (JobRecord, [(role: String, fd: Int32)])? = state.withLock { s in
+                /// The queue's head waits; its reason is saved once, not on every pass.
+                func wait(_ id: String, _ reason: String, _ s: inout State) {
+                    guard var q = s.records[id], q.reason?.hasPrefix("waiting for") != true else { return }
+                    q.reason = reason
+                    s.records[id] = q
+                    try? store.save(q)
+                }
                 guard !s.shuttingDown else { return nil }
                 let busy = s.records.values.filter { $0.state == .running || $0.state == .paused }
                 let used = busy.reduce(0) { $0 + $1.spec.workers }
@@ -26,11 +33,7 @@ extension JobManager {
                 }
                 let free = config.cores - used
                 guard busy.isEmpty || r.spec.workers <= free else {
-                    if var q = s.records[id], q.reason?.hasPrefix("waiting for") != true {
-                        q.reason = "waiting for \(r.spec.workers) free \(r.spec.workers == 1 ? "core" : "cores") (\(max(0, free)) free)"
-                        s.records[id] = q
-                        try? store.save(q)
-                    }
+                    wait(id, "waiting for \(r.spec.workers) free \(r.spec.workers == 1 ? "core" : "cores") (\(max(0, free)) free)", &s)
                     return nil
                 }
                 if let need = r.spec.arenaBytes(numaNodes: numaNodes), let space = try? Arena.sharedMemorySpace(),
@@ -39,10 +42,8 @@ extension JobManager {
                     let free = formatBytes(Int(clamping: space.available))
                     if busy.isEmpty {
                         unfit = (id, "its arena needs \(formatBytes(need)) of /dev/shm and only \(free) is free")
-                    } else if var q = s.records[id], q.reason?.hasPrefix("waiting for") != true {
-                        q.reason = "waiting for \(formatBytes(need)) of /dev/shm (\(free) free)"
-                        s.records[id] = q
-                        try? store.save(q)
+                    } else {
+                        wait(id, "waiting for \(formatBytes(need)) of /dev/shm (\(free) free)", &s)
                     }
                     return nil
                 }
