@@ -58,7 +58,9 @@ let package = Package(
             dependencies: [
                 "LapwingCore", "LapwingDaemon", "LapwingEngine", "LapwingTopology", "LapwingProtocol",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),

@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -6,13 +8,17 @@ import Glibc
 /// a temp file in the same directory, written and fsync'ed, renamed over the target, and the
 /// directory fsync'ed. On any failure the temp file is removed.
 public enum AtomicFile {
+    private static let tempCounter = Atomic<UInt64>(0)
+
     /// Writes the bytes that `fill` appends, then renames into place. `fill` gets a writer.
     public static func write(
         to path: String, mode: mode_t = 0o644, _ fill: (inout FileWriter) throws(LapwingError) -> Void
     ) throws(LapwingError) {
         let dir = directory(of: path)
-        let tmp = "\(path).tmp.\(getpid())"
-        let fd = try syscall("open", object: tmp) { open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode) }
+        // Unique per call, not per process: several threads may write the same file at once,
+        // and each must rename its own complete temp file (O_EXCL: never someone else's).
+        let tmp = "\(path).tmp.\(getpid()).\(tempCounter.add(1, ordering: .relaxed).oldValue).\(UInt32.random(in: 0...UInt32.max))"
+        let fd = try syscall("open", object: tmp) { open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode) }
         var done = false
         defer {
             if !done {

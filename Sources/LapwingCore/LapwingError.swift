@@ -12,7 +12,10 @@ public struct LapwingError: Error, CustomStringConvertible, Equatable, Sendable 
         case invalidArgument = "invalid_argument"
         /// An input file is malformed (the message names the file and line or byte offset).
         case invalidData = "invalid_data"
+        /// A file, a model or another object is not there.
         case notFound = "not_found"
+        /// A job id names no job (the one error that makes the CLI exit 5).
+        case noSuchJob = "no_such_job"
         case permissionDenied = "permission_denied"
         /// Not enough memory, shared memory or disk for the request.
         case noSpace = "no_space"

@@ -57,7 +57,7 @@ extension ControlServer {
             var end = records.count
             if let before = args.before {
                 guard let i = records.firstIndex(where: { $0.id == before }) else {
-                    throw ProtocolError(.notFound, "job \(before): no such job", detail: "the \"before\" of a list", requestID: id)
+                    throw ProtocolError(.noSuchJob, "job \(before): no such job", detail: "the \"before\" of a list", requestID: id)
                 }
                 end = i
             }
@@ -79,11 +79,19 @@ extension ControlServer {
         case .cancel(let ref):
             respond(c, id: id, result: try lapwing { () throws(LapwingError) in try manager.cancel(ref.job, by: c.uid) })
         case .submit(let args, let fds):
-            var spec = try args.spec.decode(as: JobSpec.self)
-            if spec.workers == 0 { spec.workers = max(1, config.cores) }
+            let spec: JobSpec
+            do throws(ProtocolError) {
+                spec = try SubmitCheck.spec(args.spec, requestID: id)
+            } catch {
+                fds.forEach { $0.close() }
+                throw error
+            }
+            var chosen = spec
+            // Workers 0: the daemon's default, one per core it may use (at least one per replica).
+            if chosen.workers == 0 { chosen.workers = max(1, config.cores, spec.replicas ?? 1) }
             let files = zip(args.files, fds).map { (role: $0.role, name: $0.name, fd: $1.release()) }
             do throws(LapwingError) {
-                respond(c, id: id, result: try manager.submit(spec: spec, owner: c.uid, files: files))
+                respond(c, id: id, result: try manager.submit(spec: chosen, owner: c.uid, files: files))
             } catch {
                 for f in files { close(f.fd) }
                 throw ProtocolError(error, requestID: id)

@@ -27,6 +27,13 @@ public final class JobManager: Sendable {
         var nextWatcher = 0
         var nextJob = 1
         var shuttingDown = false
+        /// Jobs whose record on disk is behind the one here (a save failed; retried).
+        var unsaved: Set<String> = []
+    }
+
+    /// The lock that makes one writer of a job's record.
+    final class RecordWriter: Sendable {
+        let lock = Mutex(())
     }
 
     public let config: DaemonConfig
@@ -34,6 +41,7 @@ public final class JobManager: Sendable {
     /// NUMA nodes of this machine: lap-sgd's default replica count, for arena estimates.
     let numaNodes: Int
     let state = Mutex(State())
+    let writers = Mutex<[String: RecordWriter]>([:])
     let log: @Sendable (String) -> Void
 
     public init(config: DaemonConfig, log: @escaping @Sendable (String) -> Void) throws(LapwingError) {
@@ -52,8 +60,8 @@ public final class JobManager: Sendable {
                         arena.setState(.stopping)
                         arena.keepSegment()
                     }
-                    r.state = .interrupted
                     r.reason = r.reason.map { "daemon restarted (\($0))" } ?? "the daemon stopped while the job was \(r.state.rawValue)"
+                    r.state = .interrupted
                     r.ended = r.ended ?? Date().timeIntervalSince1970
                     try? store.save(r)
                 }
@@ -84,18 +92,24 @@ public final class JobManager: Sendable {
 
     // MARK: Commands
 
-    /// Queues a job; its data arrive as descriptors opened by the client (taken over here).
+    /// Queues a job; its data arrive as descriptors opened by the client (taken over here: on
+    /// success they belong to the job, on failure the caller closes them). `files` must name
+    /// each file the data spec reads exactly once (`SubmitCheck.files`).
     public func submit(spec inSpec: JobSpec, owner: UInt32, files: [(role: String, name: String, fd: Int32)])
         throws(LapwingError) -> JobRecord
     {
         var spec = inSpec
+        try SubmitCheck.files(files.map { ($0.role, $0.name) }, data: spec.data)
+        // Roles are unique now; built without trapping all the same.
+        spec.dataNames = Dictionary(files.map { ($0.role, $0.name) }, uniquingKeysWith: { first, _ in first })
+        // The host reads through the descriptors only, never the spec's paths.
+        spec.dataDescriptors = nil
         let result: Result<JobRecord, LapwingError> = state.withLock { s in
             if s.shuttingDown { return .failure(LapwingError(.busy, "the daemon is shutting down")) }
             let id = "j\(s.nextJob)-\(String(UInt32.random(in: 0...0xffff), radix: 16))"
             s.nextJob += 1
             spec.id = id
             spec.outputDir = store.directory(of: id)
-            spec.dataNames = Dictionary(uniqueKeysWithValues: files.map { ($0.role, $0.name) })
             do throws(LapwingError) {
                 try JobHost.preflight(spec)
                 // A job whose arena could never fit is refused now, not queued for ever.
@@ -111,7 +125,8 @@ public final class JobManager: Sendable {
                 id: id, owner: owner, spec: spec, state: .queued, reason: "waiting to be scheduled",
                 submitted: Date().timeIntervalSince1970, started: nil, ended: nil, hostPID: nil,
                 files: spec.dataNames ?? [:], progress: nil, summary: nil)
-            do throws(LapwingError) { try store.save(record) } catch { return .failure(error) }
+            // A job exists once its record is on disk; a failed first save leaves nothing behind.
+            do throws(LapwingError) { try store.create(record) } catch { return .failure(error) }
             s.records[id] = record
             s.order.append(id)
             s.pendingFiles[id] = files.map { ($0.role, $0.fd) }
@@ -131,6 +146,8 @@ public final class JobManager: Sendable {
         try setRunState(id, by: uid, from: .paused, to: .running, arena: (.paused, .running))
     }
 
+    /// Pause and resume: the arena's state word and the record change together, under the
+    /// lock, so that concurrent calls cannot leave them disagreeing; the record is then saved.
     private func setRunState(
         _ id: String, by uid: UInt32, from: JobRecord.State, to: JobRecord.State, arena states: (ArenaState, ArenaState)
     ) throws(LapwingError) -> JobRecord {
@@ -138,13 +155,29 @@ public final class JobManager: Sendable {
         guard r.state == from else {
             throw LapwingError(.busy, "job \(id) is \(r.state.rawValue), not \(from.rawValue)")
         }
-        do {
-            let arena = try Arena.attach(jobID: id)
-            guard arena.compareExchangeState(expected: states.0, desired: states.1) else {
-                throw LapwingError(.busy, "job \(id): its arena is \(arena.state?.description ?? "unreadable")")
+        let changed: Result<Void, LapwingError> = state.withLock { s in
+            guard let current = s.records[id] else { return .failure(Self.notFound(id)) }
+            guard current.state == from else {
+                return .failure(LapwingError(.busy, "job \(id) is \(current.state.rawValue), not \(from.rawValue)"))
             }
+            let arena: Arena
+            do throws(LapwingError) {
+                arena = try Arena.attach(jobID: id)
+            } catch {
+                return .failure(
+                    LapwingError(.busy, "job \(id) has no arena now (it is starting or ending)", detail: error.description))
+            }
+            guard arena.compareExchangeState(expected: states.0, desired: states.1) else {
+                return .failure(LapwingError(.busy, "job \(id): its arena is \(arena.state?.description ?? "unreadable")"))
+            }
+            s.records[id]?.state = to
+            s.records[id]?.reason = "\(to == .paused ? "paused" : "resumed") by uid \(uid)"
+            return .success(())
         }
-        return try update(id) { $0.state = to; $0.reason = "\(to == .paused ? "paused" : "resumed") by uid \(uid)" }
+        try changed.get()
+        log("job \(id) \(to == .paused ? "paused" : "resumed") by uid \(uid)")
+        try persist(id)
+        return try status(id)
     }
 
     public func cancel(_ id: String, by uid: UInt32) throws(LapwingError) -> JobRecord {
@@ -235,6 +268,7 @@ public final class JobManager: Sendable {
         return r
     }
 
+    /// Changes a record in memory, then saves it (`persist`).
     @discardableResult
     func update(_ id: String, _ change: (inout JobRecord) -> Void) throws(LapwingError) -> JobRecord {
         let r: JobRecord? = state.withLock { s in
@@ -243,9 +277,47 @@ public final class JobManager: Sendable {
             s.records[id] = r
             return r
         }
-        guard let r else { throw Self.notFound(id) }
-        try store.save(r)
-        return r
+        guard r != nil else { throw Self.notFound(id) }
+        try persist(id)
+        return try status(id)
+    }
+
+    /// Saves a job's record as it is now. One writer per record: saves of a job are serialised
+    /// by its own lock, and each writes the record as it is when the lock is taken, so the last
+    /// save to finish writes the latest state. A failed save is reported to the caller, logged,
+    /// kept in the record (`saveError`, shown by status) and retried by `retryUnsaved`.
+    func persist(_ id: String) throws(LapwingError) {
+        let writer = writers.withLock { w in
+            if let existing = w[id] { return existing }
+            let made = RecordWriter()
+            w[id] = made
+            return made
+        }
+        try writer.lock.withLock { _ throws(LapwingError) in
+            guard var r = state.withLock({ $0.records[id] }) else { return }
+            r.saveError = nil
+            do throws(LapwingError) {
+                try store.save(r)
+                state.withLock { s in
+                    s.records[id]?.saveError = nil
+                    s.unsaved.remove(id)
+                }
+            } catch {
+                state.withLock { s in
+                    s.records[id]?.saveError = error.description
+                    s.unsaved.insert(id)
+                }
+                log("job \(id): its record could not be saved: \(error)")
+                throw LapwingError(
+                    error.code, "job \(id): its record could not be saved (the daemon keeps the change and retries)",
+                    detail: error.description, errno: error.errno)
+            }
+        }
+    }
+
+    /// Saves again the records whose last save failed (the scheduler calls this every second).
+    public func retryUnsaved() {
+        for id in state.withLock({ Array($0.unsaved) }) { try? persist(id) }
     }
 
     /// Ends a job that never started (cancelled in the queue, or refused at admission): its
@@ -269,5 +341,5 @@ public final class JobManager: Sendable {
         for f in files { close(f.fd) }
     }
 
-    static func notFound(_ id: String) -> LapwingError { LapwingError(.notFound, "job \(id): no such job") }
+    static func notFound(_ id: String) -> LapwingError { LapwingError(.noSuchJob, "job \(id): no such job") }
 }

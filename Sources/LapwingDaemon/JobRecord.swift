@@ -24,4 +24,6 @@ public struct JobRecord: Codable, Sendable, Equatable {
     /// The latest progress or evaluation event.
     public var progress: HostEvent?
     public var summary: JobSummary?
+    /// Why the record on disk is behind this one (its last save failed; the daemon retries).
+    public var saveError: String?
 }

@@ -17,13 +17,14 @@ extension JobManager {
     public func schedule() {
         while true {
             var unfit: (id: String, reason: String)?
+            var waiting: String?
             let next: (JobRecord, [(role: String, fd: Int32)])? = state.withLock { s in
                 /// The queue's head waits; its reason is saved once, not on every pass.
                 func wait(_ id: String, _ reason: String, _ s: inout State) {
                     guard var q = s.records[id], q.reason?.hasPrefix("waiting for") != true else { return }
                     q.reason = reason
                     s.records[id] = q
-                    try? store.save(q)
+                    waiting = id
                 }
                 guard !s.shuttingDown else { return nil }
                 let busy = s.records.values.filter { $0.state == .running || $0.state == .paused }
@@ -54,6 +55,7 @@ extension JobManager {
                 s.records[id] = started
                 return (started, s.pendingFiles.removeValue(forKey: id) ?? [])
             }
+            if let waiting { try? persist(waiting) }
             if let unfit {
                 _ = try? endUnstarted(unfit.id, .failed, reason: unfit.reason)
                 continue
@@ -100,7 +102,7 @@ extension JobManager {
                     state.withLock { s in s.records[id]?.progress = e }
                     if e.event == .evaluation || now - lastSave > 5 {
                         lastSave = now
-                        if let r = try? status(id) { try? store.save(r) }
+                        try? persist(id)
                     }
                 case .finished: summary = e.summary
                 case .failed: failure = e.error
@@ -113,7 +115,8 @@ extension JobManager {
             JobHost.cleanUpAfterLostHost(host.spec)
             failure = "the job host \(describeWaitStatus(status))"
         }
-        let record = try? update(id) { r in
+        // The outcome is kept in memory even if it cannot be saved now (persist retries).
+        _ = try? update(id) { r in
             r.ended = Date().timeIntervalSince1970
             r.summary = summary
             let cancelled = r.reason?.hasPrefix("cancelled") == true
@@ -132,6 +135,7 @@ extension JobManager {
                 if !cancelled { r.reason = failure }
             }
         }
+        let record = try? self.status(id)
         state.withLock { _ = $0.hosts.removeValue(forKey: id) }
         var end = HostEvent(.finished, job: id)
         end.summary = summary

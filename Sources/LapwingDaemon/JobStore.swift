@@ -18,9 +18,21 @@ struct JobStore {
 
     func directory(of id: String) -> String { root + "/jobs/" + id }
 
-    func save(_ record: JobRecord) throws(LapwingError) {
+    /// The first save of a new job: its directory and record, or nothing at all.
+    func create(_ record: JobRecord) throws(LapwingError) {
         let dir = directory(of: record.id)
         try makeDirectories(dir, mode: 0o750)
+        do throws(LapwingError) {
+            try save(record)
+        } catch {
+            try? FileManager.default.removeItem(atPath: dir)
+            throw error
+        }
+    }
+
+    /// Rewrites a job's record atomically (callers serialise saves of one job: `JobManager.persist`).
+    func save(_ record: JobRecord) throws(LapwingError) {
+        let dir = directory(of: record.id)
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys, .prettyPrinted]
         guard let data = try? enc.encode(record) else {

@@ -13,7 +13,10 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     case unknownField = "unknown_field"
     /// A missing field, a field of the wrong type or value, or descriptors where none belong.
     case invalidArgument = "invalid_argument"
+    /// A file, a model or another object is not there.
     case notFound = "not_found"
+    /// The job id names no job.
+    case noSuchJob = "no_such_job"
     case permissionDenied = "permission_denied"
     case noSpace = "no_space"
     case busy = "busy"
@@ -25,6 +28,7 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
         switch code {
         case .invalidArgument, .invalidData, .unsupported: self = .invalidArgument
         case .notFound: self = .notFound
+        case .noSuchJob: self = .noSuchJob
         case .permissionDenied: self = .permissionDenied
         case .noSpace: self = .noSpace
         case .busy: self = .busy

@@ -15,7 +15,7 @@ final class DaemonClient {
     let path: String
 
     /// Connects to `socket`, or to the user's daemon if one listens, else the system daemon.
-    init(socket: String?) throws(LapwingError) {
+    init(socket: String?) throws(CLIFailure) {
         let user = try? DaemonConfig.userSocketPath()
         let path = socket ?? ([user, "/run/lapwing/control.sock"].compactMap { $0 }.first { access($0, F_OK) == 0 })
             ?? user ?? "/run/lapwing/control.sock"
@@ -23,12 +23,18 @@ final class DaemonClient {
         do {
             client = try ControlClient(path: path, timeout: nil)  // watch may wait long (a queued job)
         } catch let e as LapwingError {
-            throw LapwingError(
-                e.code == .notFound ? .notFound : e.code, "cannot reach lapwingd at \(path)",
-                detail: "\(e.detail ?? e.message); start one with `lapwingd --user` (or the lapwingd service)",
-                errno: e.errno)
+            if e.code == .permissionDenied {
+                throw CLIFailure(
+                    message: "permission denied on lapwingd's socket \(path): \(e.detail ?? e.message); "
+                        + "members of group lapwing may use the system daemon (or run your own: `lapwingd --user`)",
+                    code: CLIExit.permission)
+            }
+            throw CLIFailure(
+                message: "cannot reach lapwingd at \(path): \(e.detail ?? e.message); "
+                    + "start one with `lapwingd --user` (or the lapwingd service)",
+                code: CLIExit.unreachable)
         } catch {
-            throw LapwingError(.system, "cannot reach lapwingd at \(path)", detail: "\(error)")
+            throw CLIFailure(message: "cannot reach lapwingd at \(path): \(error)", code: CLIExit.unreachable)
         }
     }
 
@@ -60,7 +66,7 @@ final class DaemonClient {
             let code: Int32
             switch e.code {
             case .permissionDenied: code = CLIExit.permission
-            case .notFound: code = CLIExit.notFound
+            case .noSuchJob: code = CLIExit.noSuchJob
             case .invalidArgument, .unknownField, .unknownVerb: code = CLIExit.usage
             default: code = CLIExit.failure
             }

@@ -19,23 +19,17 @@ struct ClientOptions: ParsableArguments {
     @Flag(help: "Print the result as JSON.")
     var json = false
 
-    func connect() throws -> DaemonClient {
-        do {
-            return try DaemonClient(socket: socket)
-        } catch {
-            throw CLIFailure(error)
-        }
-    }
+    func connect() throws -> DaemonClient { try DaemonClient(socket: socket) }
 }
 
-/// Exit codes of the daemon verbs (documented in `lapwing --help`).
+/// Exit codes of the daemon verbs: the one table of every Lapwing tool (`ExitStatus`).
 enum CLIExit {
-    static let failure: Int32 = 1
-    static let usage: Int32 = 2
-    static let unreachable: Int32 = 3
-    static let permission: Int32 = 4
-    static let notFound: Int32 = 5
-    static let interrupted: Int32 = 130
+    static let failure = ExitStatus.failure
+    static let usage = ExitStatus.usage
+    static let unreachable = ExitStatus.unreachable
+    static let permission = ExitStatus.permission
+    static let noSuchJob = ExitStatus.noSuchJob
+    static let interrupted = ExitStatus.interrupted
 }
 
 /// A daemon's error as the CLI reports it: the message on stderr and an exit code by kind.
@@ -50,16 +44,7 @@ struct CLIFailure: Error, CustomStringConvertible {
 
     init(_ e: LapwingError) {
         message = e.description
-        if e.message.hasPrefix("cannot reach lapwingd") {
-            code = CLIExit.unreachable
-            return
-        }
-        switch e.code {
-        case .permissionDenied: code = CLIExit.permission
-        case .notFound: code = CLIExit.notFound
-        case .invalidArgument: code = CLIExit.usage
-        default: code = CLIExit.failure
-        }
+        code = ExitStatus.of(e.code)
     }
 
     var description: String { message }
@@ -96,7 +81,14 @@ struct SubmitCommand: ParsableCommand {
 
     func run() throws {
         try runVerb {
-            let spec = try training.spec(defaultWorkers: 1, id: "pending", outputDir: nil)
+            guard training.jobID == nil else {
+                throw CLIFailure(
+                    message: "--job-id: the daemon names the jobs it queues (the id is printed); --job-id is for `lapwing run`",
+                    code: CLIExit.usage)
+            }
+            // Checked here as the daemon will: without --workers it gives one per core, and at
+            // least one per replica.
+            let spec = try training.spec(defaultWorkers: max(1, training.replicas ?? 1), id: "pending", outputDir: nil)
             // Open every input file here: the daemon never opens a client's path.
             let inputs = try DataSpec.parse(spec.data).inputFiles()
             var fds: [Int32] = []
@@ -110,7 +102,7 @@ struct SubmitCommand: ParsableCommand {
             var sent = spec
             if training.workers == nil { sent.workers = 0 }  // the daemon's default: one per core it may use
             let args = try SubmitArgs(
-                spec: JSONValue(encoding: sent), files: inputs.map { FileRole(role: $0.role, name: $0.path) })
+                spec: SubmitCheck.clientJSON(sent), files: inputs.map { FileRole(role: $0.role, name: $0.path) })
             let record: JobRecord = try c.call(.submit, args, fds: fds)
             if client.json && !watch {
                 printJSON(record)

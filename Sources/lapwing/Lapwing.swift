@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LapwingCore
 import LapwingDaemon
 import LapwingProtocol
 
@@ -8,10 +9,7 @@ struct Lapwing: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lapwing",
         abstract: "Train models with asynchronous and local SGD on every core of one Linux box.",
-        discussion: """
-            Exit status of the daemon verbs: 0 success, 1 failure (or the job failed), 2 bad arguments,
-            3 no daemon reachable, 4 permission denied, 5 no such job, 130 interrupted.
-            """,
+        discussion: ExitStatus.summary,
         version: LapwingVersion.string,
         subcommands: [
             RunCommand.self, SubmitCommand.self, ListCommand.self, StatusCommand.self, WatchCommand.self,

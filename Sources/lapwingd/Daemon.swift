@@ -4,6 +4,7 @@ import LapwingDaemon
 import Logging
 import ServiceLifecycle
 import Synchronization
+import UnixSignals
 
 #if canImport(Glibc)
 import Glibc
@@ -28,6 +29,9 @@ final class Daemon: Sendable {
     }
 
     func run() async throws {
+        // SIGHUP's default action would end the daemon and leave its job hosts unsupervised:
+        // ignored from the start, then logged by HangupService.
+        signal(SIGHUP, SIG_IGN)
         let ready = ReadySignal()
         let services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: SupervisorService(manager: manager, logger: logger), serviceName: "supervisor"),
@@ -36,6 +40,7 @@ final class Daemon: Sendable {
             .init(
                 service: NotifierService(manager: manager, ready: ready, logger: logger),
                 successTerminationBehavior: .ignore, serviceName: "notifier"),
+            .init(service: HangupService(logger: logger), successTerminationBehavior: .ignore, serviceName: "hangup"),
         ]
         var groupConfig = ServiceGroupConfiguration(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
@@ -104,6 +109,7 @@ struct SchedulerService: Service {
 
     func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            manager.retryUnsaved()
             manager.schedule()
             try? await Task.sleep(for: .seconds(1))
         }
@@ -164,6 +170,19 @@ struct NotifierService: Service {
             }
         } onGracefulShutdown: {
             try? notifier.stopping()
+        }
+    }
+}
+
+/// Logs SIGHUP and otherwise ignores it: there is no configuration file to reload yet, and its
+/// default action would end the daemon (a terminal that closes sends it to `lapwingd --user`).
+struct HangupService: Service {
+    let logger: Logger
+
+    func run() async throws {
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        for await _ in hangups.cancelOnGracefulShutdown() {
+            logger.notice("SIGHUP: ignored (lapwingd has no configuration to reload yet)")
         }
     }
 }

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import LapwingCore
 import LapwingDaemon
@@ -11,51 +12,84 @@ import Glibc
 #endif
 
 /// lapwingd: the Lapwing daemon (design sections 8-10). A ServiceGroup of the control-socket
-/// listener, the scheduler, the job supervisor and the systemd notifier; SIGTERM shuts them down
-/// in reverse order within a bounded time. `lapwingd job-host` is the job host it launches.
+/// listener, the scheduler, the job supervisor, the systemd notifier and the signal watcher;
+/// SIGTERM shuts them down in reverse order within a bounded time. `lapwingd job-host` is the
+/// job host it launches (an internal entry point, not parsed as options).
 @main
-struct LapwingD {
-    static func main() async {
-        let args = Array(CommandLine.arguments.dropFirst())
-        if args.first == "job-host" {
-            exit(JobHost.runFromStandardIO())
-        }
-        var mode = DaemonConfig.Mode.system
-        var socketOverride: String?
-        var stateOverride: String?
-        var socketMode: mode_t?
-        var it = args.makeIterator()
-        while let a = it.next() {
-            switch a {
-            case "--user": mode = .user
-            case "--system": mode = .system
-            case "--socket": socketOverride = it.next()
-            case "--state-dir": stateOverride = it.next()
-            case "--socket-mode":
-                guard let m = it.next().flatMap({ mode_t($0, radix: 8) }), m <= 0o777 else {
-                    writeError("lapwingd: --socket-mode needs an octal mode such as 0660\n")
-                    exit(2)
-                }
-                socketMode = m
-            case "--version":
-                print("lapwingd \(LapwingVersion.string)")
-                return
-            case "--help", "-h":
-                print(
-                    """
-                    usage: lapwingd [--user | --system] [--socket PATH] [--state-dir DIR] [--socket-mode MODE]
-                      --system     /run/lapwing/control.sock, /var/lib/lapwing (default; systemd's
-                                   RUNTIME_DIRECTORY and STATE_DIRECTORY win when set)
-                      --user       $XDG_RUNTIME_DIR/lapwing/control.sock, $XDG_STATE_HOME/lapwing
-                      --socket-mode  the socket's permissions (default 0660 system, 0600 user)
-                    Socket activation: a socket passed by systemd (LISTEN_FDS) is used as is.
-                    """)
-                return
-            default:
-                writeError("lapwingd: unknown argument '\(a)' (see --help)\n")
-                exit(2)
+struct LapwingD: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lapwingd",
+        abstract: "The Lapwing daemon: queues and runs training jobs for the clients of its control socket.",
+        discussion: """
+            System mode (the default) listens on /run/lapwing/control.sock and keeps state in /var/lib/lapwing
+            (systemd's RUNTIME_DIRECTORY and STATE_DIRECTORY win when set); user mode on
+            $XDG_RUNTIME_DIR/lapwing/control.sock with state in $XDG_STATE_HOME/lapwing. A socket passed by
+            systemd (LISTEN_FDS) is used as it is. SIGTERM and SIGINT stop the daemon (running jobs are
+            interrupted cleanly); SIGHUP is ignored (there is no configuration file to reload yet).
+            \(ExitStatus.summary)
+            """,
+        version: LapwingVersion.string)
+
+    enum Mode: String, EnumerableFlag {
+        case system, user
+
+        static func help(for value: Mode) -> ArgumentHelp? {
+            switch value {
+            case .system: "Serve the machine: /run/lapwing/control.sock, /var/lib/lapwing (default)."
+            case .user: "Serve the calling user: $XDG_RUNTIME_DIR/lapwing/control.sock, $XDG_STATE_HOME/lapwing."
             }
         }
+    }
+
+    @Flag(exclusivity: .exclusive) var mode: Mode = .system
+
+    @Option(help: ArgumentHelp("The control socket's path (default: the mode's).", valueName: "path"))
+    var socket: String?
+
+    @Option(name: .customLong("state-dir"), help: ArgumentHelp("The state directory (default: the mode's).", valueName: "dir"))
+    var stateDirectory: String?
+
+    @Option(
+        name: .customLong("socket-mode"),
+        help: ArgumentHelp("The socket's permissions, in octal (default: 0660 system, 0600 user).", valueName: "mode"))
+    var socketMode: String?
+
+    func validate() throws {
+        for (name, value) in [("--socket", socket), ("--state-dir", stateDirectory)] {
+            if let value, value.isEmpty || value.utf8.contains(0) { throw ValidationError("\(name): needs a path") }
+        }
+        if let socketMode, parsedSocketMode == nil {
+            throw ValidationError("--socket-mode \(socketMode): needs an octal mode from 0 to 0777, such as 0660")
+        }
+    }
+
+    var parsedSocketMode: mode_t? {
+        socketMode.flatMap { mode_t($0, radix: 8) }.flatMap { $0 <= 0o777 ? $0 : nil }
+    }
+
+    /// `lapwingd job-host` runs a job host; any other command line is the daemon's.
+    static func main() async {
+        if CommandLine.arguments.dropFirst().first == "job-host" {
+            Foundation.exit(JobHost.runFromStandardIO())
+        }
+        do {
+            var command = try parseAsRoot()
+            if let daemon = command as? LapwingD {
+                try await daemon.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            // Refused command lines exit 2 as the table says (the parser's own default is 64).
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(ExitStatus.usage)
+            }
+            exit(withError: error)
+        }
+    }
+
+    func run() async throws {
         var logger = Logger(label: "lapwingd")
         logger.logLevel = .info
         do {
@@ -65,20 +99,23 @@ struct LapwingD {
                 mode == .user
                 ? try DaemonConfig.user(hostExecutable: exe, cores: cores)
                 : DaemonConfig.system(hostExecutable: exe, cores: cores)
-            if let socketOverride { config.socketPath = socketOverride }
-            if let stateOverride { config.stateDirectory = stateOverride }
+            if let socket { config.socketPath = socket }
+            if let stateDirectory { config.stateDirectory = stateDirectory }
             let log = logger
             let manager = try JobManager(config: config) { log.info("\($0)") }
             let activated = SystemdNotifier.listenFDs().first
             let server = try ControlServer(
-                config: config, manager: manager, socketMode: socketMode ?? (mode == .user ? 0o600 : 0o660),
+                config: config, manager: manager, socketMode: parsedSocketMode ?? (mode == .user ? 0o600 : 0o660),
                 activated: activated
             ) { log.info("\($0)") }
             let daemon = Daemon(config: config, manager: manager, server: server, logger: logger)
             try await daemon.run()
+        } catch let error as LapwingError {
+            writeError("lapwingd: \(error)\n")
+            throw ExitCode(ExitStatus.of(error.code))
         } catch {
             writeError("lapwingd: \(error)\n")
-            exit(1)
+            throw ExitCode(ExitStatus.failure)
         }
     }
 }
@@ -86,4 +123,3 @@ struct LapwingD {
 enum LapwingVersion {
     static let string = "0.1.0"
 }
-

@@ -245,7 +245,8 @@ import Glibc
         #expect(e.requestID == 4)
         #expect(ErrorCode.allCases.map(\.rawValue) == [
             "bad_frame", "frame_too_large", "unsupported_version", "unknown_verb", "unknown_field", "invalid_argument",
-            "not_found", "permission_denied", "no_space", "busy", "conflict", "internal",
+            "not_found", "no_such_job", "permission_denied", "no_space", "busy", "conflict", "internal",
         ])
+        #expect(ErrorCode(LapwingError.Code.noSuchJob) == .noSuchJob)
     }
 }

@@ -1,0 +1,179 @@
+import Foundation
+import LapwingDaemon
+import LapwingEngine
+import LapwingProtocol
+import LapwingTestSupport
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Issue #8: what a hostile or careless client sends is refused before use, and the daemon goes on
+/// serving everyone else.
+extension DaemonTests {
+    @Suite struct HostileClients {
+        /// A submit through the protocol with `files` described and these descriptors attached.
+        static func submit(_ client: ControlClient, spec: JSONValue, files: [FileRole], fds: [Int32]) throws -> JSONValue {
+            try client.call(.submit, args: SubmitArgs(spec: spec, files: files), fds: fds)
+        }
+
+        static func libsvmFile(_ dir: String) throws -> String {
+            let path = dir + "/tiny.svm"
+            try "1 1:0.5 2:1\n-1 1:-0.5 2:-1\n1 1:0.7\n-1 2:-0.3\n".write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+
+        static func clientSpec(data: String) throws -> JSONValue {
+            try SubmitCheck.clientJSON(JobSpec(data: data, model: "logistic", workers: 1, epochs: 1, id: "x"))
+        }
+
+        func expectRefused(_ body: () throws -> JSONValue, code: ErrorCode, mentioning text: String) {
+            do {
+                let result = try body()
+                Issue.record("accepted: \(result)")
+            } catch let e as ProtocolError {
+                #expect(e.code == code, "\(e)")
+                #expect(e.description.contains(text), "\(e)")
+            } catch {
+                Issue.record("unexpected error \(error)")
+            }
+        }
+
+        @Test func duplicateRolesMissingDescriptorsAndDaemonFieldsAreRefused() throws {
+            let d = try DaemonHarness(tag: "hostile")
+            defer { d.cleanUp() }
+            try d.start()
+            let path = try Self.libsvmFile(d.dir)
+            let spec = try Self.clientSpec(data: "libsvm:\(path)")
+            let client = try ControlClient(path: d.socket)
+            let a = open(path, O_RDONLY | O_CLOEXEC), b = open(path, O_RDONLY | O_CLOEXEC)
+            defer { close(a); close(b) }
+
+            // Point 1: the same role twice used to trap in Dictionary(uniqueKeysWithValues:) and kill the daemon.
+            let twice = [FileRole(role: "train", name: path), FileRole(role: "train", name: path)]
+            expectRefused({ try Self.submit(client, spec: spec, files: twice, fds: [a, b]) },
+                          code: .invalidArgument, mentioning: "role \"train\" is given twice")
+            // Point 2: no descriptors: the host would have opened the client's path itself.
+            expectRefused({ try Self.submit(client, spec: spec, files: [], fds: []) },
+                          code: .invalidArgument, mentioning: "no descriptor for the train file")
+            // A role the data spec does not read.
+            let extra = [FileRole(role: "train", name: path), FileRole(role: "test-labels", name: path)]
+            expectRefused({ try Self.submit(client, spec: spec, files: extra, fds: [a, b]) },
+                          code: .invalidArgument, mentioning: "role \"test-labels\" is not one the data spec reads")
+            // Fields the daemon sets, and unknown ones, are refused by name (at every level).
+            let one = [FileRole(role: "train", name: path)]
+            for field in ["outputDir", "dataDescriptors", "dataNames", "id"] {
+                guard case .object(var fields) = spec else { throw TestFailure("spec is not an object") }
+                fields[field] = field == "outputDir" || field == "id" ? .string("/tmp/x") : .object(["train": .number(0)])
+                expectRefused({ try Self.submit(client, spec: .object(fields), files: one, fds: [a]) },
+                              code: .invalidArgument, mentioning: "field \"\(field)\" is set by the daemon")
+            }
+            guard case .object(var fields) = spec, case .object(var sgd)? = fields["sgd"] else {
+                throw TestFailure("spec has no sgd object")
+            }
+            sgd["momentom"] = .number(0.5)
+            fields["sgd"] = .object(sgd)
+            expectRefused({ try Self.submit(client, spec: .object(fields), files: one, fds: [a]) },
+                          code: .unknownField, mentioning: "args.spec.sgd: unknown field \"momentom\"")
+
+            // The daemon is alive and serves the next client; a correct submit goes through and trains.
+            let next = try ControlClient(path: d.socket)
+            let accepted = try Self.submit(next, spec: spec, files: one, fds: [a])
+            let id = try #require(accepted["id"]?.stringValue)
+            let watch = try d.cli(["watch", id, "--json"])
+            #expect(watch.status == 0, "watch: \(watch.stdout) \(watch.stderr)")
+            // Nothing of the refused submits was kept: one job directory, the accepted one.
+            let dirs = try FileManager.default.contentsOfDirectory(atPath: d.stateDirectory + "/jobs")
+            #expect(dirs == [id], "\(dirs)")
+        }
+
+        @Test func concurrentPauseAndResumeKeepTheRecordAndTheArenaInStep() throws {
+            let d = try DaemonHarness(tag: "pause")
+            defer { d.cleanUp() }
+            try d.start()
+            let id = try d.submit(["--model", "mlp:784-64-10", "--workers", "1", "--epochs", "500"]).id
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline && !FileManager.default.fileExists(atPath: "/dev/shm/lapwing.\(id)") { usleep(20_000) }
+            #expect(FileManager.default.fileExists(atPath: "/dev/shm/lapwing.\(id)"))
+
+            // 100 calls from 10 threads, each its own connection: pause and resume in turn.
+            let failures = Mutex<[String]>([])
+            let socket = d.socket
+            DispatchQueue.concurrentPerform(iterations: 10) { t in
+                guard let client = try? ControlClient(path: socket) else {
+                    failures.withLock { $0.append("thread \(t): cannot connect") }
+                    return
+                }
+                for k in 0..<10 {
+                    do {
+                        _ = try client.call((t + k) % 2 == 0 ? .pause : .resume, args: JobRef(job: id))
+                    } catch let e as ProtocolError where e.code == .busy || e.code == .conflict {
+                        continue
+                    } catch {
+                        failures.withLock { $0.append("thread \(t) call \(k): \(error)") }
+                    }
+                }
+            }
+            let failed = failures.withLock { $0 }
+            #expect(failed.isEmpty, "\(failed)")
+            let status = try decode(JobRecord.self, d.cli(["status", id, "--json"]).stdout)
+            let onDisk = try JSONDecoder().decode(
+                JobRecord.self, from: Data(contentsOf: URL(fileURLWithPath: d.stateDirectory + "/jobs/\(id)/job.json")))
+            #expect(onDisk.state == status.state && onDisk.reason == status.reason, "disk \(onDisk.state), daemon \(status.state)")
+            #expect(status.state == .paused || status.state == .running)
+            // No temp file is left beside the record.
+            let files = try FileManager.default.contentsOfDirectory(atPath: d.stateDirectory + "/jobs/\(id)")
+            #expect(!files.contains { $0.contains(".tmp.") }, "\(files)")
+            _ = try d.cli(["cancel", id])
+            _ = try d.cli(["watch", id])
+        }
+
+        @Test func commandLinesAndExitStatuses() throws {
+            let d = try DaemonHarness(tag: "cli")
+            defer { d.cleanUp() }
+            // lapwingd's command line goes through the parser: --socket needs a path.
+            let lapwingd = try TestSupport.binary("lapwingd")
+            let noPath = try runProgram(lapwingd, ["--socket"], timeout: 60)
+            #expect(noPath.status == 2, "lapwingd --socket exited \(noPath.status): \(noPath.stderr)")
+            #expect(noPath.stderr.contains("--socket"), "\(noPath.stderr)")
+            let both = try runProgram(lapwingd, ["--user", "--system"], timeout: 60)
+            #expect(both.status == 2, "\(both.stderr)")
+
+            try d.start()
+            // SIGHUP is logged and ignored: the daemon keeps serving.
+            let pid = try #require(d.daemon?.pid)
+            kill(pid, SIGHUP)
+            let deadline = Date().addingTimeInterval(30)
+            while Date() < deadline && !(d.daemon?.stderr.contains("SIGHUP") ?? false) { usleep(20_000) }
+            #expect(d.daemon?.stderr.contains("SIGHUP: ignored") == true)
+            #expect(kill(pid, 0) == 0, "lapwingd died of SIGHUP")
+            #expect(try d.cli(["version"]).stdout.contains("lapwingd"))
+
+            // submit names its jobs itself; --replicas alone is fine (workers default to at least one per replica).
+            let withID = try d.cli(["submit", "--data", fashionMNIST, "--model", "softmax", "--job-id", "mine"])
+            #expect(withID.status == 2 && withID.stderr.contains("--job-id"), "\(withID.status) \(withID.stderr)")
+            let replicas = try d.submit(["--model", "softmax", "--replicas", "2", "--epochs", "0.05"])
+            #expect(replicas.spec.workers >= 2, "workers \(replicas.spec.workers)")
+            _ = try d.cli(["watch", replicas.id])
+
+            // 5 means "no such job" and nothing else.
+            #expect(try d.cli(["status", "j999-none"]).status == 5)
+            let missingData = try d.cli(["submit", "--data", "idx:/nonexistent-dir", "--model", "softmax"])
+            #expect(missingData.status == 1, "missing data dir exited \(missingData.status): \(missingData.stderr)")
+            let intoMissing = try d.cli(["export", replicas.id, "-o", d.dir + "/no/such/dir/model.safetensors"])
+            #expect(intoMissing.status == 1, "export into a missing dir exited \(intoMissing.status): \(intoMissing.stderr)")
+        }
+
+        @Test func aUserWhoMayNotUseTheSocketIsToldSo() throws {
+            let d = try DaemonHarness(tag: "perm")
+            defer { d.cleanUp() }
+            try d.start(arguments: ["--user", "--socket-mode", "0600"])
+            let r = try d.cli(["list"], asNobody: true)
+            #expect(r.status == 4, "exited \(r.status): \(r.stderr)")
+            #expect(r.stderr.contains("permission denied"), "\(r.stderr)")
+        }
+    }
+}
+
