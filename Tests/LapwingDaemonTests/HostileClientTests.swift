@@ -130,6 +130,62 @@ extension DaemonTests {
             _ = try d.cli(["watch", id])
         }
 
+        /// A full state directory: the failed save is reported to the caller and shown by status,
+        /// the change is kept and saved once there is room again, and a submit that cannot be
+        /// saved leaves nothing behind. The state directory is a small tmpfs of the test's own.
+        @Test func aFullStateDirectoryIsReportedKeptAndRetried() throws {
+            let d = try DaemonHarness(tag: "full")
+            try FileManager.default.createDirectory(atPath: d.stateHome, withIntermediateDirectories: true)
+            let mounted = try runProgram("/bin/mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", d.stateHome], timeout: 30)
+            try #require(mounted.status == 0, "mount a tmpfs (needs root): \(mounted.stderr)")
+            defer {
+                d.stop()
+                _ = try? runProgram("/bin/umount", ["-l", d.stateHome], timeout: 30)
+                d.cleanUp()
+            }
+            try d.start()
+            let id = try d.submit(["--model", "mlp:784-64-10", "--workers", "1", "--epochs", "500", "--eval-every", "0"]).id
+            var deadline = Date().addingTimeInterval(60)
+            while Date() < deadline && !FileManager.default.fileExists(atPath: "/dev/shm/lapwing.\(id)") { usleep(20_000) }
+
+            // Fill the state directory to the last byte.
+            let filler = d.stateHome + "/filler"
+            let fd = open(filler, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+            try #require(fd >= 0)
+            let chunk = [UInt8](repeating: 7, count: 4096)
+            while chunk.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) > 0 {}
+            while chunk.withUnsafeBytes({ write(fd, $0.baseAddress, 1) }) > 0 {}
+            close(fd)
+
+            let pause = try d.cli(["pause", id])
+            #expect(pause.status == 1, "pause on a full disk exited \(pause.status): \(pause.stderr)")
+            #expect(pause.stderr.contains("could not be saved"), "\(pause.stderr)")
+            let shown = try decode(JobRecord.self, d.cli(["status", id, "--json"]).stdout)
+            #expect(shown.state == .paused)
+            #expect(shown.saveError?.isEmpty == false, "status shows no saveError")
+
+            let jobsBefore = try FileManager.default.contentsOfDirectory(atPath: d.stateDirectory + "/jobs")
+            let refused = try d.cli(["submit", "--data", fashionMNIST, "--model", "softmax", "--epochs", "0.1"])
+            #expect(refused.status == 1, "submit on a full disk exited \(refused.status): \(refused.stderr)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: d.stateDirectory + "/jobs") == jobsBefore)
+
+            // Room again: the daemon saves the record it kept.
+            unlink(filler)
+            deadline = Date().addingTimeInterval(30)
+            var onDisk: JobRecord?
+            while Date() < deadline {
+                onDisk = try? JSONDecoder().decode(
+                    JobRecord.self, from: Data(contentsOf: URL(fileURLWithPath: d.stateDirectory + "/jobs/\(id)/job.json")))
+                if onDisk?.state == .paused { break }
+                usleep(50_000)
+            }
+            #expect(onDisk?.state == .paused, "record on disk: \(onDisk?.state.rawValue ?? "unreadable")")
+            #expect(onDisk?.saveError == nil)
+            #expect(try decode(JobRecord.self, d.cli(["status", id, "--json"]).stdout).saveError == nil)
+            _ = try d.cli(["cancel", id])
+            _ = try d.cli(["watch", id])
+        }
+
         @Test func commandLinesAndExitStatuses() throws {
             let d = try DaemonHarness(tag: "cli")
             defer { d.cleanUp() }
