@@ -127,7 +127,7 @@ public struct FrameDecoder {
     public let maxFrameLength: Int
     public let maxDescriptors: Int
     /// Storage above this is given back when the frame that needed it has been taken.
-    static let keptCapacity = 64 << 10
+    public static let keptCapacity = 64 << 10
     private var buffer: [UInt8] = []
     private var start = 0
     /// The stream offset of buffer[0].
