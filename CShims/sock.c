@@ -4,8 +4,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -199,3 +201,23 @@ int lw_epoll_wait(int ep, int *fds, unsigned *events, int max, int timeout_ms) {
   }
   return n;
 }
+
+long lw_raise_fd_limit(long want) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return -errno;
+  rlim_t target = (rlim_t)want;
+  if (rl.rlim_max != RLIM_INFINITY && target > rl.rlim_max) target = rl.rlim_max;
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < target) {
+    rlim_t old = rl.rlim_cur;
+    rl.rlim_cur = target;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) rl.rlim_cur = old;
+  }
+  return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (rlim_t)0x7fffffff ? 0x7fffffff : (long)rl.rlim_cur;
+}
+
+int lw_open_reserve_fd(void) {
+  int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  return fd >= 0 ? fd : -errno;
+}
+
+int lw_release_free_memory(void) { return malloc_trim(0); }

@@ -12,3 +12,4 @@
 #include "lapwing_layout.h"
 #include "lapwing_proc.h"
 #include "lapwing_sock.h"
+#include "lapwing_sync.h"

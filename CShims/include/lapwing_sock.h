@@ -45,6 +45,17 @@ ssize_t lw_recv_with_fds(int sock, void *buf, size_t len, int *fds, int max_fds,
 /// Returns 0 or -errno.
 int lw_peer_credentials(int sock, int32_t *pid, uint32_t *uid, uint32_t *gid);
 
+/// Raises this process's soft RLIMIT_NOFILE toward `want` (never above the hard limit, never
+/// lowers it): systemd starts services with a soft limit of 1024 and leaves raising it to programs
+/// that need more. Returns the soft limit now in force, or -errno.
+long lw_raise_fd_limit(long want);
+/// An open, close-on-exec descriptor of /dev/null to hold in reserve: closed to make room for one
+/// accept when the process is out of descriptors (EMFILE), then reopened. Returns the fd or -errno.
+int lw_open_reserve_fd(void);
+/// malloc_trim(0): hands memory that free() kept back to the kernel (the buffers of many
+/// closed connections otherwise stay in the process's RSS). Returns 1 if memory was released.
+int lw_release_free_memory(void);
+
 /// epoll, with the descriptor itself as the event's data (struct epoll_event is packed on x86-64,
 /// so Swift never touches it). Interest bits: LW_EV_IN, LW_EV_OUT; reported bits add LW_EV_HUP
 /// and LW_EV_ERR.

@@ -10,7 +10,7 @@ import Glibc
 /// mapped `MAP_SHARED` at a 2 MiB aligned address, laid out as `lapwing_layout.h` says.
 ///
 /// Ownership is explicit and fixed at construction:
-/// - ``create(jobID:parameterCount:replicaNodes:workers:vectorsPerReplica:)`` returns the
+/// - ``create(jobID:parameterCount:replicaNodes:workers:vectorsPerReplica:barriers:exchangeVectorsPerWorker:workerReplicas:)`` returns the
 ///   **owner**: its `deinit` unmaps, closes and *unlinks* the object (only in the process that
 ///   created it: a forked worker that drops its inherited copy never unlinks). Call
 ///   ``keepSegment()`` to let the object outlive the owner.
@@ -98,6 +98,12 @@ public struct Arena: ~Copyable {
     /// the averager's and the job host's, and `vectorsPerReplica` vectors per replica (the replica
     /// itself, then the averager's snapshot and algorithm state).
     ///
+    /// The synchronous algorithms also ask for `barriers` barriers (``barrier(_:)``; each starts
+    /// with every worker as participant and quorum, see ``ArenaBarrier/configure(participants:quorum:)``)
+    /// and `exchangeVectorsPerWorker` vectors of d floats per worker (``exchangeVector(_:ofWorker:)``,
+    /// e.g. the gradient a minibatch step reduces), 2 MiB aligned like the replicas and bound to
+    /// the node of the worker's replica, `replicaNodes[workerReplicas[w]]` (nil: not bound).
+    ///
     /// Steps: `shm_open(O_CREAT | O_EXCL, 0600)`; a free-space check of the file system
     /// (`fstatvfs`); `ftruncate`; a 2 MiB aligned `mmap(MAP_SHARED)`; `mbind(MPOL_BIND,
     /// MPOL_MF_STRICT | MPOL_MF_MOVE)` of each replica's vectors to its node, before any page
@@ -111,14 +117,27 @@ public struct Arena: ~Copyable {
     ///
     /// The corresponding C functions are `shm_open`, `posix_fallocate`, `mmap` and `mbind`.
     public static func create(
-        jobID: String, parameterCount: Int, replicaNodes: [Int32], workers: Int, vectorsPerReplica: Int = 2
+        jobID: String, parameterCount: Int, replicaNodes: [Int32], workers: Int, vectorsPerReplica: Int = 2,
+        barriers: Int = 0, exchangeVectorsPerWorker: Int = 0, workerReplicas: [Int]? = nil
     ) throws(LapwingError) -> Arena {
         try validateJobID(jobID)
         let path = segmentPath(jobID: jobID)
         let name = segmentName(jobID: jobID)
+        var exchangeNodes: [Int32]?
+        if let workerReplicas {
+            guard workerReplicas.count == workers, workerReplicas.allSatisfy({ replicaNodes.indices.contains($0) })
+            else {
+                throw LapwingError(
+                    .invalidArgument,
+                    "\(path): worker replicas \(workerReplicas) must name one of replicas 0..<\(replicaNodes.count) for each of \(workers) workers"
+                )
+            }
+            exchangeNodes = workerReplicas.map { replicaNodes[$0] }
+        }
         var layout = try ArenaLayout.compute(
             jobID: jobID, parameterCount: parameterCount, replicaNodes: replicaNodes, workers: workers,
-            vectorsPerReplica: vectorsPerReplica)
+            vectorsPerReplica: vectorsPerReplica, barriers: barriers, exchangeVectorsPerWorker: exchangeVectorsPerWorker,
+            exchangeNodes: exchangeNodes)
         let numa = NUMA.isAvailable
         for (r, node) in replicaNodes.enumerated() where node != -1 {
             guard node >= 0, NUMA.isUsable(node: node) || (!numa && node == 0) else {
@@ -174,6 +193,13 @@ public struct Arena: ~Copyable {
                     lw_numa_bind(start, length, node, LW_MBIND_STRICT | LW_MBIND_MOVE)
                 }
             }
+            for (w, node) in layout.exchangeNodes.enumerated() where node >= 0 && layout.exchangeVectorsPerWorker > 0 {
+                let start = mapped + layout.exchangeOffset(0, ofWorker: w)
+                let length = layout.exchangeVectorsPerWorker * layout.vectorStride
+                try shimCall("mbind", object: "\(path): exchange vectors of worker \(w) on NUMA node \(node)") {
+                    lw_numa_bind(start, length, node, LW_MBIND_STRICT | LW_MBIND_MOVE)
+                }
+            }
         }
         do throws(LapwingError) {
             try shimCall("posix_fallocate", object: path) { lw_shm_fallocate(fd, UInt64(size)) }
@@ -188,6 +214,9 @@ public struct Arena: ~Copyable {
         // First touch: fault every page in (already on its node) and zero it.
         memset(mapped, 0, size)
         layout.write(to: mapped)
+        for b in 0..<layout.barrierCount {
+            ArenaBarrier.initialize(at: mapped + layout.barrierOffset(b), workers: workers)
+        }
         UnsafeAtomic<UInt64>(at: mapped.assumingMemoryBound(to: UInt64.AtomicRepresentation.self))
             .store(ArenaLayout.magic, ordering: .releasing)
         return arena
@@ -305,6 +334,32 @@ public struct Arena: ~Copyable {
         return s
     }
 
+    /// Exchange vector `k` of worker `w` (0..<E), d floats, on the node of the worker's replica.
+    ///
+    /// Unsafe: valid only while this `Arena` is alive (see ``replica(_:)``).
+    public func exchangeVector(_ k: Int, ofWorker w: Int) -> UnsafeMutableBufferPointer<Float> {
+        let start = (base + layout.exchangeOffset(k, ofWorker: w)).assumingMemoryBound(to: Float.self)
+        return UnsafeMutableBufferPointer(start: start, count: layout.parameterCount)
+    }
+
+    // MARK: Barriers
+
+    /// Barrier `b` (0..<B).
+    ///
+    /// Unsafe: the view is valid only while this `Arena` is alive.
+    public func barrier(_ b: Int) -> ArenaBarrier {
+        ArenaBarrier(
+            index: b, address: base + layout.barrierOffset(b),
+            stateWord: base + MemoryLayout<lw_arena_header>.offset(of: \lw_arena_header.state)!,
+            capacity: layout.slotCount)
+    }
+
+    /// Wakes every process sleeping on any barrier (``ArenaBarrier/wakeAll()``), so that it looks at
+    /// the job's state again. ``setState(_:)`` calls it when the state becomes `.stopping`.
+    public func wakeBarrierWaiters() {
+        for b in 0..<layout.barrierCount { barrier(b).wakeAll() }
+    }
+
     // MARK: Slots and state
 
     /// Slot `i` (0..<W: workers, W: averager, W + 1: job host).
@@ -337,18 +392,22 @@ public struct Arena: ~Copyable {
     }
 
     /// Sets the job's state (a releasing store): what was written before is visible to whoever
-    /// reads the new state.
+    /// reads the new state. `.stopping` also wakes every process sleeping on a barrier, so that
+    /// it leaves now rather than at the end of its sleep.
     public func setState(_ s: ArenaState) {
         stateWord.store(s.rawValue, ordering: .releasing)
+        if s == .stopping { wakeBarrierWaiters() }
     }
 
     /// Moves the state from `expected` to `desired` if it is `expected` (acquire-release);
-    /// returns whether it did.
+    /// returns whether it did. A move to `.stopping` wakes the barriers' sleepers as ``setState(_:)`` does.
     @discardableResult
     public func compareExchangeState(expected: ArenaState, desired: ArenaState) -> Bool {
-        stateWord.compareExchange(
+        let moved = stateWord.compareExchange(
             expected: expected.rawValue, desired: desired.rawValue, ordering: .acquiringAndReleasing
         ).exchanged
+        if moved && desired == .stopping { wakeBarrierWaiters() }
+        return moved
     }
 }
 

@@ -1,8 +1,9 @@
 import CLapwing
 import LapwingCore
 
-/// Where everything lives in a job's arena: the numbers of `struct lw_arena_header` and
-/// `struct lw_replica_desc` (CShims/include/lapwing_layout.h), read once into a Swift value.
+/// Where everything lives in a job's arena: the numbers of `struct lw_arena_header`,
+/// `struct lw_replica_desc` and the exchange node table (CShims/include/lapwing_layout.h), read
+/// once into a Swift value.
 ///
 /// Offsets are bytes from the start of the shared-memory object (and of the mapping).
 public struct ArenaLayout: Sendable, Equatable, Codable {
@@ -16,6 +17,10 @@ public struct ArenaLayout: Sendable, Equatable, Codable {
     public static let slotSize = MemoryLayout<lw_slot>.size
     /// The most vectors a replica can have, the replica itself included.
     public static let maxVectorsPerReplica = Int(LW_MAX_VECTORS)
+    /// The most barriers an arena can have.
+    public static let maxBarriers = Int(LW_MAX_BARRIERS)
+    /// The most exchange vectors a worker can have.
+    public static let maxExchangeVectorsPerWorker = Int(LW_MAX_EXCHANGE_VECTORS)
 
     public var jobID: String
     public var layoutVersion: UInt32
@@ -32,9 +37,20 @@ public struct ArenaLayout: Sendable, Equatable, Codable {
     public var headerSize: Int
     public var slotsOffset: Int
     public var replicasOffset: Int
+    /// B: barriers (`struct lw_barrier`, each followed by its arrival log).
+    public var barrierCount: Int
+    public var barriersOffset: Int
+    /// Bytes from one barrier to the next: its cache line and its log of `slotCount` entries.
+    public var barrierStride: Int
+    public var exchangeNodesOffset: Int
     public var dataOffset: Int
     /// Bytes from one vector to the next: d * 4 rounded up to 2 MiB.
     public var vectorStride: Int
+    /// E: exchange vectors per worker (after the replicas' vectors).
+    public var exchangeVectorsPerWorker: Int
+    public var exchangeOffset: Int
+    /// The NUMA node each worker's exchange vectors are bound to; -1 where they are not bound.
+    public var exchangeNodes: [Int32]
     /// Bytes of the whole object.
     public var totalSize: Int
     /// The NUMA node each replica's pages are bound to; -1 where they are not bound.
@@ -54,16 +70,32 @@ public struct ArenaLayout: Sendable, Equatable, Codable {
         return dataOffset + (r * vectorsPerReplica + k) * vectorStride
     }
 
+    /// The byte offset of exchange vector `k` of worker `w`.
+    public func exchangeOffset(_ k: Int, ofWorker w: Int) -> Int {
+        precondition(w >= 0 && w < workerCount, "worker \(w) out of 0..<\(workerCount)")
+        precondition(
+            k >= 0 && k < exchangeVectorsPerWorker, "exchange vector \(k) out of 0..<\(exchangeVectorsPerWorker)")
+        return exchangeOffset + (w * exchangeVectorsPerWorker + k) * vectorStride
+    }
+
+    /// The byte offset of barrier `b` (its `struct lw_barrier`; its arrival log follows).
+    public func barrierOffset(_ b: Int) -> Int {
+        precondition(b >= 0 && b < barrierCount, "barrier \(b) out of 0..<\(barrierCount)")
+        return barriersOffset + b * barrierStride
+    }
+
     /// The byte offset of slot `i`.
     public func slotOffset(_ i: Int) -> Int {
         precondition(i >= 0 && i < slotCount, "slot \(i) out of 0..<\(slotCount)")
         return slotsOffset + i * ArenaLayout.slotSize
     }
 
-    /// Computes the layout for the given shape with `lw_layout_compute`.
+    /// Computes the layout for the given shape with `lw_layout_compute`: `barriers` barriers and
+    /// `exchangeVectorsPerWorker` vectors per worker, bound to `exchangeNodes[w]` (nil: none bound).
     /// Throws `.invalidArgument` for an empty or oversized shape.
     public static func compute(
-        jobID: String, parameterCount: Int, replicaNodes: [Int32], workers: Int, vectorsPerReplica: Int
+        jobID: String, parameterCount: Int, replicaNodes: [Int32], workers: Int, vectorsPerReplica: Int,
+        barriers: Int = 0, exchangeVectorsPerWorker: Int = 0, exchangeNodes: [Int32]? = nil
     ) throws(LapwingError) -> ArenaLayout {
         let what = "arena \(Arena.segmentPath(jobID: jobID))"
         guard parameterCount > 0 else {
@@ -72,8 +104,23 @@ public struct ArenaLayout: Sendable, Equatable, Codable {
         guard !replicaNodes.isEmpty, replicaNodes.count <= Int(UInt32.max) else {
             throw LapwingError(.invalidArgument, "\(what): needs at least one replica")
         }
-        guard workers > 0, workers < Int(UInt32.max) - 2 else {
-            throw LapwingError(.invalidArgument, "\(what): worker count must be positive, not \(workers)")
+        guard workers > 0, workers <= Int(UInt32.max / 4) - Int(LW_EXTRA_SLOTS) else {
+            throw LapwingError(
+                .invalidArgument, "\(what): worker count must be in 1...\(Int(UInt32.max / 4) - 2), not \(workers)")
+        }
+        guard (0...maxBarriers).contains(barriers) else {
+            throw LapwingError(.invalidArgument, "\(what): barrier count must be in 0...\(maxBarriers), not \(barriers)")
+        }
+        guard (0...maxExchangeVectorsPerWorker).contains(exchangeVectorsPerWorker) else {
+            throw LapwingError(
+                .invalidArgument,
+                "\(what): exchange vectors per worker must be in 0...\(maxExchangeVectorsPerWorker), not \(exchangeVectorsPerWorker)"
+            )
+        }
+        if let exchangeNodes, exchangeNodes.count != workers {
+            throw LapwingError(
+                .invalidArgument,
+                "\(what): \(exchangeNodes.count) exchange nodes given for \(workers) workers (one per worker)")
         }
         guard (1...maxVectorsPerReplica).contains(vectorsPerReplica) else {
             throw LapwingError(
@@ -82,23 +129,28 @@ public struct ArenaLayout: Sendable, Equatable, Codable {
         }
         var l = lw_layout()
         let rc = lw_layout_compute(
-            UInt64(parameterCount), UInt32(replicaNodes.count), UInt32(workers), UInt32(vectorsPerReplica), &l)
+            UInt64(parameterCount), UInt32(replicaNodes.count), UInt32(workers), UInt32(vectorsPerReplica),
+            UInt32(barriers), UInt32(exchangeVectorsPerWorker), &l)
         guard rc == 0, l.total_size <= UInt64(Int.max) else {
             throw LapwingError(
                 .invalidArgument,
-                "\(what): \(replicaNodes.count) x \(vectorsPerReplica) vectors of \(parameterCount) floats do not fit in 64 bits"
+                "\(what): \(replicaNodes.count) x \(vectorsPerReplica) + \(workers) x \(exchangeVectorsPerWorker) vectors of \(parameterCount) floats do not fit in 64 bits"
             )
         }
         return ArenaLayout(
             jobID: jobID, layoutVersion: version, parameterCount: parameterCount,
             replicaCount: replicaNodes.count, workerCount: workers, vectorsPerReplica: vectorsPerReplica,
             slotCount: Int(l.slot_count), headerSize: Int(l.header_size), slotsOffset: Int(l.slots_offset),
-            replicasOffset: Int(l.replicas_offset), dataOffset: Int(l.data_offset),
-            vectorStride: Int(l.vector_stride), totalSize: Int(l.total_size), replicaNodes: replicaNodes,
-            creatorPID: 0, createdRealtimeNanoseconds: 0)
+            replicasOffset: Int(l.replicas_offset), barrierCount: barriers, barriersOffset: Int(l.barriers_offset),
+            barrierStride: Int(l.barrier_stride), exchangeNodesOffset: Int(l.exchange_nodes_offset),
+            dataOffset: Int(l.data_offset), vectorStride: Int(l.vector_stride),
+            exchangeVectorsPerWorker: exchangeVectorsPerWorker, exchangeOffset: Int(l.exchange_offset),
+            exchangeNodes: exchangeNodes ?? Array(repeating: -1, count: workers), totalSize: Int(l.total_size),
+            replicaNodes: replicaNodes, creatorPID: 0, createdRealtimeNanoseconds: 0)
     }
 
-    /// Writes the header (magic left 0, state READY) and the replica table at `base`.
+    /// Writes the header (magic left 0, state READY), the replica table and the exchange node table
+    /// at `base`. The barriers are written by `ArenaBarrier.initialize`.
     func write(to base: UnsafeMutableRawPointer) {
         var h = lw_arena_header()
         h.magic = 0
@@ -119,6 +171,12 @@ public struct ArenaLayout: Sendable, Equatable, Codable {
         h.replicas_offset = UInt64(replicasOffset)
         h.data_offset = UInt64(dataOffset)
         h.vector_stride = UInt64(vectorStride)
+        h.barrier_count = UInt32(barrierCount)
+        h.barriers_offset = UInt64(barriersOffset)
+        h.barrier_stride = UInt32(barrierStride)
+        h.exchange_nodes_offset = UInt64(exchangeNodesOffset)
+        h.exchange_offset = UInt64(exchangeOffset)
+        h.exchange_vectors = UInt32(exchangeVectorsPerWorker)
         h.creator_pid = creatorPID
         h.created_realtime_ns = createdRealtimeNanoseconds
         h.state = UInt32(LW_STATE_READY.rawValue)
@@ -136,6 +194,9 @@ public struct ArenaLayout: Sendable, Equatable, Codable {
             base.storeBytes(
                 of: d, toByteOffset: replicasOffset + r * MemoryLayout<lw_replica_desc>.size,
                 as: lw_replica_desc.self)
+        }
+        for w in 0..<workerCount {
+            base.storeBytes(of: exchangeNodes[w], toByteOffset: exchangeNodesOffset + w * 4, as: Int32.self)
         }
     }
 
@@ -173,7 +234,8 @@ public struct ArenaLayout: Sendable, Equatable, Codable {
             expected = try compute(
                 jobID: jobID, parameterCount: Int(clamping: h.param_count),
                 replicaNodes: Array(repeating: -1, count: Int(h.replica_count)), workers: Int(h.worker_count),
-                vectorsPerReplica: Int(h.vectors_per_replica))
+                vectorsPerReplica: Int(h.vectors_per_replica), barriers: Int(h.barrier_count),
+                exchangeVectorsPerWorker: Int(h.exchange_vectors))
         } catch {
             throw LapwingError(.invalidData, "\(object): header describes an impossible arena", detail: error.message)
         }
@@ -181,7 +243,11 @@ public struct ArenaLayout: Sendable, Equatable, Codable {
             expected.slotsOffset == Int(clamping: h.slots_offset),
             expected.replicasOffset == Int(clamping: h.replicas_offset),
             expected.dataOffset == Int(clamping: h.data_offset),
-            expected.vectorStride == Int(clamping: h.vector_stride)
+            expected.vectorStride == Int(clamping: h.vector_stride),
+            expected.barriersOffset == Int(clamping: h.barriers_offset),
+            expected.barrierStride == Int(h.barrier_stride),
+            expected.exchangeNodesOffset == Int(clamping: h.exchange_nodes_offset),
+            expected.exchangeOffset == Int(clamping: h.exchange_offset)
         else {
             throw LapwingError(.invalidData, "\(object): header offsets disagree with layout version \(version)")
         }
@@ -195,7 +261,8 @@ public struct ArenaLayout: Sendable, Equatable, Codable {
         return expected
     }
 
-    /// Reads the replica table of a mapped arena into `replicaNodes`, checking the vector offsets.
+    /// Reads the replica table of a mapped arena into `replicaNodes`, checking the vector offsets,
+    /// and the exchange node table into `exchangeNodes`.
     mutating func readReplicaTable(from base: UnsafeRawPointer, object: String) throws(LapwingError) {
         var nodes: [Int32] = []
         for r in 0..<replicaCount {
@@ -213,5 +280,8 @@ public struct ArenaLayout: Sendable, Equatable, Codable {
             nodes.append(d.node)
         }
         replicaNodes = nodes
+        exchangeNodes = (0..<workerCount).map {
+            base.loadUnaligned(fromByteOffset: exchangeNodesOffset + $0 * 4, as: Int32.self)
+        }
     }
 }

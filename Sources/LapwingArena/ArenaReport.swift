@@ -5,8 +5,9 @@ import LapwingCore
 import Glibc
 #endif
 
-/// What `lapwing-numa arena JOB-ID` shows of an attached arena: the header, every slot, and per
-/// replica its checksum and the NUMA node of its pages. Encoded as one JSON object by `--json`.
+/// What `lapwing-numa arena JOB-ID` shows of an attached arena: the header, every slot, per
+/// replica its checksum and the NUMA node of its pages, every barrier's shape and counters, and
+/// per worker its exchange vectors. Encoded as one JSON object by `--json`.
 public struct ArenaReport: Sendable, Equatable, Codable {
     public struct Slot: Sendable, Equatable, Codable {
         public var index: Int
@@ -32,6 +33,29 @@ public struct ArenaReport: Sendable, Equatable, Codable {
         public var vectorChecksums: [Double]
     }
 
+    public struct Barrier: Sendable, Equatable, Codable {
+        public var index: Int
+        /// M and N: a round completes when `quorum` of the `participants` have arrived.
+        public var participants: Int
+        public var quorum: Int
+        /// The round now open.
+        public var round: UInt32
+        public var completedRounds: UInt64
+        public var lateArrivals: UInt64
+        /// Processes sleeping on it now.
+        public var sleepers: Int
+    }
+
+    public struct Exchange: Sendable, Equatable, Codable {
+        public var worker: Int
+        /// The node its exchange vectors were bound to at creation; -1 if none.
+        public var intendedNode: Int32
+        /// The node of its first vector's first page (negative: -errno of the query).
+        public var node: Int32
+        /// The checksum of each of its exchange vectors.
+        public var vectorChecksums: [Double]
+    }
+
     public var segment: String
     public var path: String
     public var layout: ArenaLayout
@@ -42,6 +66,9 @@ public struct ArenaReport: Sendable, Equatable, Codable {
     public var totalBytes: Int
     public var slots: [Slot]
     public var replicas: [Replica]
+    public var barriers: [Barrier]
+    /// Per worker, when the arena has exchange vectors; empty otherwise.
+    public var exchange: [Exchange]
 }
 
 /// One `/dev/shm/lapwing.*` object, as `lapwing-numa arena --list` shows it.
@@ -76,6 +103,30 @@ extension Arena {
                     index: p.replica, intendedNode: p.intendedNode, node: p.node, pageNodes: p.pageNodes,
                     checksum: sums[p.replica][0], vectorChecksums: sums[p.replica]))
         }
+        let barriers = (0..<layout.barrierCount).map { i in
+            let b = barrier(i)
+            return ArenaReport.Barrier(
+                index: i, participants: b.participants, quorum: b.quorum, round: b.round,
+                completedRounds: b.completedRounds, lateArrivals: b.lateArrivals, sleepers: b.sleepers)
+        }
+        var exchange: [ArenaReport.Exchange] = []
+        if layout.exchangeVectorsPerWorker > 0 {
+            for w in 0..<layout.workerCount {
+                let sums = (0..<layout.exchangeVectorsPerWorker).map { k in
+                    exchangeVector(k, ofWorker: w).reduce(0.0) { $0 + Double($1) }
+                }
+                let first = UnsafeRawPointer(exchangeVector(0, ofWorker: w).baseAddress!)
+                let node: Int32
+                do throws(LapwingError) {
+                    node = try nodeOfPage(first)
+                } catch {
+                    node = -Int32(error.errno ?? EIO)
+                }
+                exchange.append(
+                    ArenaReport.Exchange(
+                        worker: w, intendedNode: layout.exchangeNodes[w], node: node, vectorChecksums: sums))
+            }
+        }
         let stateText: String
         if let s = state {
             stateText = s.description
@@ -88,7 +139,7 @@ extension Arena {
         return ArenaReport(
             segment: Arena.segmentName(jobID: jobID), path: Arena.segmentPath(jobID: jobID), layout: layout,
             state: stateText, vectorBytes: layout.parameterCount * MemoryLayout<Float>.size,
-            totalBytes: layout.totalSize, slots: slots, replicas: replicas)
+            totalBytes: layout.totalSize, slots: slots, replicas: replicas, barriers: barriers, exchange: exchange)
     }
 
     /// The `lapwing.*` objects in `directory` (by default /dev/shm), sorted by job id.

@@ -13,36 +13,48 @@ import Glibc
 /// The control socket (protocol v1, docs/protocol.md): one thread, one epoll loop over the
 /// listener, every connection and a wake-up pipe (epoll, not poll: with hundreds of idle
 /// watchers, each wake-up costs the one descriptor that is ready, not all of them). A connection that misbehaves (bad frames,
-/// oversize frames, never reading its replies) pays alone: it gets a structured error and is
-/// closed; everyone else is served as before.
+/// oversize frames, too many descriptors, never reading its replies, missing a deadline, going
+/// past a limit of `ControlLimits`) pays alone: it gets a structured error and is closed;
+/// everyone else is served as before.
 public final class ControlServer: @unchecked Sendable {
-    /// Replies a client has not read beyond this are its problem: the connection is dropped.
-    static let maxOutbox = 8 << 20
+    /// Reads from one connection per wake-up, at most (64 KiB each): a fast sender does not keep
+    /// the others waiting (epoll is level-triggered, so the rest is read on the next round).
+    static let readsPerWake = 16
 
     final class Connection {
         let id: Int
         let fd: Int32
         let uid: UInt32
         let pid: Int32
+        let acceptedAt: ContinuousClock.Instant
         var decoder = FrameDecoder()
+        /// When the first byte of the unfinished frame arrived (nil between frames).
+        var frameStartedAt: ContinuousClock.Instant?
         var outbox: [(bytes: [UInt8], fds: [OwnedFD])] = []
         var outboxBytes = 0
+        var outboxDescriptors = 0
         var sentOfFirst = 0
+        /// What it counts against its uid's and the daemon's budgets.
+        var charge = ControlLedger.Charge()
         var greeted = false
         var closeAfterFlush = false
         /// The epoll interest now registered (LW_EV_IN / LW_EV_OUT bits).
         var interest: UInt32 = UInt32(LW_EV_IN)
         var watching: [(job: String, token: Int, request: Int)] = []
 
-        init(id: Int, fd: Int32, uid: UInt32, pid: Int32) {
+        init(id: Int, fd: Int32, uid: UInt32, pid: Int32, acceptedAt: ContinuousClock.Instant) {
             self.id = id
             self.fd = fd
             self.uid = uid
             self.pid = pid
+            self.acceptedAt = acceptedAt
         }
     }
 
     let config: DaemonConfig
+    /// `config.limits` with the environment's overrides, fitted to the descriptor limit.
+    public let limits: ControlLimits
+    private var ledger: ControlLedger
     let manager: JobManager
     let log: @Sendable (String) -> Void
     private let listenFD: Int32
@@ -51,6 +63,16 @@ public final class ControlServer: @unchecked Sendable {
     private var ep: Int32 = -1
     var connections: [Int32: Connection] = [:]
     private var nextID = 0
+    /// Held open to be closed when accept() fails with EMFILE: room to take one connection and
+    /// tell it the daemon is busy, instead of leaving it in the backlog (-1 while spent).
+    private var reserveFD: Int32 = -1
+    /// Set while the listener is left out of epoll (out of descriptors or memory): until the next sweep.
+    private var listenerPaused = false
+    private var nextSweep = ContinuousClock.now
+    /// Connections refused or closed for a limit since the last sweep, by reason (logged once a sweep).
+    private var limitEvents: [String: Int] = [:]
+    /// Bytes of buffers let go since memory was last handed back to the kernel.
+    private var releasedBytes = 0
     /// Each job's record as JSON text, kept until the record changes: `status` and `list` are
     /// most of the traffic, and encoding a record was most of a request's cost.
     var encodedRecords: [String: (record: JobRecord, json: [UInt8])] = [:]
@@ -64,6 +86,15 @@ public final class ControlServer: @unchecked Sendable {
         self.config = config
         self.manager = manager
         self.log = log
+        let wanted = try config.limits.overridden { DaemonConfig.env($0) }
+        // Room for every connection and held descriptor, and the reserve for everything else.
+        let fdLimit = lw_raise_fd_limit(wanted.connections + wanted.heldDescriptors + 2 * ControlLimits.reservedDescriptors)
+        limits = fdLimit > 0 ? wanted.fitting(descriptorLimit: Int(fdLimit)) : wanted
+        ledger = ControlLedger(limits: limits)
+        if limits != wanted {
+            log("control socket: the descriptor limit is \(fdLimit): at most \(limits.connections) connections "
+                + "(\(limits.connectionsPerUID) per uid) and \(limits.heldDescriptors) held descriptors")
+        }
         if let activated {
             listenFD = activated
             ownsSocketFile = false
@@ -85,6 +116,7 @@ public final class ControlServer: @unchecked Sendable {
             listenFD = try shimCall("listen", object: path) { lw_unix_listen(path, socketMode, 512) }
             ownsSocketFile = true
         }
+        reserveFD = lw_open_reserve_fd()
         try shimCall("pipe2", object: "control server wake-up pipe") { lw_pipe_cloexec(&wake) }
         _ = lw_set_nonblocking(wake[0], 1)
         _ = lw_set_nonblocking(wake[1], 1)
@@ -95,6 +127,7 @@ public final class ControlServer: @unchecked Sendable {
             }
         } catch {
             if ep >= 0 { close(ep) }
+            if reserveFD >= 0 { close(reserveFD) }
             close(wake[0])
             close(wake[1])
             if ownsSocketFile { unlink(config.socketPath) }
@@ -125,6 +158,7 @@ public final class ControlServer: @unchecked Sendable {
             close(wake[0])
             close(wake[1])
             close(ep)
+            if reserveFD >= 0 { close(reserveFD) }
             running.store(false, ordering: .releasing)
         }
         onListening()
@@ -134,7 +168,8 @@ public final class ControlServer: @unchecked Sendable {
         let (evIn, evOut) = (UInt32(LW_EV_IN), UInt32(LW_EV_OUT))
         let (evHup, evErr) = (UInt32(LW_EV_HUP), UInt32(LW_EV_ERR))
         while !stopRequested.load(ordering: .acquiring) {
-            let n = lw_epoll_wait(ep, &readyFDs, &readyEvents, 64, 1000)
+            let untilSweep = (nextSweep - ContinuousClock.now) / .milliseconds(1)
+            let n = lw_epoll_wait(ep, &readyFDs, &readyEvents, 64, Int32(max(0, min(1000, untilSweep.rounded(.up)))))
             if n < 0 && n != -EINTR {
                 log("control socket: epoll_wait: \(errnoDescription(-n))")
                 break
@@ -157,31 +192,149 @@ public final class ControlServer: @unchecked Sendable {
                 while read(wake[0], &drain, 256) > 0 {}
                 deliverInbox()
             }
+            let now = ContinuousClock.now
+            if now >= nextSweep { sweep(now) }
         }
     }
+
+    // MARK: Connections and limits
 
     private func acceptAll() {
         while true {
             let fd = lw_unix_accept(listenFD)
-            if fd < 0 { return }
+            if fd < 0 {
+                switch -fd {
+                case EAGAIN, EWOULDBLOCK: return
+                // The client gave up before we took it: nothing to do for it.
+                case ECONNABORTED, EPROTO, EINTR: continue
+                case EMFILE, ENFILE: return acceptAtDescriptorLimit(errno: -fd)
+                default:
+                    // ENOMEM, ENOBUFS: the kernel is short; try again at the next sweep.
+                    return pauseListener(why: "accept: \(errnoDescription(-fd))")
+                }
+            }
             _ = lw_set_nonblocking(fd, 1)
             var pid: Int32 = 0, uid: UInt32 = 0, gid: UInt32 = 0
             if lw_peer_credentials(fd, &pid, &uid, &gid) != 0 {
                 close(fd)
                 continue
             }
+            if let refusal = ledger.admit(uid: uid) {
+                count("refused: \(refusal.message)")
+                refuse(fd, refusal)
+                continue
+            }
             if lw_epoll_watch(ep, fd, UInt32(LW_EV_IN), 1) != 0 {
+                ledger.close(uid: uid, charge: ControlLedger.Charge())
                 close(fd)
                 continue
             }
             nextID += 1
-            connections[fd] = Connection(id: nextID, fd: fd, uid: uid, pid: pid)
+            connections[fd] = Connection(id: nextID, fd: fd, uid: uid, pid: pid, acceptedAt: .now)
+        }
+    }
+
+    /// accept() found no descriptor free: take the waiting client with the reserve descriptor,
+    /// tell it so, and stop watching the listener until the next sweep, so that the loop does
+    /// not spin on a listener that stays readable.
+    private func acceptAtDescriptorLimit(errno err: Int32) {
+        if reserveFD >= 0 {
+            close(reserveFD)
+            let fd = lw_unix_accept(listenFD)
+            if fd >= 0 {
+                _ = lw_set_nonblocking(fd, 1)
+                refuse(fd, ProtocolError(
+                    .busy, "lapwingd is out of file descriptors (\(errnoDescription(err)))",
+                    detail: "\(connections.count) connections open; retry later"))
+            }
+            reserveFD = lw_open_reserve_fd()
+        }
+        pauseListener(why: "accept: \(errnoDescription(err)) with \(connections.count) connections open")
+    }
+
+    private func pauseListener(why: String) {
+        guard !listenerPaused else { return }
+        listenerPaused = true
+        _ = lw_epoll_watch(ep, listenFD, 0, 0)
+        log("control socket: not accepting connections until the next sweep: \(why)")
+    }
+
+    /// Sends `error` on a connection that is not (or no longer) served, once, without waiting, and closes it.
+    private func refuse(_ fd: Int32, _ error: ProtocolError) {
+        if let frame = try? ServerMessage.error(error).frame() {
+            _ = frame.withUnsafeBytes { lw_send_with_fds(fd, $0.baseAddress, $0.count, nil, 0) }
+        }
+        close(fd)
+    }
+
+    /// Closes `c` for going past a limit: the error goes out if nothing else is queued before it.
+    private func expel(_ c: Connection, _ error: ProtocolError) {
+        guard connections[c.fd] === c else { return }
+        count("closed: \(error.message)")
+        if c.outbox.isEmpty, let frame = try? ServerMessage.error(error).frame() {
+            _ = frame.withUnsafeBytes { lw_send_with_fds(c.fd, $0.baseAddress, $0.count, nil, 0) }
+        }
+        drop(c, why: nil)
+    }
+
+    /// Notes a refusal or a closing for the sweep's log line (a flood would otherwise flood the log).
+    private func count(_ event: String) {
+        // One line per kind: the numbers in a message (counts, bytes) vary, so key on its start.
+        let kind = String(event.prefix { !$0.isNumber })
+        limitEvents[kind, default: 0] += 1
+    }
+
+    /// Updates what `c` counts against the budgets; closes it when one is overdrawn. Returns
+    /// whether it is still open.
+    @discardableResult
+    private func recharge(_ c: Connection) -> Bool {
+        let new = ledger.charge(bufferedBytes: c.decoder.bufferedByteCount + c.outboxBytes,
+                                descriptors: c.decoder.pendingDescriptorCount + c.outboxDescriptors)
+        let old = c.charge
+        c.charge = new
+        if let overdrawn = ledger.recharge(uid: c.uid, from: old, to: new) {
+            expel(c, overdrawn)
+            return false
+        }
+        return true
+    }
+
+    /// Once a second (more often for deadlines under two seconds): closes connections past a
+    /// deadline, watches the listener again, logs what the limits did, and hands memory that
+    /// closed connections let go back to the kernel.
+    private func sweep(_ now: ContinuousClock.Instant) {
+        nextSweep = now + limits.sweepInterval
+        for c in Array(connections.values) {
+            if !c.greeted && now - c.acceptedAt >= limits.helloTimeout {
+                expel(c, ProtocolError(
+                    .badFrame, "no hello within \(limits.helloTimeout) of connecting",
+                    detail: "the first frame must be a hello; the connection closes"))
+            } else if let started = c.frameStartedAt, now - started >= limits.frameTimeout {
+                expel(c, ProtocolError(
+                    .badFrame, "a frame unfinished \(limits.frameTimeout) after its first byte "
+                        + "(\(c.decoder.bufferedByteCount) bytes received)",
+                    detail: "a frame must arrive within \(limits.frameTimeout); the connection closes"))
+            }
+        }
+        if listenerPaused {
+            listenerPaused = false
+            if reserveFD < 0 { reserveFD = lw_open_reserve_fd() }
+            _ = lw_epoll_watch(ep, listenFD, UInt32(LW_EV_IN), 0)
+        }
+        if !limitEvents.isEmpty {
+            let summary = limitEvents.sorted { $0.key < $1.key }.map { "\($0.value) × \($0.key)…" }
+            log("control socket: limits: " + summary.joined(separator: "; "))
+            limitEvents = [:]
+        }
+        if releasedBytes >= 8 << 20 {
+            _ = lw_release_free_memory()
+            releasedBytes = 0
         }
     }
 
     private func readFrom(_ c: Connection, _ buf: inout [UInt8]) {
         var received = [Int32](repeating: -1, count: Int(LW_MAX_FDS_PER_FRAME))
-        while true {
+        for _ in 0..<Self.readsPerWake {
             var nfds: Int32 = 0, truncated: Int32 = 0
             let n = buf.withUnsafeMutableBytes { b in
                 received.withUnsafeMutableBufferPointer { f in
@@ -198,7 +351,18 @@ public final class ControlServer: @unchecked Sendable {
                 drop(c, why: nil)
                 return
             }
-            c.decoder.feed(buf[0..<n], fds: (0..<Int(nfds)).map { OwnedFD(received[$0]) })
+            let fds = (0..<Int(nfds)).map { OwnedFD(received[$0]) }
+            if truncated != 0 {
+                // More than a frame may carry in one message: the kernel has closed the excess.
+                fds.forEach { $0.close() }
+                send(c, .error(ProtocolError(
+                    .invalidArgument, "more than \(LW_MAX_FDS_PER_FRAME) descriptors attached to one message",
+                    detail: "a frame carries at most \(LW_MAX_FDS_PER_FRAME); the connection closes")))
+                return closeWhenFlushed(c)
+            }
+            let before = c.decoder.bufferedByteCount
+            c.decoder.feed(buf[0..<n], fds: fds)
+            var completed = false
             while true {
                 let frame: ReceivedFrame?
                 do throws(ProtocolError) {
@@ -210,9 +374,18 @@ public final class ControlServer: @unchecked Sendable {
                     return
                 }
                 guard let frame else { break }
+                completed = true
+                if frame.json.count >= FrameDecoder.keptCapacity { releasedBytes += frame.json.count }
                 handle(c, frame)
                 if connections[c.fd] !== c || c.closeAfterFlush { return }
             }
+            // The deadline of a frame runs from its first byte.
+            if c.decoder.bufferedByteCount == 0 {
+                c.frameStartedAt = nil
+            } else if completed || before == 0 || c.frameStartedAt == nil {
+                c.frameStartedAt = .now
+            }
+            if !recharge(c) { return }
         }
     }
 
@@ -245,12 +418,19 @@ public final class ControlServer: @unchecked Sendable {
     }
 
     private func enqueue(_ c: Connection, _ bytes: [UInt8], fds: [OwnedFD]) {
+        guard connections[c.fd] === c else {
+            fds.forEach { $0.close() }
+            return
+        }
         c.outbox.append((bytes, fds))
         c.outboxBytes += bytes.count
-        if c.outboxBytes > Self.maxOutbox {
-            return drop(c, why: "it stopped reading its replies (\(c.outboxBytes) bytes queued)")
+        c.outboxDescriptors += fds.count
+        if c.outboxBytes > limits.outboxBytes || c.outboxDescriptors > limits.outboxDescriptors {
+            return drop(
+                c, why: "it stopped reading its replies (\(c.outboxBytes) bytes and \(c.outboxDescriptors) descriptors queued)")
         }
         flush(c)
+        if connections[c.fd] === c { recharge(c) }
     }
 
     private func deliverInbox() {
@@ -274,7 +454,10 @@ public final class ControlServer: @unchecked Sendable {
             }
             if n == -Int(EAGAIN) || n == -Int(EINTR) { return updateInterest(c) }
             if n < 0 { return drop(c, why: nil) }
-            if c.sentOfFirst == 0 { first.fds.forEach { $0.close() } }
+            if c.sentOfFirst == 0 {
+                first.fds.forEach { $0.close() }
+                c.outboxDescriptors -= first.fds.count
+            }
             c.sentOfFirst += n
             if c.sentOfFirst == first.bytes.count {
                 c.outboxBytes -= first.bytes.count
@@ -286,6 +469,7 @@ public final class ControlServer: @unchecked Sendable {
         }
         if c.closeAfterFlush { return drop(c, why: nil) }
         updateInterest(c)
+        if c.charge != ControlLedger.Charge() { recharge(c) }
     }
 
     /// Reads while the connection may still send, writes while replies wait for it.
@@ -304,10 +488,18 @@ public final class ControlServer: @unchecked Sendable {
     }
 
     private func drop(_ c: Connection, why: String?) {
+        guard connections[c.fd] === c else { return }
         if let why { log("control socket: dropping connection of pid \(c.pid) (uid \(c.uid)): \(why)") }
         for w in c.watching { manager.unwatch(w.job, w.token) }
         for item in c.outbox { item.fds.forEach { $0.close() } }
         c.outbox = []
+        // Descriptors of an unfinished frame close now, and its buffer goes.
+        releasedBytes += c.decoder.bufferedByteCount + c.outboxBytes
+        c.decoder = FrameDecoder()
+        c.outboxBytes = 0
+        c.outboxDescriptors = 0
+        ledger.close(uid: c.uid, charge: c.charge)
+        c.charge = ControlLedger.Charge()
         connections[c.fd] = nil
         _ = lw_epoll_forget(ep, c.fd)
         close(c.fd)

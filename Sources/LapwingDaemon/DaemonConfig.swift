@@ -17,6 +17,9 @@ public struct DaemonConfig: Sendable, Equatable {
     public var hostExecutable: String
     /// Cores the daemon may hand to jobs (its cpuset's physical cores).
     public var cores: Int
+    /// What control-socket clients may hold: connections, deadlines, buffered bytes, descriptors
+    /// (the environment variables of `ControlLimits.environmentOverrides` change some).
+    public var limits = ControlLimits()
 
     public init(mode: Mode, socketPath: String, stateDirectory: String, hostExecutable: String, cores: Int) {
         self.mode = mode

@@ -110,43 +110,63 @@ public enum Frame {
     }
 }
 
-/// Cuts a byte stream into frames, incrementally: feed what arrived, then pull complete frames.
+/// Cuts a byte stream into frames, incrementally: feed what arrived, then pull complete frames
+/// with `next()` until it returns nil.
 ///
 /// Descriptors received with a chunk belong to the frame that holds the chunk's last byte: the sender
 /// attaches them to the sendmsg of the frame's first bytes, and Linux ends a recvmsg after the
-/// message that carried descriptors, so that message's bytes end the chunk.
+/// message that carried descriptors, so that message's bytes end the chunk. They are counted per
+/// frame, over every chunk of it: more than `maxDescriptors` for one frame (a peer that sends a few
+/// bytes and 16 descriptors at a time) fails the stream at once and closes them all.
+///
+/// Memory: once `next()` has returned nil, the decoder holds at most one unfinished frame (at most
+/// 4 + `maxFrameLength` bytes) and the storage of a large frame is let go when the frame is taken.
 /// A zero or oversize length prefix cannot be skipped: the stream is out of step from there, and
-/// every later `next()` throws the same error.
+/// every later `next()` throws the same error (later bytes are dropped, later descriptors closed).
 public struct FrameDecoder {
     public let maxFrameLength: Int
+    public let maxDescriptors: Int
+    /// Storage above this is given back when the frame that needed it has been taken.
+    public static let keptCapacity = 64 << 10
     private var buffer: [UInt8] = []
     private var start = 0
     /// The stream offset of buffer[0].
     private var base = 0
     /// Descriptors waiting for their frame, keyed by the stream offset of their chunk's last byte.
     private var pending: [(offset: Int, fds: [OwnedFD])] = []
+    private var pendingCount = 0
     private var failure: ProtocolError?
 
-    public init(maxFrameLength: Int = ControlProtocol.maxFrameLength) {
+    public init(
+        maxFrameLength: Int = ControlProtocol.maxFrameLength,
+        maxDescriptors: Int = ControlProtocol.maxDescriptorsPerFrame
+    ) {
         self.maxFrameLength = maxFrameLength
+        self.maxDescriptors = maxDescriptors
     }
 
     /// Bytes fed but not yet returned as frames.
     public var bufferedByteCount: Int { buffer.count - start }
 
+    /// Descriptors fed but not yet returned with their frame.
+    public var pendingDescriptorCount: Int { pendingCount }
+
+    /// Whether the stream has failed (every later `next()` throws).
+    public var hasFailed: Bool { failure != nil }
+
     /// Adds received bytes and the descriptors that came with them.
     public mutating func feed(_ bytes: some Collection<UInt8>, fds: [OwnedFD] = []) {
+        if failure != nil {
+            fds.forEach { $0.close() }
+            return
+        }
         if !fds.isEmpty {
             if bytes.isEmpty {
                 fds.forEach { $0.close() }
             } else {
                 pending.append((base + buffer.count + bytes.count - 1, fds))
+                pendingCount += fds.count
             }
-        }
-        if start > 0 && start >= buffer.count / 2 {
-            buffer.removeFirst(start)
-            base += start
-            start = 0
         }
         buffer.append(contentsOf: bytes)
     }
@@ -154,7 +174,7 @@ public struct FrameDecoder {
     /// The next complete frame, or nil when more bytes are needed.
     public mutating func next() throws(ProtocolError) -> ReceivedFrame? {
         if let failure { throw failure }
-        guard buffer.count - start >= 4 else { return nil }
+        guard buffer.count - start >= 4 else { return try needMore(frameLength: nil) }
         let n =
             Int(buffer[start]) << 24 | Int(buffer[start + 1]) << 16 | Int(buffer[start + 2]) << 8
             | Int(buffer[start + 3])
@@ -165,22 +185,60 @@ public struct FrameDecoder {
             return try fail(
                 ProtocolError(.frameTooLarge, "frame of \(n) bytes", detail: "the limit is \(maxFrameLength) bytes"))
         }
-        guard buffer.count - start >= 4 + n else { return nil }
-        let json = Array(buffer[(start + 4)..<(start + 4 + n)])
+        guard buffer.count - start >= 4 + n else { return try needMore(frameLength: n) }
         let frameEnd = base + start + 4 + n
+        var count = 0
+        for p in pending {
+            guard p.offset < frameEnd else { break }
+            count += p.fds.count
+        }
+        if count > maxDescriptors { return try fail(tooManyDescriptors(count)) }
+        let json = Array(buffer[(start + 4)..<(start + 4 + n)])
         start += 4 + n
         var fds: [OwnedFD] = []
         while let first = pending.first, first.offset < frameEnd {
             fds += first.fds
             pending.removeFirst()
         }
+        pendingCount -= fds.count
         return ReceivedFrame(json: json, fds: fds)
+    }
+
+    /// Every frame fed so far has been taken: the bytes left are the start of one frame (of
+    /// `frameLength` bytes when its prefix has arrived), and every descriptor pending is that frame's.
+    private mutating func needMore(frameLength: Int?) throws(ProtocolError) -> ReceivedFrame? {
+        if pendingCount > maxDescriptors { return try fail(tooManyDescriptors(pendingCount)) }
+        if start > 0 {
+            let rest = buffer.count - start
+            if buffer.capacity > Self.keptCapacity && rest <= Self.keptCapacity {
+                buffer = Array(buffer[start...])  // a large frame's storage goes back
+            } else {
+                buffer.removeFirst(start)
+            }
+            base += start
+            start = 0
+        }
+        // A large frame gets its storage once instead of doubling into twice its size (once its
+        // bytes arrive: a length prefix alone reserves nothing).
+        if let frameLength, buffer.count > Self.keptCapacity, buffer.capacity < 4 + frameLength {
+            buffer.reserveCapacity(4 + frameLength)
+        }
+        return nil
+    }
+
+    private func tooManyDescriptors(_ count: Int) -> ProtocolError {
+        ProtocolError(
+            .invalidArgument, "\(count) descriptors attached to one frame",
+            detail: "a frame carries at most \(maxDescriptors); the connection closes")
     }
 
     private mutating func fail(_ error: ProtocolError) throws(ProtocolError) -> ReceivedFrame? {
         failure = error
         for p in pending { p.fds.forEach { $0.close() } }
         pending = []
+        pendingCount = 0
+        buffer = []
+        start = 0
         throw error
     }
 }

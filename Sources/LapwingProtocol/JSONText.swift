@@ -61,7 +61,14 @@ struct JSONParser {
             guard p.i < p.bytes.count, p.bytes[p.i] == UInt8(ascii: "\"") else {
                 throw p.unexpected("expected a member name in quotes")
             }
+            let keyStart = p.i
             let key = try p.string()
+            // One meaning per key: a reader that kept the first and one that kept the last
+            // would act on different requests.
+            if members[key] != nil {
+                let shown = key.count > 64 ? key.prefix(64) + "…" : Substring(key)
+                throw JSONSyntaxError("duplicate key \"\(shown)\" at character \(keyStart)")
+            }
             p.skipSpace()
             guard p.i < p.bytes.count, p.bytes[p.i] == UInt8(ascii: ":") else {
                 throw p.unexpected("expected ':' after a member name")
