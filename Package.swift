@@ -36,6 +36,9 @@ let package = Package(
             swiftSettings: strict + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
         .target(name: "LapwingTopology", dependencies: ["LapwingCore", "CLapwing"], swiftSettings: strict),
+        // What travels between the CLI, the daemon and the job host: the job spec, the host's
+        // events and summary, the daemon's job record. Both sides link it; neither links the other.
+        .target(name: "LapwingJob", dependencies: ["LapwingCore"], swiftSettings: strict),
         // The control-plane protocol (framed JSON over a Unix socket), shared by lapwingd and the CLI.
         .target(name: "LapwingProtocol", dependencies: ["LapwingCore", "CLapwing"], swiftSettings: strict),
         .target(
@@ -45,18 +48,22 @@ let package = Package(
         ),
         .target(
             name: "LapwingEngine",
-            dependencies: ["LapwingCore", "LapwingData", "LapwingModels", "LapwingTopology", "LapwingArena", "CLapwing"],
+            dependencies: [
+                "LapwingCore", "LapwingJob", "LapwingData", "LapwingModels", "LapwingTopology", "LapwingArena", "CLapwing",
+            ],
             swiftSettings: strict + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
         .target(
             name: "LapwingDaemon",
-            dependencies: ["LapwingCore", "LapwingEngine", "LapwingArena", "LapwingTopology", "LapwingProtocol", "CLapwing"],
+            dependencies: [
+                "LapwingCore", "LapwingJob", "LapwingEngine", "LapwingArena", "LapwingTopology", "LapwingProtocol", "CLapwing",
+            ],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "lapwingd",
             dependencies: [
-                "LapwingCore", "LapwingDaemon", "LapwingEngine", "LapwingTopology", "LapwingProtocol",
+                "LapwingCore", "LapwingJob", "LapwingDaemon", "LapwingEngine", "LapwingTopology", "LapwingProtocol",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -67,7 +74,7 @@ let package = Package(
         .executableTarget(
             name: "lapwing",
             dependencies: [
-                "LapwingCore", "LapwingEngine", "LapwingDaemon", "LapwingProtocol", "LapwingData",
+                "LapwingCore", "LapwingJob", "LapwingEngine", "LapwingProtocol", "LapwingData", "LapwingTopology",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -82,7 +89,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "lapwing-bench",
-            dependencies: ["CLapwing", "LapwingCore", "LapwingData", "LapwingModels", "LapwingEngine", "LapwingProtocol"],
+            dependencies: ["CLapwing", "LapwingCore", "LapwingJob", "LapwingData", "LapwingModels", "LapwingEngine", "LapwingProtocol"],
             swiftSettings: strict + [.unsafeFlags(["-Ounchecked"])]
         ),
         // Shared by the test targets: built binaries, spawning in a process group, scratch dirs.
@@ -93,12 +100,16 @@ let package = Package(
         .testTarget(name: "LapwingTopologyTests", dependencies: ["LapwingTopology", "lapwing-numa"]),
         .testTarget(
             name: "LapwingEngineTests",
-            dependencies: ["LapwingEngine", "LapwingModels", "LapwingData", "LapwingCore", "LapwingTestSupport", "lapwing"]),
+            dependencies: [
+                "LapwingEngine", "LapwingJob", "LapwingModels", "LapwingData", "LapwingCore", "LapwingTestSupport", "lapwing",
+            ]),
         .testTarget(
             name: "LapwingDaemonTests",
             dependencies: [
-                "LapwingDaemon", "LapwingEngine", "LapwingProtocol", "LapwingTestSupport", "lapwing", "lapwingd", "lapwing-bench",
+                "LapwingDaemon", "LapwingJob", "LapwingEngine", "LapwingProtocol", "LapwingTestSupport", "lapwing", "lapwingd",
+                "lapwing-bench",
             ]),
+        .testTarget(name: "LapwingJobTests", dependencies: ["LapwingJob"], exclude: ["Fixtures"]),
         .testTarget(name: "LapwingProtocolTests", dependencies: ["LapwingProtocol", "LapwingCore"]),
         .testTarget(name: "LapwingArenaTests", dependencies: ["LapwingArena", "LapwingTopology", "lapwing-numa"]),
     ],

@@ -2,6 +2,7 @@ import CLapwing
 import Foundation
 import LapwingCore
 import LapwingEngine
+import LapwingJob
 import LapwingProtocol
 import LapwingTopology
 

@@ -1,4 +1,5 @@
 import LapwingCore
+import LapwingProtocol
 
 #if canImport(Glibc)
 import Glibc
@@ -47,11 +48,7 @@ public struct DaemonConfig: Sendable, Equatable {
     }
 
     /// The user-mode socket path, as clients find it too.
-    public static func userSocketPath() throws(LapwingError) -> String {
-        if let run = env("XDG_RUNTIME_DIR") { return run + "/lapwing/control.sock" }
-        // No runtime dir (no login session): a private directory under /tmp named for the uid.
-        return "/tmp/lapwing-\(getuid())/control.sock"
-    }
+    public static func userSocketPath() throws(LapwingError) -> String { ControlProtocol.userSocketPath() }
 
     static func userStateDirectory() -> String {
         if let state = env("XDG_STATE_HOME") { return state + "/lapwing" }

@@ -2,6 +2,7 @@ import Foundation
 import LapwingArena
 import LapwingCore
 import LapwingEngine
+import LapwingJob
 import LapwingTopology
 import Synchronization
 
@@ -133,7 +134,7 @@ public final class JobManager: Sendable {
             return .success(record)
         }
         let record = try result.get()
-        log("job \(record.id) submitted by uid \(owner): \(spec.algorithm.rawValue) \(spec.model) on \(spec.data)")
+        log("job \(record.id) submitted by uid \(owner): \(spec.algorithm.description) \(spec.model) on \(spec.data)")
         schedule()
         return try self.status(record.id)
     }

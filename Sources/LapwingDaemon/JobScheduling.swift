@@ -2,6 +2,7 @@ import Foundation
 import LapwingArena
 import LapwingCore
 import LapwingEngine
+import LapwingJob
 
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,6 @@
 import Foundation
 import LapwingCore
+import LapwingJob
 
 #if canImport(Glibc)
 import Glibc

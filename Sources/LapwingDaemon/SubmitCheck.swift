@@ -1,6 +1,7 @@
 import LapwingCore
 import LapwingData
 import LapwingEngine
+import LapwingJob
 import LapwingProtocol
 
 /// What a client may put in a `submit`, checked before the daemon does anything with it: the
@@ -9,18 +10,15 @@ import LapwingProtocol
 /// the files the data spec needs, one per role: the job host reads its data through them and
 /// never opens a path.
 public enum SubmitCheck {
-    /// Fields of a job spec a client may set, and those of its nested objects.
-    static let clientFields = [
-        "data", "model", "algorithm", "workers", "replicas", "epochs", "batch", "schedule", "sgd", "averaging",
-        "evalEvery", "holdout", "seed",
-    ]
+    /// Fields of a job spec a client may set, and those of its nested objects (the algorithm's
+    /// object holds its knobs, which the algorithm checks).
+    static let clientFields = JobSpec.fields.filter { !JobSpec.launcherFields.contains($0) }
     static let nestedFields: [String: [String]] = [
-        "schedule": ["kind", "base", "warmup", "stepAt", "stepFactor", "minimum"],
-        "sgd": ["momentum", "nesterov", "weightDecay"],
-        "averaging": ["period", "warmup"],
+        "schedule": LearningRateSchedule.fields,
+        "sgd": SGDRule.fields,
     ]
     /// Fields the daemon sets: a client that sends one is refused, not ignored.
-    static let daemonFields = ["id", "outputDir", "dataDescriptors", "dataNames"]
+    static let daemonFields = JobSpec.launcherFields
     /// Longest role and file name a client may describe (names are for messages only).
     static let maxRoleBytes = 64
     static let maxNameBytes = 1024
@@ -92,10 +90,4 @@ public enum SubmitCheck {
         }
     }
 
-    /// A spec as a client sends it: without the fields the daemon sets.
-    public static func clientJSON(_ spec: JobSpec) throws(ProtocolError) -> JSONValue {
-        guard case .object(var fields) = try JSONValue(encoding: spec) else { return try JSONValue(encoding: spec) }
-        for f in daemonFields { fields[f] = nil }
-        return .object(fields)
-    }
 }

@@ -15,6 +15,8 @@ final class ChildProcesses {
         let pid: pid_t
         let role: String
         var status: Int32?
+        /// Workers are named `worker-N`; every other child is a coordinator.
+        var isWorker: Bool { role.hasPrefix("worker-") }
     }
 
     private(set) var children: [Child] = []

@@ -1,4 +1,5 @@
 import LapwingCore
+import LapwingJob
 import LapwingData
 import LapwingModels
 
@@ -42,6 +43,15 @@ final class Evaluator {
         return total
     }
 
+    /// The tensor and index of the first parameter of the last snapshot that is not finite (NaN
+    /// or infinite), or nil when all are finite.
+    func firstNonFiniteParameter() -> (block: String, index: Int)? {
+        for b in model.blocks {
+            for k in 0..<b.count where !snapshot[b.offset + k].isFinite { return (b.name, k) }
+        }
+        return nil
+    }
+
     /// Writes the last snapshot as safetensors, with the model spec and accuracy as metadata.
     func writeModel(to path: String, spec: JobSpec, accuracy: Double) throws(LapwingError) {
         let tensors = model.blocks.map { b in
@@ -54,7 +64,7 @@ final class Evaluator {
             metadata: [
                 "format": "lapwing", "model": spec.model, "loss": model.loss.rawValue, "data": spec.data,
                 "layout": "y = x @ weight + bias, weight is [in, out]; ReLU between layers",
-                "test_accuracy": "\(accuracy)", "job": spec.id, "algorithm": spec.algorithm.rawValue,
+                "test_accuracy": "\(accuracy)", "job": spec.id, "algorithm": spec.algorithm.description,
             ], to: path)
     }
 }

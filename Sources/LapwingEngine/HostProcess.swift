@@ -1,6 +1,7 @@
 import CLapwing
 import Foundation
 import LapwingCore
+import LapwingJob
 import Synchronization
 
 #if canImport(Glibc)

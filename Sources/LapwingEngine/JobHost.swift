@@ -2,6 +2,7 @@ import CLapwing
 import Foundation
 import LapwingCore
 import LapwingData
+import LapwingJob
 import LapwingModels
 import LapwingTopology
 
@@ -28,6 +29,7 @@ public enum JobHost {
     /// and model strings parse.
     public static func preflight(_ spec: JobSpec) throws(LapwingError) {
         try spec.validate()
+        try Algorithms.check(spec)
         _ = try DataSpec.parse(spec.data)
         _ = try ModelSpec.parse(spec.model)
     }
@@ -47,6 +49,21 @@ public enum JobHost {
             var run = try JobRun(spec: spec, emit: emit)
             return run.execute()
         } catch {
+            let sig = lw_stop_signal()
+            if sig != 0 {
+                // Told to stop while setting up (most often while waiting for data from a pipe
+                // or a FIFO): the job was interrupted, not broken.
+                // A read that the signal ended says so itself ("DATA: stopped by signal 15 ... while reading").
+                let stoppedReading = error.code == .system && error.errno == EINTR
+                var done = HostEvent(.finished, job: spec.id)
+                done.summary = JobSummary(
+                    stoppedBeforeTraining: spec,
+                    reason: stoppedReading
+                        ? error.message
+                        : "signal \(sig) (\(String(cString: strsignal(sig)))) before training: \(error.description)")
+                emit(done)
+                return exitInterrupted
+            }
             var e = HostEvent(.failed, job: spec.id)
             e.error = error.description
             emit(e)
@@ -58,6 +75,7 @@ public enum JobHost {
 /// The state of one running job inside its host.
 struct JobRun {
     let spec: JobSpec
+    let algorithm: any TrainingAlgorithm
     let emit: (HostEvent) -> Void
     let data: TrainingData
     let model: FeedForwardModel
@@ -67,21 +85,28 @@ struct JobRun {
     let totalSamples: Int
     let children = ChildProcesses()
     var metrics: FileWriter?
-    var averagerSlot: Int { spec.workers }
+    /// The coordinator's slot in the arena (after the workers').
+    var coordinatorSlot: Int { spec.workers }
 
     init(spec: JobSpec, emit: @escaping (HostEvent) -> Void) throws(LapwingError) {
         try spec.validate()
+        algorithm = try Algorithms.resolve(spec)
         self.spec = spec
         self.emit = emit
         blas = try BLAS.setUp()
         data = try TrainingData.load(spec)
-        model = try FeedForwardModel(spec: ModelSpec.parse(spec.model), features: data.train.cols, classes: data.classes)
-        let replicas = spec.algorithm == .hogwild ? 1 : spec.replicas
-        placement = try Topology.current().place(workers: spec.workers, replicas: replicas)
+        let modelSpec = try ModelSpec.parse(spec.model)
+        try modelSpec.checkLabels(of: data.train)
+        model = try FeedForwardModel(spec: modelSpec, features: data.train.cols, classes: data.classes)
+        let topology = try Topology.current()
+        let replicas = try algorithm.replicaCount(numaNodes: max(1, topology.nodes.count))
+        placement = try topology.place(workers: spec.workers, replicas: replicas)
         totalSamples = max(1, Int((spec.epochs * Double(data.trainRows.count)).rounded()))
         shared = try SharedState(
             jobID: spec.id, parameterCount: model.parameterCount,
-            replicaNodes: placement.replicas.map { Int32($0.node) }, workers: spec.workers)
+            replicaNodes: placement.replicas.map { Int32($0.node) }, workers: spec.workers,
+            needs: algorithm.arenaNeeds(replicas: placement.replicas.count),
+            workerReplicas: placement.workers.sorted { $0.worker < $1.worker }.map(\.replica))
         if let dir = spec.outputDir {
             let path = dir + "/metrics.jsonl"
             let fd = try syscall("open", object: path) { open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
@@ -103,6 +128,7 @@ struct JobRun {
         let t0 = monotonicSeconds()
         var outcome = "completed"
         var reason: String?
+        var diverged = false
         do throws(LapwingError) {
             try startChildren()
         } catch {
@@ -114,7 +140,7 @@ struct JobRun {
             arena: shared.name, host: getpid(),
             workers: children.children.filter { $0.role.hasPrefix("worker") }.map(\.pid),
             workerCPUs: placement.workers.map(\.cpu),
-            averager: children.children.first { $0.role == "averager" }?.pid, replicas: placement.replicas.count,
+            averager: children.children.first { !$0.isWorker }?.pid, replicas: placement.replicas.count,
             replicaNodes: placement.replicas.map { Int32($0.node) }, parameters: model.parameterCount,
             trainRows: data.trainRows.count, testRows: data.testRows.count, blas: blas.corename)
         emit(started)
@@ -141,11 +167,19 @@ struct JobRun {
                 reason = "\(f.role) (pid \(f.pid)) \(describeWaitStatus(f.status ?? 0))"
                 break
             }
+            if let why = divergence(evaluator: nil) {
+                (outcome, reason, diverged) = ("failed", why, true)
+                break
+            }
             let now = monotonicSeconds()
             let samples = shared.totalSamples()
             if samples >= nextEval && samples < totalSamples {
                 emitEvaluation(evaluator.evaluate(consistent: false), samples: samples, elapsed: now - t0)
                 while nextEval <= samples { nextEval += evalStep }
+                if let why = divergence(evaluator: evaluator) {
+                    (outcome, reason, diverged) = ("failed", why, true)
+                    break
+                }
             }
             if now - lastProgress >= 0.25 {
                 lastProgress = now
@@ -154,7 +188,7 @@ struct JobRun {
                 let rate = Double(samples - window[0].1) / max(1e-9, now - window[0].0)
                 emitProgress(.progress, samples: samples, elapsed: now - t0, rate: rate)
             }
-            if children.running.allSatisfy({ $0.role == "averager" }) || samples >= totalSamples { break }
+            if children.running.allSatisfy({ !$0.isWorker }) || samples >= totalSamples { break }
         }
         shared.requestStop()
         children.stopAll(grace: 5)
@@ -162,9 +196,12 @@ struct JobRun {
         let samples = shared.totalSamples()
         let final = evaluator.evaluate(consistent: true)
         emitEvaluation(final, samples: samples, elapsed: seconds)
+        if !diverged && outcome != "failed", let why = divergence(evaluator: evaluator) {
+            (outcome, reason, diverged) = ("failed", why, true)
+        }
 
         var modelPath: String?
-        if let dir = spec.outputDir {
+        if let dir = spec.outputDir, !diverged {
             let path = dir + "/model.safetensors"
             do throws(LapwingError) {
                 try evaluator.writeModel(to: path, spec: spec, accuracy: final.accuracy)
@@ -174,16 +211,18 @@ struct JobRun {
                 reason = error.description
             }
         }
-        let avg = shared.averagingStats(slot: averagerSlot)
+        let rounds = shared.roundStats(slot: coordinatorSlot)
+        let exchanged = shared.bytesExchanged()
         let summary = JobSummary(
-            job: spec.id, outcome: outcome, reason: reason, algorithm: spec.algorithm.rawValue, model: spec.model,
+            job: spec.id, outcome: outcome, reason: reason, algorithm: spec.algorithm.name, model: spec.model,
             data: spec.data, workers: spec.workers, replicas: placement.replicas.count, batch: spec.batch,
             epochs: Double(samples) / Double(data.trainRows.count), samples: samples, trainSeconds: seconds,
             samplesPerSecond: Double(samples) / max(seconds, 1e-9),
-            testAccuracy: model.isClassifier ? final.accuracy : nil, testLoss: final.meanLoss,
+            testAccuracy: model.isClassifier ? final.accuracy : nil, testLoss: final.meanLoss.finiteOrNil,
             trainLoss: shared.meanLoss(workers: spec.workers), testRows: data.testRows.count,
-            averagingRounds: avg.rounds, averagingBytes: avg.bytes, averagingSeconds: avg.seconds,
-            blas: blas.corename, modelPath: modelPath, metricsPath: spec.outputDir.map { $0 + "/metrics.jsonl" })
+            averagingRounds: rounds.rounds, averagingBytes: exchanged.bytes, averagingSeconds: rounds.seconds,
+            bytesExchanged: exchanged.bytes, crossNodeBytes: exchanged.crossNode,
+            knobs: (try? Knobs(spec.algorithm, declared: type(of: algorithm).knobs))?.values, blas: blas.corename, modelPath: modelPath, metricsPath: spec.outputDir.map { $0 + "/metrics.jsonl" })
         if let dir = spec.outputDir {
             try? AtomicFile.write(to: dir + "/summary.json", bytes: Array((HostEvent.jsonString(summary) + "\n").utf8))
         }
@@ -201,29 +240,30 @@ struct JobRun {
         }
     }
 
-    /// Forks the workers, then the averager when the algorithm has replicas to average.
+    /// Forks the workers, then the algorithm's coordinator if it has one.
     func startChildren() throws(LapwingError) {
         let replicaWorkers = placement.replicas.map(\.workers)
         for w in placement.workers {
-            let worker = Worker(
-                index: w.worker, replica: w.replica, spec: spec, model: model, data: data.train,
-                trainRows: data.trainRows, shared: shared, replicaWorkers: replicaWorkers[w.replica],
-                totalSamples: totalSamples)
+            let context = WorkerContext(
+                index: w.worker, replica: w.replica, spec: spec, shared: shared, replicaWorkers: replicaWorkers,
+                totalSamples: totalSamples, parameterCount: model.parameterCount)
+            let worker = Worker(context: context, algorithm: algorithm, model: model, data: data.train, trainRows: data.trainRows)
             let pid = try children.spawn(role: "worker-\(w.worker)", cpu: w.cpu) {
                 worker.run()
                 return 0
             }
             shared.setPID(slot: w.worker, pid)
         }
-        if spec.algorithm == .lapSGD && placement.replicas.count > 1 {
-            let averager = Averager(
-                spec: spec, shared: shared, replicaWorkers: replicaWorkers, totalSamples: totalSamples,
-                slot: averagerSlot)
-            let pid = try children.spawn(role: "averager", cpu: placement.averager.cpu) {
-                averager.run()
+        let context = CoordinatorContext(
+            spec: spec, shared: shared, replicaWorkers: replicaWorkers, replicaNodes: placement.replicas.map { Int32($0.node) },
+            slot: coordinatorSlot, node: Int32(placement.averager.node), totalSamples: totalSamples,
+            parameterCount: model.parameterCount)
+        if var coordinator = algorithm.coordinator(context) {
+            let pid = try children.spawn(role: coordinator.role, cpu: placement.averager.cpu) {
+                coordinator.run()
                 return 0
             }
-            shared.setPID(slot: averagerSlot, pid)
+            shared.setPID(slot: coordinatorSlot, pid)
         }
     }
 
@@ -236,7 +276,8 @@ struct JobRun {
         e.samplesPerSecond = rate
         e.trainLoss = shared.meanLoss(workers: spec.workers)
         e.learningRate = Double(spec.schedule.rate(at: Double(samples) / Double(totalSamples)))
-        e.averagingRounds = shared.averagingStats(slot: averagerSlot).rounds
+        e.averagingRounds = shared.roundStats(slot: coordinatorSlot).rounds
+        e.bytesExchanged = shared.bytesExchanged().bytes
         emit(e)
     }
 
@@ -248,12 +289,35 @@ struct JobRun {
         e.epochs = spec.epochs
         e.samplesPerSecond = Double(samples) / max(elapsed, 1e-9)
         e.trainLoss = shared.meanLoss(workers: spec.workers)
-        e.testLoss = eval.meanLoss
+        e.testLoss = eval.meanLoss.finiteOrNil
         e.testAccuracy = model.isClassifier ? eval.accuracy : nil
-        e.averagingRounds = shared.averagingStats(slot: averagerSlot).rounds
+        e.averagingRounds = shared.roundStats(slot: coordinatorSlot).rounds
+        e.bytesExchanged = shared.bytesExchanged().bytes
         emit(e)
         try? metrics?.write(e.jsonLine() + "\n")
         try? metrics?.flush()
+    }
+
+    /// Why training has diverged, or nil: a worker's loss that is not finite (it stopped at that
+    /// step), or, with `evaluator`, a parameter of the averaged model that is not finite (the
+    /// hinge loss of a NaN model is 0, so the loss alone does not tell).
+    func divergence(evaluator: Evaluator?) -> String? {
+        let rows = Double(data.trainRows.count)
+        let epoch = String(format: "%.2f", Double(shared.totalSamples()) / rows)
+        let hint = "lower --lr (\(spec.schedule.base) now) or scale the features (e.g. to [0, 1])"
+        if let d = shared.divergedWorker() {
+            let what =
+                d.loss.isFinite
+                ? "grew from \(String(format: "%.3g", d.first)) to \(String(format: "%.3g", d.loss)) (more than a million times)"
+                : "is \(d.loss.isNaN ? "NaN" : "infinite")"
+            return "training diverged: worker \(d.worker)'s loss \(what) at its step \(d.steps), epoch \(epoch) of "
+                + "\(spec.epochs); \(hint)"
+        }
+        if let evaluator, let (block, index) = evaluator.firstNonFiniteParameter() {
+            return "training diverged: the model's parameter \(block)[\(index)] is not finite at epoch \(epoch) "
+                + "of \(spec.epochs); \(hint)"
+        }
+        return nil
     }
 
     func fail(_ message: String) -> Int32 {
@@ -287,4 +351,22 @@ extension JobHost {
             }
         }
     }
+}
+
+extension JobSummary {
+    /// The summary of a job stopped before it trained anything (e.g. while its data were read).
+    init(stoppedBeforeTraining spec: JobSpec, reason: String) {
+        self.init(
+            job: spec.id, outcome: "interrupted", reason: reason, algorithm: spec.algorithm.name, model: spec.model,
+            data: spec.data, workers: spec.workers, replicas: 0, batch: spec.batch, epochs: 0, samples: 0,
+            trainSeconds: 0, samplesPerSecond: 0, testAccuracy: nil, testLoss: nil, trainLoss: nil, testRows: 0,
+            averagingRounds: 0, averagingBytes: 0, averagingSeconds: 0, bytesExchanged: 0, crossNodeBytes: 0, knobs: nil,
+            blas: "", modelPath: nil, metricsPath: nil)
+    }
+}
+
+extension Double {
+    /// The value, or nil when it is NaN or infinite (JSON has no such numbers: an event holding
+    /// one would not encode).
+    fileprivate var finiteOrNil: Double? { isFinite ? self : nil }
 }

@@ -1,19 +1,10 @@
+import LapwingJob
 import LapwingModels
 
-/// The worker's update rule: SGD with private heavy-ball or Nesterov momentum and decoupled-
+/// The worker's update rule (`SGDRule`, in LapwingJob): SGD with private heavy-ball or Nesterov momentum and decoupled-
 /// from-nothing L2 weight decay (added to the gradient), written in place into the shared
 /// replica without locks (Hogwild!). Momentum buffers are private and never averaged.
-public struct SGDRule: Codable, Sendable, Equatable {
-    public var momentum: Float
-    public var nesterov: Bool
-    public var weightDecay: Float
-
-    public init(momentum: Float = 0.9, nesterov: Bool = false, weightDecay: Float = 0) {
-        self.momentum = momentum
-        self.nesterov = nesterov
-        self.weightDecay = weightDecay
-    }
-
+extension SGDRule {
     /// Applies one step over the ranges of `grad` that a step can have written: dense steps
     /// touch every parameter; sparse steps only the touched blocks and the dense tail (their
     /// momentum is updated lazily, where the gradient is).

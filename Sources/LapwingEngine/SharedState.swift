@@ -1,5 +1,8 @@
+import CLapwing
 import LapwingArena
 import LapwingCore
+import LapwingJob
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -7,9 +10,11 @@ import Glibc
 
 /// The engine's view of a job's arena: the replicas, each process's counters, and the state
 /// word, with the meaning the training loop gives them. Slot `w` is worker w, slot W the
-/// averager, slot W+1 the job host. Workers' `aux[0]` holds their running loss (Float bits);
-/// the averager's `aux` holds bytes moved and nanoseconds spent averaging (its `steps` count
-/// rounds).
+/// averager, slot W+1 the job host. Workers' `aux[0]` holds their running loss (Float bits),
+/// `aux[1]` the loss of their first step (the yardstick of the divergence check); a
+/// coordinator's `steps` count its rounds and its `aux[1]` the nanoseconds they took. Every
+/// process's `aux[2]` and `aux[3]` count the bytes it exchanged and those across NUMA nodes. The job host's `samples` counts the samples handed out to the workers
+/// (`claimSamples`), so that all of them together stop at exactly the job's sample budget.
 ///
 /// Created by the job host before it forks: the children inherit the mapping and never run
 /// its deinit (they leave through _exit), so only the host unmaps and unlinks.
@@ -18,19 +23,29 @@ final class SharedState {
     let parameterCount: Int
     let workers: Int
     private let replicaBases: [UnsafeMutablePointer<Float>]
+    /// The host slot's `samples` word, as an atomic every process adds to.
+    private let claimed: UnsafeMutablePointer<Atomic<UInt64>>
 
-    /// Vectors per replica in the arena: the replica itself (the averager keeps its snapshot privately).
-    static let vectorsPerReplica = 1
+    /// What the algorithm asked for besides the replicas.
+    let needs: ArenaNeeds
 
-    init(jobID: String, parameterCount: Int, replicaNodes: [Int32], workers: Int) throws(LapwingError) {
+    /// `workerReplicas[w]`: the replica of worker w (its exchange vectors go on that replica's node).
+    init(jobID: String, parameterCount: Int, replicaNodes: [Int32], workers: Int, needs: ArenaNeeds, workerReplicas: [Int])
+        throws(LapwingError)
+    {
         arena = try Arena.create(
             jobID: jobID, parameterCount: parameterCount, replicaNodes: replicaNodes, workers: workers,
-            vectorsPerReplica: Self.vectorsPerReplica)
+            vectorsPerReplica: needs.vectorsPerReplica, barriers: needs.barriers,
+            exchangeVectorsPerWorker: needs.exchangeVectorsPerWorker, workerReplicas: workerReplicas)
+        self.needs = needs
         self.parameterCount = parameterCount
         self.workers = workers
         var bases: [UnsafeMutablePointer<Float>] = []
         for r in 0..<replicaNodes.count { bases.append(arena.replica(r).baseAddress!) }
         replicaBases = bases
+        let word = arena.hostSlot.address + MemoryLayout<lw_slot>.offset(of: \lw_slot.samples)!
+        claimed = word.bindMemory(to: Atomic<UInt64>.self, capacity: 1)
+        claimed.initialize(to: Atomic(0))
         arena.setState(.running)
     }
 
@@ -68,6 +83,38 @@ final class SharedState {
         return Int(truncatingIfNeeded: n)
     }
 
+    /// Claims up to `n` of the job's `total` samples for one step; returns how many were granted
+    /// (fewer than `n` for the last step, 0 once every sample is handed out). Samples granted to
+    /// all workers together add up to exactly `total`, however many workers ask at once.
+    @inline(__always)
+    func claimSamples(_ n: Int, total: Int) -> Int {
+        let before = Int(truncatingIfNeeded: claimed.pointee.wrappingAdd(UInt64(n), ordering: .relaxed).oldValue)
+        return before >= total ? 0 : min(n, total - before)
+    }
+
+    /// A running loss this many times the first step's loss (or 1e-3, if larger) counts as
+    /// diverged: a cross-entropy of a million nats, or predictions a thousand times further off
+    /// than the random start, are not a bad patch of training but a blow-up (ReLUs then die and
+    /// the loss can stay finite, so waiting for NaN alone would let it pass).
+    static let explosionFactor: Float = 1e6
+
+    /// Records a worker's first loss (before its first `recordStep`).
+    func recordFirstLoss(slot: Int, loss: Float) { arena.slot(slot).setAux(1, UInt64(loss.bitPattern)) }
+
+    /// The first worker whose running loss is not finite (NaN or infinite) or has exploded
+    /// (`explosionFactor`), with its step count, that loss and its first loss; nil when none.
+    func divergedWorker() -> (worker: Int, steps: Int, loss: Float, first: Float)? {
+        for w in 0..<workers where arena.slot(w).steps > 0 {
+            let s = arena.slot(w)
+            let v = Float(bitPattern: UInt32(truncatingIfNeeded: s.aux(0)))
+            let first = Float(bitPattern: UInt32(truncatingIfNeeded: s.aux(1)))
+            if !v.isFinite || (s.steps > 1 && v > Self.explosionFactor * max(first, 1e-3)) {
+                return (w, Int(s.steps), v, first)
+            }
+        }
+        return nil
+    }
+
     /// Steps of the given workers together (a replica's node-level step count).
     func steps(of workers: [Int]) -> Int {
         var n: UInt64 = 0
@@ -97,18 +144,47 @@ final class SharedState {
         return n == 0 ? nil : sum / Double(n)
     }
 
-    func recordAveraging(slot: Int, rounds: Int, bytes: Int, seconds: Double) {
+    /// A coordinator's rounds so far and the seconds they took (its slot's `steps` and `aux[1]`).
+    func recordRounds(slot: Int, rounds: Int, seconds: Double) {
         let s = arena.slot(slot)
         s.setCounters(steps: UInt64(rounds), samples: 0)
-        s.setAux(0, UInt64(bytes))
         s.setAux(1, UInt64(seconds * 1e9))
         s.beat()
     }
 
-    func averagingStats(slot: Int) -> (rounds: Int, bytes: Int, seconds: Double) {
+    func roundStats(slot: Int) -> (rounds: Int, seconds: Double) {
         let s = arena.slot(slot)
-        return (Int(s.steps), Int(s.aux(0)), Double(s.aux(1)) / 1e9)
+        return (Int(s.steps), Double(s.aux(1)) / 1e9)
     }
+
+    /// The bytes a process has moved between replicas and exchange buffers so far, and those of
+    /// them that crossed a NUMA node (its slot's `aux[2]` and `aux[3]`; every exchange path
+    /// counts its own).
+    @inline(__always)
+    func recordExchange(slot: Int, bytes: Int, crossNode: Int) {
+        let s = arena.slot(slot)
+        s.setAux(2, UInt64(bytes))
+        s.setAux(3, UInt64(crossNode))
+    }
+
+    /// Bytes exchanged by every process of the job together, and those across NUMA nodes.
+    func bytesExchanged() -> (bytes: Int, crossNode: Int) {
+        var b: UInt64 = 0, c: UInt64 = 0
+        for slot in 0..<(workers + 1) {
+            b &+= arena.slot(slot).aux(2)
+            c &+= arena.slot(slot).aux(3)
+        }
+        return (Int(truncatingIfNeeded: b), Int(truncatingIfNeeded: c))
+    }
+
+    /// Barrier `b` of the arena (the synchronous algorithms').
+    func barrier(_ b: Int) -> ArenaBarrier { arena.barrier(b) }
+
+    /// Exchange vector `k` of worker `w` (d floats, on its replica's node).
+    func exchange(_ k: Int, ofWorker w: Int) -> UnsafeMutablePointer<Float> { arena.exchangeVector(k, ofWorker: w).baseAddress! }
+
+    /// State vector `v` (1..<vectorsPerReplica) of replica `r`: a snapshot, an anchor, momentum...
+    func vector(_ v: Int, ofReplica r: Int) -> UnsafeMutablePointer<Float> { arena.vector(v, ofReplica: r).baseAddress! }
 
     /// Unlinks the shm object (the mapping stays valid until this value is released).
     func remove() { try? arena.unlink() }

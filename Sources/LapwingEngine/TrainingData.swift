@@ -1,4 +1,5 @@
 import LapwingCore
+import LapwingJob
 import LapwingData
 
 /// The rows a job trains and evaluates on: the data set's own test set, or a seeded holdout

@@ -1,6 +1,7 @@
 import CLapwing
 import LapwingCore
 import LapwingEngine
+import LapwingJob
 import LapwingProtocol
 
 #if canImport(Glibc)

@@ -3,6 +3,7 @@ import Foundation
 import LapwingCore
 import LapwingData
 import LapwingEngine
+import LapwingJob
 import LapwingModels
 
 #if canImport(Glibc)

@@ -1,6 +1,6 @@
 import Foundation
 import LapwingCore
-import LapwingDaemon
+import LapwingJob
 import LapwingEngine
 import LapwingProtocol
 
@@ -16,9 +16,9 @@ final class DaemonClient {
 
     /// Connects to `socket`, or to the user's daemon if one listens, else the system daemon.
     init(socket: String?) throws(CLIFailure) {
-        let user = try? DaemonConfig.userSocketPath()
-        let path = socket ?? ([user, "/run/lapwing/control.sock"].compactMap { $0 }.first { access($0, F_OK) == 0 })
-            ?? user ?? "/run/lapwing/control.sock"
+        let user = ControlProtocol.userSocketPath()
+        let found = [user, ControlProtocol.systemSocketPath].first { (p: String) in access(p, F_OK) == 0 }
+        let path = socket ?? found ?? user
         self.path = path
         do {
             client = try ControlClient(path: path, timeout: nil)  // watch may wait long (a queued job)

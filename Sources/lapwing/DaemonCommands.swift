@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import LapwingCore
-import LapwingDaemon
+import LapwingJob
 import LapwingData
 import LapwingEngine
 import LapwingProtocol
@@ -72,7 +72,11 @@ func printJSON(_ value: some Encodable) {
 struct SubmitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "submit", abstract: "Queue a training job on the daemon (the options of `run`).",
-        discussion: "The data files are opened here, with your rights, and passed to the daemon as descriptors.")
+        discussion: """
+            The data files are opened here, with your rights, and passed to the daemon as descriptors.
+
+            \(Algorithms.help)
+            """)
 
     @OptionGroup var training: TrainingOptions
     @OptionGroup var client: ClientOptions
@@ -102,7 +106,7 @@ struct SubmitCommand: ParsableCommand {
             var sent = spec
             if training.workers == nil { sent.workers = 0 }  // the daemon's default: one per core it may use
             let args = try SubmitArgs(
-                spec: SubmitCheck.clientJSON(sent), files: inputs.map { FileRole(role: $0.role, name: $0.path) })
+                spec: clientJSON(sent), files: inputs.map { FileRole(role: $0.role, name: $0.path) })
             let record: JobRecord = try c.call(.submit, args, fds: fds)
             if client.json && !watch {
                 printJSON(record)
@@ -138,12 +142,12 @@ struct ListCommand: ParsableCommand {
                 before = first.id
             }
             if client.json { return printJSON(jobs) }
-            print(pad("JOB", 14) + pad("STATE", 12) + pad("OWNER", 7) + pad("ALGORITHM", 10) + pad("MODEL", 18) + pad("EPOCH", 12) + "TEST ACC")
+            print(pad("JOB", 14) + pad("STATE", 12) + pad("OWNER", 7) + pad("ALGORITHM", 15) + pad("MODEL", 18) + pad("EPOCH", 12) + "TEST ACC")
             for j in jobs {
                 let epoch = j.progress?.epoch.map { ProgressLine.fixed($0, 2) } ?? "-"
                 let acc = (j.summary?.testAccuracy ?? j.progress?.testAccuracy).map { ProgressLine.fixed($0 * 100, 2) + "%" } ?? "-"
                 print(
-                    pad(j.id, 14) + pad(j.state.rawValue, 12) + pad("\(j.owner)", 7) + pad(j.spec.algorithm.rawValue, 10)
+                    pad(j.id, 14) + pad(j.state.rawValue, 12) + pad("\(j.owner)", 7) + pad(j.spec.algorithm.name, 15)
                         + pad(j.spec.model, 18) + pad("\(epoch)/\(ProgressLine.fixed(j.spec.epochs, 0))", 12) + acc)
             }
         }
@@ -162,7 +166,7 @@ struct StatusCommand: ParsableCommand {
             let r: JobRecord = try client.connect().call(.status, JobRef(job: job))
             if client.json { return printJSON(r) }
             print("job \(r.id): \(r.state.rawValue)\(r.reason.map { " (\($0))" } ?? "")")
-            print("  owner uid \(r.owner); \(r.spec.algorithm.rawValue) \(r.spec.model) on \(r.spec.data)")
+            print("  owner uid \(r.owner); \(r.spec.algorithm.description) \(r.spec.model) on \(r.spec.data)")
             print("  \(r.spec.workers) workers, batch \(r.spec.batch), \(ProgressLine.fixed(r.spec.epochs, 2)) epochs")
             if let p = r.progress { print("  " + ProgressLine.format(p, accuracy: p.testAccuracy)) }
             if let s = r.summary {
@@ -306,4 +310,11 @@ struct DaemonTopologyCommand: ParsableCommand {
             print(client.json ? t.json() : t.text())
         }
     }
+}
+
+/// A spec as a client sends it: without the fields a daemon sets itself (it refuses them).
+func clientJSON(_ spec: JobSpec) throws(ProtocolError) -> JSONValue {
+    guard case .object(var fields) = try JSONValue(encoding: spec) else { return try JSONValue(encoding: spec) }
+    for f in JobSpec.launcherFields { fields[f] = nil }
+    return .object(fields)
 }

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import LapwingCore
-import LapwingDaemon
+import LapwingJob
 import LapwingProtocol
 
 @main

@@ -1,5 +1,6 @@
 import LapwingCore
 import LapwingEngine
+import LapwingJob
 
 #if canImport(Glibc)
 import Glibc

@@ -3,6 +3,7 @@ import CLapwing
 import Foundation
 import LapwingCore
 import LapwingEngine
+import LapwingJob
 
 /// `lapwing run`: one job in the foreground, without a daemon.
 struct RunCommand: ParsableCommand {
@@ -14,6 +15,8 @@ struct RunCommand: ParsableCommand {
                        --algorithm lap-sgd --workers 2 --replicas 2 --epochs 5
             Writes model.safetensors, metrics.jsonl and summary.json into --output-dir.
             Exit status: 0 trained, 1 failed, 2 bad arguments, 130 interrupted (Ctrl-C).
+
+            \(Algorithms.help)
             """
     )
 
@@ -49,7 +52,7 @@ struct RunCommand: ParsableCommand {
                     if let s = e.started, !json {
                         progress.finish()
                         writeError(
-                            "lapwing: job \(spec.id): \(spec.algorithm.rawValue), \(s.workers.count) workers on cpus \(s.workerCPUs), "
+                            "lapwing: job \(spec.id): \(spec.algorithm.description), \(s.workers.count) workers on cpus \(s.workerCPUs), "
                                 + "\(s.replicas) replica(s), \(s.parameters) parameters, arena \(s.arena), BLAS \(s.blas)\n")
                     }
                 case .progress, .evaluation: if !json { progress.show(e) }

@@ -1,8 +1,11 @@
 import ArgumentParser
 import LapwingCore
 import LapwingEngine
+import LapwingJob
 
-/// The options that define a training job, shared by `run` (and later `submit`).
+/// The options that define a training job, shared by `run` and `submit`. The algorithms' own
+/// options (`--period 16`, ...) are whatever the chosen algorithm declares (`Algorithms`): they
+/// are collected here as the arguments left over and checked against its knobs.
 struct TrainingOptions: ParsableArguments {
     @Option(help: "Training data: idx:DIR, libsvm:TRAIN[,TEST] or csv:TRAIN[,TEST][;label=N][;header].")
     var data: String
@@ -11,9 +14,9 @@ struct TrainingOptions: ParsableArguments {
     var model: String
 
     @Option(
-        help: "Algorithm: \(AlgorithmName.allCases.map(\.rawValue).joined(separator: ", ")).",
-        completion: .list(AlgorithmName.allCases.map(\.rawValue)))
-    var algorithm: String = AlgorithmName.lapSGD.rawValue
+        help: "Algorithm: \(Algorithms.names.joined(separator: ", ")) (their own options are listed below).",
+        completion: .list(Algorithms.names))
+    var algorithm: String = Algorithms.defaultName
 
     @Option(help: "Worker processes (default: one per core Lapwing may use).")
     var workers: Int?
@@ -47,12 +50,6 @@ struct TrainingOptions: ParsableArguments {
     @Option(name: .customLong("weight-decay"), help: "L2 weight decay added to the gradient.")
     var weightDecay: Float = 0
 
-    @Option(help: "Averaging period H of lap-sgd, in node-level steps.")
-    var period: Int = 16
-
-    @Option(name: .customLong("averaging-warmup"), help: "Fraction of training during which lap-sgd averages after every step.")
-    var averagingWarmup: Double = 0.5
-
     @Option(name: .customLong("eval-every"), help: "Evaluate on the test set every this many epochs (0: only at the end).")
     var evalEvery: Double = 1
 
@@ -62,26 +59,34 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "Seed of every random choice (initialisation, sample order).")
     var seed: UInt64 = 1
 
+    @Option(
+        help: ArgumentHelp(
+            "Testing: delay every step of worker W by MS milliseconds (compare algorithms under a straggler).",
+            valueName: "W:MS"))
+    var straggler: String?
+
+    @Argument(
+        parsing: .allUnrecognized,
+        help: ArgumentHelp("The algorithm's own options, e.g. --period 16 (listed below with their defaults).", valueName: "algorithm-options"))
+    var algorithmOptions: [String] = []
+
     @Option(name: .customLong("job-id"), help: "Job identifier (names the arena /dev/shm/lapwing.<id>); default: generated.")
     var jobID: String?
 
     func spec(defaultWorkers: Int, id: String, outputDir: String?) throws(LapwingError) -> JobSpec {
-        guard let algo = AlgorithmName(rawValue: algorithm) else {
-            throw LapwingError(
-                .invalidArgument, "--algorithm \(algorithm): unknown algorithm",
-                detail: "choose one of \(AlgorithmName.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
+        let config = try Algorithms.parseOptions(algorithmOptions, for: algorithm)
         guard let kind = LearningRateSchedule.Kind(rawValue: lrSchedule) else {
             throw LapwingError(.invalidArgument, "--lr-schedule \(lrSchedule): choose constant, step, cosine or linear")
         }
         let spec = JobSpec(
-            data: data, model: model, algorithm: algo, workers: workers ?? defaultWorkers,
+            data: data, model: model, algorithm: config, workers: workers ?? defaultWorkers,
             replicas: replicas, epochs: epochs, batch: batch,
             schedule: LearningRateSchedule(kind: kind, base: lr, warmup: warmup),
-            sgd: SGDRule(momentum: momentum, nesterov: nesterov, weightDecay: weightDecay),
-            averaging: AveragingSchedule(period: period, warmup: averagingWarmup), evalEvery: evalEvery,
-            holdout: holdout, seed: seed, id: jobID ?? id, outputDir: outputDir)
+            sgd: SGDRule(momentum: momentum, nesterov: nesterov, weightDecay: weightDecay), evalEvery: evalEvery,
+            holdout: holdout, seed: seed, straggler: try straggler.map { s throws(LapwingError) in try Straggler.parse(s) },
+            id: jobID ?? id, outputDir: outputDir)
         try spec.validate()
+        try Algorithms.check(spec)
         return spec
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import LapwingCore
 import LapwingDaemon
 import LapwingEngine
+import LapwingJob
 import LapwingTopology
 import Logging
 import ServiceLifecycle

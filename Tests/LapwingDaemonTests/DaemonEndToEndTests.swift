@@ -1,6 +1,7 @@
 import Foundation
 import LapwingDaemon
 import LapwingEngine
+import LapwingJob
 import LapwingProtocol
 import LapwingTestSupport
 import Testing

@@ -1,5 +1,6 @@
 import Foundation
 import LapwingDaemon
+import LapwingJob
 import LapwingTestSupport
 
 #if canImport(Glibc)

@@ -1,4 +1,5 @@
 import Foundation
+import LapwingJob
 import LapwingCore
 import LapwingData
 import LapwingModels

@@ -1,5 +1,6 @@
 import Foundation
 import LapwingEngine
+import LapwingJob
 import LapwingTestSupport
 import Testing
 

@@ -1,4 +1,3 @@
-import LapwingEngine
 
 /// A job as the daemon keeps it: who owns it, what it is, where it stands and why.
 public struct JobRecord: Codable, Sendable, Equatable {
@@ -26,4 +25,34 @@ public struct JobRecord: Codable, Sendable, Equatable {
     public var summary: JobSummary?
     /// Why the record on disk is behind this one (its last save failed; the daemon retries).
     public var saveError: String?
+
+    public init(
+        id: String,
+        owner: UInt32,
+        spec: JobSpec,
+        state: State,
+        reason: String? = nil,
+        submitted: Double,
+        started: Double? = nil,
+        ended: Double? = nil,
+        hostPID: Int32? = nil,
+        files: [String: String],
+        progress: HostEvent? = nil,
+        summary: JobSummary? = nil,
+        saveError: String? = nil
+    ) {
+        self.id = id
+        self.owner = owner
+        self.spec = spec
+        self.state = state
+        self.reason = reason
+        self.submitted = submitted
+        self.started = started
+        self.ended = ended
+        self.hostPID = hostPID
+        self.files = files
+        self.progress = progress
+        self.summary = summary
+        self.saveError = saveError
+    }
 }

@@ -18,6 +18,8 @@ public struct LearningRateSchedule: Codable, Sendable, Equatable {
         case linear
     }
 
+    public static let fields = ["kind", "base", "warmup", "stepAt", "stepFactor", "minimum"]
+
     public var kind: Kind
     public var base: Float
     public var warmup: Double

@@ -1,0 +1,86 @@
+import LapwingCore
+import LapwingJob
+
+/// The algorithms this build runs, by `--algorithm` name: the one list to extend with a new
+/// algorithm's file.
+public enum Algorithms {
+    static let all: [any TrainingAlgorithm.Type] = [Hogwild.self, LapSGD.self]
+
+    /// The names, in the order of `all`.
+    public static var names: [String] { all.map { $0.name } }
+
+    /// The default of `--algorithm`.
+    public static let defaultName = LapSGD.name
+
+    /// Checks the algorithm a spec names and its knobs (errors name the option).
+    public static func check(_ spec: JobSpec) throws(LapwingError) { _ = try resolve(spec) }
+
+    /// The algorithm a spec names, with its knobs checked and resolved.
+    static func resolve(_ spec: JobSpec) throws(LapwingError) -> any TrainingAlgorithm {
+        guard let type = all.first(where: { $0.name == spec.algorithm.name }) else {
+            throw LapwingError(
+                .invalidArgument, "--algorithm \(spec.algorithm.name): unknown algorithm",
+                detail: "choose one of \(names.joined(separator: ", "))")
+        }
+        return try make(type, spec)
+    }
+
+    private static func make<A: TrainingAlgorithm>(_ type: A.Type, _ spec: JobSpec) throws(LapwingError) -> A {
+        try A(spec: spec, knobs: Knobs(spec.algorithm, declared: A.knobs))
+    }
+
+    /// Reads algorithm options from a command line's leftover arguments (`--period 16` or
+    /// `--period=16`) for the algorithm `name`; errors name the option.
+    public static func parseOptions(_ arguments: [String], for name: String) throws(LapwingError) -> AlgorithmConfig {
+        var knobs: [String: Double] = [:]
+        var i = 0
+        while i < arguments.count {
+            let a = arguments[i]
+            guard a.hasPrefix("--"), a.count > 2 else {
+                throw LapwingError(.invalidArgument, "unexpected argument '\(a)'", detail: "options are --NAME VALUE")
+            }
+            var key = String(a.dropFirst(2))
+            var value: String
+            if let eq = key.firstIndex(of: "=") {
+                value = String(key[key.index(after: eq)...])
+                key = String(key[..<eq])
+            } else {
+                guard i + 1 < arguments.count else { throw LapwingError(.invalidArgument, "--\(key): needs a value") }
+                i += 1
+                value = arguments[i]
+            }
+            guard let v = Double(value), v.isFinite else {
+                throw LapwingError(.invalidArgument, "--\(key) \(value): needs a number")
+            }
+            guard knobs[key] == nil else { throw LapwingError(.invalidArgument, "--\(key): given twice") }
+            knobs[key] = v
+            i += 1
+        }
+        let config = AlgorithmConfig(name: name, knobs: knobs)
+        // Checked now, against the algorithm's own options, so that a typo is named at once.
+        guard let type = all.first(where: { $0.name == name }) else {
+            throw LapwingError(
+                .invalidArgument, "--algorithm \(name): unknown algorithm", detail: "choose one of \(names.joined(separator: ", "))")
+        }
+        do throws(LapwingError) {
+            _ = try Knobs(config, declared: type.knobs)
+        } catch {
+            let known = Set(all.flatMap { $0.knobs.map(\.name) })
+            if let unknown = knobs.keys.sorted().first(where: { !known.contains($0) }) {
+                throw LapwingError(.invalidArgument, "--\(unknown): unknown option", detail: "lapwing run --help lists the options")
+            }
+            throw error
+        }
+        return config
+    }
+
+    /// Every algorithm and its options with their defaults, for `--help` and the man page.
+    public static var help: String {
+        var lines = ["Algorithms (--algorithm NAME) and their own options, with defaults:"]
+        for a in all {
+            lines.append("  \(a.name): \(a.summary)")
+            for k in a.knobs { lines.append("      \(k.usage)  \(k.help)") }
+        }
+        return lines.joined(separator: "\n")
+    }
+}

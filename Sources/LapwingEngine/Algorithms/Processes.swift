@@ -1,0 +1,51 @@
+import LapwingCore
+import LapwingData
+import LapwingJob
+import LapwingModels
+
+/// A worker's part of an algorithm: one step after another until it returns false. A step
+/// draws its minibatch, computes a gradient and writes an update through the `Trainer`, and
+/// waits on others only if the algorithm is synchronous.
+protocol WorkerStep {
+    /// One step; false when the worker is done (its share of the budget, or the job stopping).
+    mutating func step(_ t: inout Trainer) -> Bool
+}
+
+/// A coordinator process's loop (LAP-SGD's averager, a reducer...): runs until the job ends.
+protocol Coordinator {
+    /// Its role, which names the process (`lw-<role>` in ps: at most 12 bytes).
+    var role: String { get }
+    mutating func run()
+}
+
+/// What a worker's step may use: the arena and where this worker sits in it.
+struct WorkerContext {
+    let index: Int
+    let replica: Int
+    let spec: JobSpec
+    let shared: SharedState
+    /// Workers per replica (`replicaWorkers[r]` trains replica r).
+    let replicaWorkers: [[Int]]
+    /// Samples of all workers together at which training ends.
+    let totalSamples: Int
+    let parameterCount: Int
+}
+
+/// What a coordinator may use.
+struct CoordinatorContext {
+    let spec: JobSpec
+    let shared: SharedState
+    let replicaWorkers: [[Int]]
+    let replicaNodes: [Int32]
+    /// The coordinator's own slot in the arena and its NUMA node.
+    let slot: Int
+    let node: Int32
+    let totalSamples: Int
+    let parameterCount: Int
+}
+
+/// Drives a worker's step until it is done (the step's type is opened once, so the loop
+/// calls it directly).
+func runSteps<S: WorkerStep>(_ step: inout S, _ trainer: inout Trainer) {
+    while step.step(&trainer) {}
+}
