@@ -40,7 +40,7 @@ struct Trainer {
     /// default; the synchronous algorithms share one so that W workers see the samples one
     /// worker with W times the batch would). `capacity`: the most rows one step draws.
     init(_ c: WorkerContext, model: FeedForwardModel, data: Dataset, trainRows: [Int], orderStream: UInt64? = nil,
-         capacity: Int? = nil) {
+         capacity: Int? = nil, fuseMomentum: Bool = true) {
         index = c.index
         spec = c.spec
         self.model = model
@@ -55,7 +55,7 @@ struct Trainer {
         rows = [Int](repeating: 0, count: cap)
         workspace = model.makeWorkspace(batchCapacity: cap)
         grad = model.makeGradientBuffer()
-        fused = c.spec.sgd.canFuse(sparse: data.isSparse)
+        fused = fuseMomentum && c.spec.sgd.canFuse(sparse: data.isSparse)
         if fused { grad.accumulate = c.spec.sgd.momentum }
         if c.spec.sgd.momentum > 0 && !fused {
             let v = UnsafeMutablePointer<Float>.allocate(capacity: model.parameterCount)

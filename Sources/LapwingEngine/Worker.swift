@@ -21,7 +21,7 @@ struct Worker {
         let shape = algorithm.trainerShape(context)
         var trainer = Trainer(
             context, model: model, data: data, trainRows: trainRows, orderStream: shape.orderStream,
-            capacity: shape.capacity)
+            capacity: shape.capacity, fuseMomentum: shape.fuseMomentum)
         defer { trainer.release() }
         drive(algorithm.workerStep(context), &trainer)
     }
@@ -33,8 +33,11 @@ struct Worker {
 }
 
 /// How an algorithm wants a worker's `Trainer`: a shared order over the rows (nil: the
-/// worker's own) and the most rows one step draws (nil: the batch).
+/// worker's own), the most rows one step draws (nil: the batch), and whether dense heavy-ball
+/// steps may fold the velocity into the gradient buffer (not when the buffer's gradient is
+/// exchanged raw).
 struct TrainerShape {
     var orderStream: UInt64? = nil
     var capacity: Int? = nil
+    var fuseMomentum = true
 }
