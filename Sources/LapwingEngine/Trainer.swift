@@ -77,7 +77,7 @@ struct Trainer {
     mutating func draw(_ n: Int) { draw(n, keep: 0..<n) }
 
     /// Advances the order by `n` rows and gathers those at positions `keep` of them: a worker's
-    /// slice of a minibatch that several workers share.
+    /// slice of a minibatch that several workers share (keep.count <= capacity).
     @inline(__always)
     mutating func draw(_ n: Int, keep: Range<Int>) {
         var k = 0

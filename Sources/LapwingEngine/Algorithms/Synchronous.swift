@@ -42,10 +42,10 @@ struct SynchronousPlan {
 
     /// Every worker draws the shared order, W*B rows a step.
     static func trainerShape(_ c: WorkerContext) -> TrainerShape {
-        TrainerShape(orderStream: sharedOrderStream, capacity: c.spec.workers * c.spec.batch, fuseMomentum: false)
+        TrainerShape(orderStream: sharedOrderStream, fuseMomentum: false)
     }
 
-    /// Draws this worker's part of global step's rows: positions index*B..<(index+1)*B of the
+    /// Draws this worker's part of the global step's rows: positions index*B..<(index+1)*B of the
     /// next W*B rows of the shared order.
     func draw(_ t: inout Trainer) {
         t.draw(workers * t.batch, keep: index * t.batch..<(index + 1) * t.batch)
