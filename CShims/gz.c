@@ -1,5 +1,6 @@
 // Inflating gzip files for the data readers; see lapwing_gz.h.
 #include "include/lapwing_gz.h"
+#include "include/lapwing_proc.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -14,7 +15,8 @@ int lw_gz_is_gzip(const void *src, size_t len) {
 
 void lw_gz_free(void *p) { free(p); }
 
-static const size_t lw_gz_chunk = (size_t)1 << 30; // zlib counts in uInt
+// Output is produced in slices of this size (zlib counts in uInt); a stop check between them.
+static const size_t lw_gz_chunk = (size_t)16 << 20;
 
 static void lw_gz_set_msg(lw_gz_result *out, const char *msg) {
     if (msg == NULL) msg = "";
@@ -22,7 +24,7 @@ static void lw_gz_set_msg(lw_gz_result *out, const char *msg) {
     out->msg[sizeof out->msg - 1] = 0;
 }
 
-int lw_gz_inflate(const void *src, size_t srclen, lw_gz_result *out) {
+int lw_gz_inflate(const void *src, size_t srclen, size_t max_out, lw_gz_result *out) {
     const unsigned char *in = src;
     memset(out, 0, sizeof *out);
 
@@ -33,6 +35,10 @@ int lw_gz_inflate(const void *src, size_t srclen, lw_gz_result *out) {
         size_t isize = (size_t)t[0] | (size_t)t[1] << 8 | (size_t)t[2] << 16 | (size_t)t[3] << 24;
         if (isize >= srclen / 2 && isize / 1100 <= srclen) cap = isize + 64;
     }
+    // One byte beyond the limit tells an output of exactly max_out bytes from a longer one.
+    size_t most = max_out == SIZE_MAX ? max_out : max_out + 1;
+    if (cap > most) cap = most;
+    if (cap == 0) cap = 1;
     unsigned char *buf = malloc(cap);
     if (buf == NULL) return -ENOMEM;
 
@@ -51,8 +57,17 @@ int lw_gz_inflate(const void *src, size_t srclen, lw_gz_result *out) {
             zs.avail_in = (uInt)n;
             fed += n;
         }
+        if (lw_stop_signal() != 0) {
+            out->in_offset = fed - zs.avail_in;
+            result = LW_GZ_STOPPED;
+            break;
+        }
+        if (len > max_out) {
+            result = LW_GZ_TOO_LARGE;
+            break;
+        }
         if (len == cap) {
-            size_t ncap = cap * 2;
+            size_t ncap = cap > most / 2 ? most : cap * 2;
             unsigned char *nbuf = realloc(buf, ncap);
             if (nbuf == NULL) {
                 result = -ENOMEM;
@@ -98,6 +113,7 @@ int lw_gz_inflate(const void *src, size_t srclen, lw_gz_result *out) {
         break;
     }
     inflateEnd(&zs);
+    if (result == 0 && len > max_out) result = LW_GZ_TOO_LARGE;
     out->data = buf;
     out->len = len;
     return result;

@@ -1,3 +1,4 @@
+import CLapwing
 import LapwingCore
 
 #if canImport(Glibc)
@@ -19,15 +20,18 @@ public struct CSVOptions: Sendable, Equatable {
     public var hasHeader: Bool?
     public var delimiter: UInt8
     public var labels: LabelOptions
+    /// The most bytes read from the file (nil: `ReadLimit.defaultBytes`).
+    public var maxBytes: Int?
 
     public init(
         labelColumn: LabelColumn = .index(0), hasHeader: Bool? = nil, delimiter: UInt8 = UInt8(ascii: ","),
-        labels: LabelOptions = LabelOptions()
+        labels: LabelOptions = LabelOptions(), maxBytes: Int? = nil
     ) {
         self.labelColumn = labelColumn
         self.hasHeader = hasHeader
         self.delimiter = delimiter
         self.labels = labels
+        self.maxBytes = maxBytes
     }
 }
 
@@ -36,7 +40,7 @@ public struct CSVOptions: Sendable, Equatable {
 /// may be double-quoted. Errors name the file and the 1-based line.
 public enum CSVReader {
     public static func load(path: String, options: CSVOptions = CSVOptions()) throws(LapwingError) -> Dataset {
-        let input = try InputBytes.open(path: path)
+        let input = try InputBytes.open(path: path, limit: options.maxBytes)
         return try parse(base: input.base, count: input.count, name: input.name, options: options)
     }
 
@@ -44,7 +48,7 @@ public enum CSVReader {
     public static func load(fd: Int32, name: String, options: CSVOptions = CSVOptions()) throws(LapwingError)
         -> Dataset
     {
-        let input = try InputBytes.read(fd: fd, name: name)
+        let input = try InputBytes.read(fd: fd, name: name, limit: options.maxBytes)
         return try parse(base: input.base, count: input.count, name: input.name, options: options)
     }
 
@@ -113,12 +117,17 @@ public enum CSVReader {
         var labelCol = 0
         var header: [String]? = nil
         var line = 0
-        var p = 0
+        // A UTF-8 byte order mark (as spreadsheets write it) is not part of the first field.
+        var p = hasByteOrderMark(b, n) ? 3 : 0
         func fail(_ line: Int, _ why: String) -> LapwingError {
             LapwingError(.invalidData, "\(name):\(line): \(why)")
         }
         while p < n {
             line += 1
+            // A stop signal ends a long parse too (checked every 65536 lines).
+            if line & 0xFFFF == 0, case let sig = lw_stop_signal(), sig != 0 {
+                throw InputBytes.stopped(name, signal: sig, after: p)
+            }
             let s = p
             while p < n && b[p] != UInt8(ascii: "\n") { p += 1 }
             var e = p
@@ -173,21 +182,14 @@ public enum CSVReader {
                 var v: Float = 0
                 let st = parseFloat(b + f.start, f.count, &v)
                 if st != .ok {
-                    let what: String
-                    if k == labelCol {
-                        what = "label"
-                    } else if let header {
-                        what = "field \(k + 1) ('\(header[k])')"
-                    } else {
-                        what = "field \(k + 1)"
-                    }
-                    let tok = tokenText(b + f.start, f.count)
+                    // The column's number only: a header name is the file's content too.
+                    let what = k == labelCol ? "label (field \(k + 1))" : "field \(k + 1)"
                     switch st {
-                    case .nonFinite: throw fail(line, "\(what) '\(tok)': NaN/Inf not allowed")
-                    case .outOfRange: throw fail(line, "\(what) '\(tok)' out of Float range")
+                    case .nonFinite: throw fail(line, "\(what): NaN/Inf not allowed")
+                    case .outOfRange: throw fail(line, "\(what) out of Float range")
                     default:
                         if f.count == 0 { throw fail(line, "\(what) is empty") }
-                        throw fail(line, "\(what) '\(tok)' is not a number")
+                        throw fail(line, "\(what): \(tokenDescription(b + f.start, f.count)) that is not a number")
                     }
                 }
                 if k == labelCol {
@@ -203,12 +205,14 @@ public enum CSVReader {
             if header != nil { throw LapwingError(.invalidData, "\(name): no examples (only a header)") }
             throw LapwingError(.invalidData, "\(name): empty file (no examples)")
         }
-        let kind = try finalizeLabels(labels.ptr, count: rows, options: options.labels, name: name) { i in
+        let (kind, facts) = try finalizeLabels(labels.ptr, count: rows, options: options.labels, name: name) { i in
             ":\(lineOf[i])"
         }
         let l = labels.take()
         let d = dense.take()
         let storage = DatasetStorage(.heap([UnsafeMutableRawPointer(l), UnsafeMutableRawPointer(d)]))
-        return Dataset(rows: rows, cols: ncols - 1, labelKind: kind, source: name, storage: storage, labels: l, dense: d)
+        return Dataset(
+            rows: rows, cols: ncols - 1, labelKind: kind, source: name, storage: storage, labels: l, dense: d,
+            labelFacts: facts)
     }
 }

@@ -2,11 +2,12 @@ import LapwingCore
 
 /// A data set named on a command line:
 ///
-///     idx:DIR                                    MNIST-style directory (train and t10k files)
-///     libsvm:TRAIN[,TEST][;features=N][;labels=K]
-///     csv:TRAIN[,TEST][;label=N|NAME][;header|;noheader][;delim=C|tab][;labels=K]
+///     idx:DIR[;maxbytes=SIZE]                    MNIST-style directory (train and t10k files)
+///     libsvm:TRAIN[,TEST][;features=N][;labels=K][;maxbytes=SIZE]
+///     csv:TRAIN[,TEST][;label=N|NAME][;header|;noheader][;delim=C|tab][;labels=K][;maxbytes=SIZE]
 ///
-/// where K is auto, binary, multiclass or real. A test set gets the training set's feature
+/// where K is auto, binary, multiclass or real, and SIZE the most bytes read from each file
+/// (after inflating a gzip file), with an optional K, M, G or T (default `ReadLimit.defaultBytes`). A test set gets the training set's feature
 /// dimension and label kind (sparse data widens to the larger dimension of the two).
 public struct DataSpec: Sendable, Equatable {
     public enum Format: String, Sendable, Equatable {
@@ -21,6 +22,8 @@ public struct DataSpec: Sendable, Equatable {
     public var csv: CSVOptions
     /// Label options of the training set (the test set follows the training set).
     public var labels: LabelOptions
+    /// The most bytes read from each file (nil: `ReadLimit.defaultBytes`).
+    public var maxBytes: Int?
     /// The text it was parsed from.
     public var text: String
 
@@ -73,6 +76,12 @@ public struct DataSpec: Sendable, Equatable {
                     throw bad("labels", "'\(v)' is not auto, binary, multiclass or real")
                 }
                 spec.labels.kind = k
+            case (_, "maxbytes"):
+                let v = try need()
+                guard let n = ReadLimit.parseSize(v) else {
+                    throw bad("maxbytes", "'\(v)' is not a size (a positive number of bytes, optionally with K, M, G or T)")
+                }
+                spec.maxBytes = n
             case (.libsvm, "features"):
                 let v = try need()
                 guard let n = Int(v), n > 0 else { throw bad("features", "'\(v)' is not a positive integer") }
@@ -106,11 +115,12 @@ public struct DataSpec: Sendable, Equatable {
     public func load() throws(LapwingError) -> (train: Dataset, test: Dataset?) {
         switch format {
         case .idx:
-            let (tr, te) = try IDXReader.loadDirectory(train, options: labels)
+            let (tr, te) = try IDXReader.loadDirectory(train, options: labels, maxBytes: maxBytes)
             return (tr, te)
         case .libsvm:
             var o = libsvm
             o.labels = labels
+            o.maxBytes = maxBytes
             let tr = try LIBSVMReader.load(path: train, options: o)
             guard let test else { return (tr, nil) }
             o.labels = .matching(tr.labelKind)
@@ -119,6 +129,7 @@ public struct DataSpec: Sendable, Equatable {
         case .csv:
             var o = csv
             o.labels = labels
+            o.maxBytes = maxBytes
             let tr = try CSVReader.load(path: train, options: o)
             guard let test else { return (tr, nil) }
             o.labels = .matching(tr.labelKind)

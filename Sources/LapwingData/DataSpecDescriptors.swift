@@ -43,17 +43,19 @@ extension DataSpec {
         case .idx:
             let (ti, tin) = try fd("train-images"), (tl, tln) = try fd("train-labels")
             let (si, sin) = try fd("test-images"), (sl, sln) = try fd("test-labels")
-            let trainSet = try IDXReader.load(imagesFD: ti, imagesName: tin, labelsFD: tl, labelsName: tln, options: labels)
+            let trainSet = try IDXReader.load(imagesFD: ti, imagesName: tin, labelsFD: tl, labelsName: tln, options: labels, maxBytes: maxBytes)
             let pair = try IDXReader.loadPair(
                 train: trainSet,
                 test: { (kind: LabelKind) throws(LapwingError) -> Dataset in
                     try IDXReader.load(
-                        imagesFD: si, imagesName: sin, labelsFD: sl, labelsName: sln, options: .matching(kind))
+                        imagesFD: si, imagesName: sin, labelsFD: sl, labelsName: sln, options: .matching(kind),
+                        maxBytes: maxBytes)
                 })
             return (pair.train, pair.test)
         case .libsvm:
             var o = libsvm
             o.labels = labels
+            o.maxBytes = maxBytes
             let (a, an) = try fd("train")
             let tr = try LIBSVMReader.load(fd: a, name: an, options: o)
             guard test != nil else { return (tr, nil) }
@@ -63,6 +65,7 @@ extension DataSpec {
         case .csv:
             var o = csv
             o.labels = labels
+            o.maxBytes = maxBytes
             let (a, an) = try fd("train")
             let tr = try CSVReader.load(fd: a, name: an, options: o)
             guard test != nil else { return (tr, nil) }

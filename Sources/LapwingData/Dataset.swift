@@ -91,6 +91,9 @@ public final class Dataset: @unchecked Sendable {
     public let labelKind: LabelKind
     /// The path the data came from.
     public let source: String
+    /// Where the first labels are that a binary or a class model cannot use, and whether every
+    /// label is the same.
+    public let labelFacts: LabelFacts
 
     let storage: DatasetStorage
     let labelPtr: UnsafePointer<Float>
@@ -101,7 +104,7 @@ public final class Dataset: @unchecked Sendable {
 
     init(
         rows: Int, cols: Int, labelKind: LabelKind, source: String, storage: DatasetStorage,
-        labels: UnsafePointer<Float>, dense: UnsafePointer<Float>
+        labels: UnsafePointer<Float>, dense: UnsafePointer<Float>, labelFacts: LabelFacts = LabelFacts()
     ) {
         self.rows = rows
         self.cols = cols
@@ -109,6 +112,7 @@ public final class Dataset: @unchecked Sendable {
         self.nnz = rows * cols
         self.labelKind = labelKind
         self.source = source
+        self.labelFacts = labelFacts
         self.storage = storage
         self.labelPtr = labels
         self.densePtr = dense
@@ -120,7 +124,7 @@ public final class Dataset: @unchecked Sendable {
     init(
         rows: Int, cols: Int, nnz: Int, labelKind: LabelKind, source: String, storage: DatasetStorage,
         labels: UnsafePointer<Float>, rowStart: UnsafePointer<Int64>, indices: UnsafePointer<Int32>,
-        values: UnsafePointer<Float>
+        values: UnsafePointer<Float>, labelFacts: LabelFacts = LabelFacts()
     ) {
         self.rows = rows
         self.cols = cols
@@ -128,6 +132,7 @@ public final class Dataset: @unchecked Sendable {
         self.nnz = nnz
         self.labelKind = labelKind
         self.source = source
+        self.labelFacts = labelFacts
         self.storage = storage
         self.labelPtr = labels
         self.densePtr = nil
@@ -144,11 +149,11 @@ public final class Dataset: @unchecked Sendable {
         if isSparse {
             return Dataset(
                 rows: rows, cols: c, nnz: nnz, labelKind: newKind ?? labelKind, source: source, storage: storage,
-                labels: labelPtr, rowStart: rowStartPtr!, indices: indexPtr!, values: valuePtr!)
+                labels: labelPtr, rowStart: rowStartPtr!, indices: indexPtr!, values: valuePtr!, labelFacts: labelFacts)
         }
         return Dataset(
             rows: rows, cols: c, labelKind: newKind ?? labelKind, source: source, storage: storage,
-            labels: labelPtr, dense: densePtr!)
+            labels: labelPtr, dense: densePtr!, labelFacts: labelFacts)
     }
 
     /// 2 for binary, the class count for multi-class data, 0 for regression.
@@ -249,34 +254,29 @@ extension Dataset: CustomStringConvertible {
     }
 }
 
-/// Decides the label kind of `labels` and rewrites them into the stored form (±1 for binary).
-/// `place(i)` locates row `i` after the file name in an error message (":12" for line 12, ": byte 8").
+/// Decides the label kind of `labels` and rewrites them into the stored form (±1 for binary);
+/// also returns what a model check needs to know about them. `place(i)` locates row `i` after
+/// the file name in an error message (":12" for line 12, ": byte 8"). The messages describe a
+/// bad label without quoting it (error reasons reach every user who lists the job).
 func finalizeLabels(
     _ labels: UnsafeMutablePointer<Float>, count: Int, options: LabelOptions, name: String,
     place: (Int) -> String
-) throws(LapwingError) -> LabelKind {
-    var pm1 = true  // all in {-1, +1}
-    var zo = true  // all in {0, 1}
-    var nonNegInt = true
-    var firstNonInt = -1
+) throws(LapwingError) -> (LabelKind, LabelFacts) {
+    let facts = LabelFacts.scan(labels, count: count) { i in name + place(i) }
+    let binary = facts.firstNonBinary == nil
+    let classIndices = facts.firstNonClass == nil
     var maxLabel: Float = 0
+    var allMinusOneOrOne = true
     for i in 0..<count {
         let v = labels[i]
-        if v != 1 {
-            if v != -1 { pm1 = false }
-            if v != 0 { zo = false }
-        }
-        if nonNegInt && !(v >= 0 && v == v.rounded(.towardZero) && v < 16_777_216) {
-            nonNegInt = false
-            firstNonInt = i
-        }
         if v > maxLabel { maxLabel = v }
+        if v != 1 && v != -1 { allMinusOneOrOne = false }
     }
     var kind = options.kind
     if kind == .auto {
-        if (pm1 || zo) && options.minClasses <= 2 {
+        if binary && options.minClasses <= 2 {
             kind = .binary
-        } else if nonNegInt {
+        } else if classIndices {
             kind = .multiclass
         } else {
             kind = .real
@@ -284,29 +284,25 @@ func finalizeLabels(
     }
     switch kind {
     case .auto, .real:
-        return .real
+        return (.real, facts)
     case .binary:
-        if pm1 { return .binary }
-        if zo {
+        if let bad = facts.firstNonBinary {
+            throw LapwingError(.invalidData, "\(bad.place): \(bad.problem): binary labels are -1/+1 or 0/1")
+        }
+        if !allMinusOneOrOne {
             for i in 0..<count { labels[i] = labels[i] == 0 ? -1 : 1 }
-            return .binary
         }
-        for i in 0..<count where labels[i] != 1 && labels[i] != -1 && labels[i] != 0 {
-            throw LapwingError(
-                .invalidData, "\(name)\(place(i)): label \(labels[i]) is not binary (expected -1/+1 or 0/1)")
-        }
-        throw LapwingError(.invalidData, "\(name): labels mix -1 and 0; binary labels are -1/+1 or 0/1")
+        return (.binary, facts)
     case .multiclass:
-        if !nonNegInt {
+        if let bad = facts.firstNonClass {
             throw LapwingError(
-                .invalidData,
-                "\(name)\(place(firstNonInt)): label \(labels[firstNonInt]) is not a class index (a non-negative integer)"
-            )
+                .invalidData, "\(bad.place): \(bad.problem) is not a class index (a non-negative integer)")
         }
         let classes = max(count == 0 ? 0 : Int(maxLabel) + 1, options.minClasses)
         if classes > 1_000_000 {
-            throw LapwingError(.invalidData, "\(name): label \(Int(maxLabel)) is too large for a class index")
+            throw LapwingError(
+                .invalidData, "\(name): a label of 1000000 or more is too large for a class index")
         }
-        return .multiclass(classes: classes)
+        return (.multiclass(classes: classes), facts)
     }
 }

@@ -223,15 +223,16 @@ extension Dataset {
             let v = labels[i]
             switch kind {
             case .binary:
-                if v != 1 && v != -1 { throw bad("labels", "row \(i): label \(v) is not ±1") }
+                if v != 1 && v != -1 { throw bad("labels", "row \(i): label is not ±1") }
             case .multiclass(let c):
                 if !(v >= 0 && v < Float(c) && v == v.rounded(.towardZero)) {
-                    throw bad("labels", "row \(i): label \(v) is not a class index below \(c)")
+                    throw bad("labels", "row \(i): label is not a class index below \(c)")
                 }
             case .real:
                 if !v.isFinite { throw bad("labels", "row \(i): label is not finite") }
             }
         }
+        let facts = LabelFacts.scan(labels, count: rows) { i in "\(name): row \(i)" }
         let storage = DatasetStorage(.mapped(p, size))
         if sparse {
             let rs = UnsafePointer<Int64>((b + l.rowStart).assumingMemoryBound(to: Int64.self))
@@ -254,13 +255,15 @@ extension Dataset {
             }
             return Dataset(
                 rows: rows, cols: cols, nnz: nnz, labelKind: kind, source: name, storage: storage, labels: labels,
-                rowStart: rs, indices: ix, values: vs)
+                rowStart: rs, indices: ix, values: vs, labelFacts: facts)
         }
         let dn = UnsafePointer<Float>((b + l.dense).assumingMemoryBound(to: Float.self))
         for k in 0..<nnz where !dn[k].isFinite {
             throw bad("dense", "row \(k / max(cols, 1)): value not finite")
         }
-        return Dataset(rows: rows, cols: cols, labelKind: kind, source: name, storage: storage, labels: labels, dense: dn)
+        return Dataset(
+            rows: rows, cols: cols, labelKind: kind, source: name, storage: storage, labels: labels, dense: dn,
+            labelFacts: facts)
     }
 }
 

@@ -12,22 +12,22 @@ public enum IDXReader {
     /// Magic of an unsigned-byte label file (one dimension: count).
     static let labelsMagic: UInt32 = 0x0000_0801
 
-    /// Loads an images file and its labels file.
-    public static func load(images: String, labels: String, options: LabelOptions = LabelOptions())
-        throws(LapwingError) -> Dataset
-    {
-        let img = try InputBytes.open(path: images)
-        let lab = try InputBytes.open(path: labels)
+    /// Loads an images file and its labels file, each of at most `maxBytes` (nil: `ReadLimit.defaultBytes`).
+    public static func load(
+        images: String, labels: String, options: LabelOptions = LabelOptions(), maxBytes: Int? = nil
+    ) throws(LapwingError) -> Dataset {
+        let img = try InputBytes.open(path: images, limit: maxBytes)
+        let lab = try InputBytes.open(path: labels, limit: maxBytes)
         return try parse(images: img, labels: lab, options: options)
     }
 
     /// Loads from two open descriptors (read from their current offsets; they stay open).
     public static func load(
         imagesFD: Int32, imagesName: String, labelsFD: Int32, labelsName: String,
-        options: LabelOptions = LabelOptions()
+        options: LabelOptions = LabelOptions(), maxBytes: Int? = nil
     ) throws(LapwingError) -> Dataset {
-        let img = try InputBytes.read(fd: imagesFD, name: imagesName)
-        let lab = try InputBytes.read(fd: labelsFD, name: labelsName)
+        let img = try InputBytes.read(fd: imagesFD, name: imagesName, limit: maxBytes)
+        let lab = try InputBytes.read(fd: labelsFD, name: labelsName, limit: maxBytes)
         return try parse(images: img, labels: lab, options: options)
     }
 
@@ -38,14 +38,14 @@ public enum IDXReader {
 
     /// Loads `train-*` and `t10k-*` from an MNIST-style directory; the test set gets the training
     /// set's class count (or more, and then both get the larger one).
-    public static func loadDirectory(_ dir: String, options: LabelOptions = LabelOptions()) throws(LapwingError) -> (
-        train: Dataset, test: Dataset
-    ) {
+    public static func loadDirectory(_ dir: String, options: LabelOptions = LabelOptions(), maxBytes: Int? = nil)
+        throws(LapwingError) -> (train: Dataset, test: Dataset)
+    {
         let found = try directoryPaths(dir)
         return try loadPair(
-            train: load(images: found[0], labels: found[1], options: options),
+            train: load(images: found[0], labels: found[1], options: options, maxBytes: maxBytes),
             test: { (kind: LabelKind) throws(LapwingError) -> Dataset in
-                try load(images: found[2], labels: found[3], options: LabelOptions.matching(kind))
+                try load(images: found[2], labels: found[3], options: LabelOptions.matching(kind), maxBytes: maxBytes)
             })
     }
 
@@ -130,8 +130,9 @@ public enum IDXReader {
         let b = f.base
         let m = be32(b)
         if b[0] != 0 || b[1] != 0 {
+            // The bytes found are not quoted: they may be anything's content.
             throw LapwingError(
-                .invalidData, "\(name): byte 0: bad magic \(hex(m)) (expected \(hex(magic)) for an IDX \(what) file)")
+                .invalidData, "\(name): byte 0: bad magic (expected \(hex(magic)) for an IDX \(what) file)")
         }
         if b[2] != 0x08 {
             throw LapwingError(
@@ -206,11 +207,13 @@ public enum IDXReader {
         }
         let lsrc = lab.base + lh
         for k in 0..<count { lptr[k] = Float(lsrc[k]) }
-        let kind = try finalizeLabels(lptr, count: count, options: options, name: lab.name) { i in ": byte \(lh + i)" }
+        let (kind, facts) = try finalizeLabels(lptr, count: count, options: options, name: lab.name) { i in ": byte \(lh + i)" }
         let l = lp.take()
         let d = dp.take()
         let storage = DatasetStorage(.heap([UnsafeMutableRawPointer(l), UnsafeMutableRawPointer(d)]))
-        return Dataset(rows: count, cols: features, labelKind: kind, source: img.name, storage: storage, labels: l, dense: d)
+        return Dataset(
+            rows: count, cols: features, labelKind: kind, source: img.name, storage: storage, labels: l, dense: d,
+            labelFacts: facts)
     }
 
     static func checkSize(_ f: borrowing InputBytes, header: Int, expected: Int, what: String) throws(LapwingError) {

@@ -1,3 +1,4 @@
+import CLapwing
 import LapwingCore
 
 #if canImport(Glibc)
@@ -9,10 +10,13 @@ public struct LIBSVMOptions: Sendable, Equatable {
     /// The declared feature dimension; an index beyond it is an error. Default: the largest index seen.
     public var featureCount: Int?
     public var labels: LabelOptions
+    /// The most bytes read from the file (nil: `ReadLimit.defaultBytes`).
+    public var maxBytes: Int?
 
-    public init(featureCount: Int? = nil, labels: LabelOptions = LabelOptions()) {
+    public init(featureCount: Int? = nil, labels: LabelOptions = LabelOptions(), maxBytes: Int? = nil) {
         self.featureCount = featureCount
         self.labels = labels
+        self.maxBytes = maxBytes
     }
 }
 
@@ -24,7 +28,7 @@ public struct LIBSVMOptions: Sendable, Equatable {
 public enum LIBSVMReader {
     /// Loads `path`; errors name the file and the 1-based line.
     public static func load(path: String, options: LIBSVMOptions = LIBSVMOptions()) throws(LapwingError) -> Dataset {
-        let input = try InputBytes.open(path: path)
+        let input = try InputBytes.open(path: path, limit: options.maxBytes)
         return try parse(input, options: options)
     }
 
@@ -32,7 +36,7 @@ public enum LIBSVMReader {
     public static func load(fd: Int32, name: String, options: LIBSVMOptions = LIBSVMOptions()) throws(LapwingError)
         -> Dataset
     {
-        let input = try InputBytes.read(fd: fd, name: name)
+        let input = try InputBytes.read(fd: fd, name: name, limit: options.maxBytes)
         return try parse(input, options: options)
     }
 
@@ -77,7 +81,8 @@ public enum LIBSVMReader {
         var maxIndex = 0
         var line = 1
         var sawComment = false
-        var p = 0
+        // A UTF-8 byte order mark is not part of the first label.
+        var p = hasByteOrderMark(b, n) ? 3 : 0
 
         func fail(_ line: Int, _ why: String) -> LapwingError {
             LapwingError(.invalidData, "\(name):\(line): \(why)")
@@ -97,15 +102,19 @@ public enum LIBSVMReader {
                 while p < n && b[p] != UInt8(ascii: "\n") { p += 1 }
                 continue
             }
+            // A stop signal ends a long parse too (checked every 65536 examples).
+            if labels.count & 0xFFFF == 0xFFFF, case let sig = lw_stop_signal(), sig != 0 {
+                throw InputBytes.stopped(name, signal: sig, after: p)
+            }
             // The label.
             let t0 = p
             while p < n && !isTokenEnd(b[p]) { p += 1 }
             var label: Float = 0
             switch parseFloat(b + t0, p - t0, &label) {
             case .ok: break
-            case .invalid: throw fail(line, "label '\(tokenText(b + t0, p - t0))' is not a number")
-            case .nonFinite: throw fail(line, "label '\(tokenText(b + t0, p - t0))': NaN/Inf not allowed")
-            case .outOfRange: throw fail(line, "label '\(tokenText(b + t0, p - t0))' out of Float range")
+            case .invalid: throw fail(line, "label: \(tokenDescription(b + t0, p - t0)) that is not a number")
+            case .nonFinite: throw fail(line, "label: NaN/Inf not allowed")
+            case .outOfRange: throw fail(line, "label out of Float range")
             }
             labels.append(label)
             lines.append(Int32(truncatingIfNeeded: line))
@@ -130,9 +139,12 @@ public enum LIBSVMReader {
                 }
                 if p == n || b[p] != UInt8(ascii: ":") || digits == 0 {
                     while p < n && !isTokenEnd(b[p]) { p += 1 }
-                    let tok = tokenText(b + s, p - s)
-                    if p - s > 4 && tok.hasPrefix("qid:") { continue }
-                    throw fail(line, "malformed feature '\(tok)' (expected index:value)")
+                    if p - s > 4 && b[s] == UInt8(ascii: "q") && b[s + 1] == UInt8(ascii: "i")
+                        && b[s + 2] == UInt8(ascii: "d") && b[s + 3] == UInt8(ascii: ":")
+                    {
+                        continue
+                    }
+                    throw fail(line, "malformed feature: \(tokenDescription(b + s, p - s)) (expected index:value)")
                 }
                 p += 1
                 let v0 = p
@@ -142,7 +154,7 @@ public enum LIBSVMReader {
                     if let declared {
                         throw fail(line, "feature index \(idx) beyond the declared feature count \(declared)")
                     }
-                    throw fail(line, "feature index \(tokenText(b + s, v0 - 1 - s)) too large")
+                    throw fail(line, "feature index of \(digits) digits too large (at most \(Int32.max))")
                 }
                 if idx <= last {
                     if idx == last { throw fail(line, "duplicate feature index \(idx)") }
@@ -153,11 +165,11 @@ public enum LIBSVMReader {
                 switch parseFloat(b + v0, p - v0, &v) {
                 case .ok: break
                 case .invalid:
-                    throw fail(line, "non-numeric value '\(tokenText(b + v0, p - v0))' for feature \(idx)")
+                    throw fail(line, "value for feature \(idx): \(tokenDescription(b + v0, p - v0)) that is not a number")
                 case .nonFinite:
-                    throw fail(line, "value '\(tokenText(b + v0, p - v0))' for feature \(idx): NaN/Inf not allowed")
+                    throw fail(line, "value for feature \(idx): NaN/Inf not allowed")
                 case .outOfRange:
-                    throw fail(line, "value '\(tokenText(b + v0, p - v0))' for feature \(idx) out of Float range")
+                    throw fail(line, "value for feature \(idx) out of Float range")
                 }
                 indices.append(Int32(truncatingIfNeeded: idx - 1))
                 values.append(v)
@@ -171,7 +183,7 @@ public enum LIBSVMReader {
             if sawComment { throw LapwingError(.invalidData, "\(name): no examples (only comments and blank lines)") }
             throw LapwingError(.invalidData, "\(name): empty file (no examples)")
         }
-        let kind = try finalizeLabels(labels.ptr, count: rows, options: options.labels, name: name) { i in
+        let (kind, facts) = try finalizeLabels(labels.ptr, count: rows, options: options.labels, name: name) { i in
             ":\(lines[i])"
         }
         let nnz = indices.count
@@ -184,6 +196,6 @@ public enum LIBSVMReader {
                                             UnsafeMutableRawPointer(ip), UnsafeMutableRawPointer(vp)]))
         return Dataset(
             rows: rows, cols: cols, nnz: nnz, labelKind: kind, source: name, storage: storage, labels: lp,
-            rowStart: rp, indices: ip, values: vp)
+            rowStart: rp, indices: ip, values: vp, labelFacts: facts)
     }
 }

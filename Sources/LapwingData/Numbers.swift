@@ -138,9 +138,20 @@ func parseIndex(_ p: UnsafePointer<UInt8>, _ n: Int, limit: Int) -> Int? {
     return v <= limit ? v : nil
 }
 
-/// The token as text for an error message (at most 40 bytes shown).
-func tokenText(_ p: UnsafePointer<UInt8>, _ n: Int) -> String {
-    let shown = min(n, 40)
-    let s = String(decoding: UnsafeBufferPointer(start: p, count: shown), as: UTF8.self)
-    return n > shown ? s + "..." : s
+/// A description of the token `p[0..<n]` for an error message, without its content: error
+/// reasons reach every user who lists the job, so they never quote a file's bytes. "an empty
+/// token", "a 3-byte token", "a 12-byte token with control or non-ASCII bytes".
+func tokenDescription(_ p: UnsafePointer<UInt8>, _ n: Int) -> String {
+    if n == 0 { return "an empty token" }
+    var binary = false
+    for k in 0..<n where p[k] < 0x20 || p[k] >= 0x7F {
+        binary = true
+        break
+    }
+    return "a \(n)-byte token\(binary ? " with control or non-ASCII bytes" : "")"
+}
+
+/// True when the text starts with the UTF-8 byte order mark EF BB BF.
+func hasByteOrderMark(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+    n >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF
 }
