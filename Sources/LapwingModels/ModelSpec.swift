@@ -14,9 +14,13 @@ public enum OutputLoss: String, Codable, Sendable {
 }
 
 /// A model spec string, resolved against the data: `logistic`, `svm`, `leastsquares`, `softmax`,
-/// `mlp:784-256-10` (input, hidden..., classes) or `mlp:256-128` (hidden sizes only; input and
-/// classes come from the data). Every model is a stack of fully connected layers with ReLU
-/// between them; the linear models are the one-layer case.
+/// or an MLP. An MLP spec of two or more widths is always IN-HIDDEN...-OUT: the first width is
+/// the input (checked against the data's features), the last the classes (checked against the
+/// data's classes): `mlp:784-256-10`, and `mlp:100-10` is softmax regression on 100 features,
+/// never 100 hidden units. `_` in the first or last place leaves that width to the data
+/// (`mlp:_-256-128-_`), and a single width is one hidden layer (`mlp:256` = `mlp:_-256-_`).
+/// Every model is a stack of fully connected layers with ReLU between them; the linear models
+/// are the one-layer case.
 public struct ModelSpec: Codable, Sendable, Equatable, CustomStringConvertible {
     public var name: String
     public var loss: OutputLoss
@@ -47,32 +51,41 @@ public struct ModelSpec: Codable, Sendable, Equatable, CustomStringConvertible {
                 detail: "expected logistic, svm, leastsquares, softmax or mlp:IN-HIDDEN...-OUT (e.g. mlp:784-256-10)")
         }
         let parts = s.dropFirst(4).split(separator: "-", omittingEmptySubsequences: false)
-        var widths: [Int] = []
+        if parts.count == 1 && parts[0].isEmpty {
+            throw LapwingError(.invalidArgument, "model '\(text)': no layer widths after 'mlp:'")
+        }
+        // nil: `_`, the width the data decide (only first or last).
+        var widths: [Int?] = []
         for (i, p) in parts.enumerated() {
+            if p == "_" && parts.count >= 2 && (i == 0 || i == parts.count - 1) {
+                widths.append(nil)
+                continue
+            }
             guard let w = Int(p), w > 0, w <= 1 << 24 else {
                 throw LapwingError(
-                    .invalidArgument, "model '\(text)': layer \(i + 1) width '\(p)' is not a positive integer")
+                    .invalidArgument,
+                    "model '\(text)': layer \(i + 1) width '\(p)' is not a positive integer"
+                        + (p == "_" ? " (`_` stands only for the first or last width)" : ""))
             }
             widths.append(w)
         }
-        switch widths.count {
-        case 0:
-            throw LapwingError(.invalidArgument, "model '\(text)': no layer widths after 'mlp:'")
-        case 1, 2:
-            // Hidden widths only; input and classes come from the data.
-            return ModelSpec(name: text, loss: .softmax, inputs: nil, hidden: widths, outputs: nil)
-        default:
-            return ModelSpec(
-                name: text, loss: .softmax, inputs: widths.first, hidden: Array(widths.dropFirst().dropLast()),
-                outputs: widths.last)
+        if widths.count == 1 {
+            // One hidden layer; input and classes come from the data.
+            return ModelSpec(name: text, loss: .softmax, inputs: nil, hidden: [widths[0]!], outputs: nil)
         }
+        return ModelSpec(
+            name: text, loss: .softmax, inputs: widths.first!, hidden: widths.dropFirst().dropLast().map { $0! },
+            outputs: widths.last!)
     }
 
     /// Fixes the input and output widths from the data, or says why the data does not fit.
     public func resolve(features: Int, classes: Int?) throws(LapwingError) -> [Int] {
         if let inputs, inputs != features {
             throw LapwingError(
-                .invalidArgument, "model '\(name)' expects \(inputs) inputs but the data has \(features) features")
+                .invalidArgument,
+                "model '\(name)': its first width, \(inputs), is the input, but the data has \(features) features",
+                detail: "an mlp spec of two or more widths is IN-HIDDEN...-OUT: write mlp:\(features)-...; "
+                    + "mlp:H is one hidden layer and mlp:_-H1-H2-_ several, with both ends from the data")
         }
         let outputs: Int
         switch loss {
@@ -83,7 +96,8 @@ public struct ModelSpec: Codable, Sendable, Equatable, CustomStringConvertible {
             }
             if let declared = self.outputs, declared != classes {
                 throw LapwingError(
-                    .invalidArgument, "model '\(name)' has \(declared) outputs but the data has \(classes) classes")
+                    .invalidArgument,
+                    "model '\(name)': its last width, \(declared), is the classes, but the data has \(classes) classes")
             }
             outputs = classes
         case .logistic, .hinge:
