@@ -42,6 +42,15 @@ final class Evaluator {
         return total
     }
 
+    /// The tensor and index of the first parameter of the last snapshot that is not finite (NaN
+    /// or infinite), or nil when all are finite.
+    func firstNonFiniteParameter() -> (block: String, index: Int)? {
+        for b in model.blocks {
+            for k in 0..<b.count where !snapshot[b.offset + k].isFinite { return (b.name, k) }
+        }
+        return nil
+    }
+
     /// Writes the last snapshot as safetensors, with the model spec and accuracy as metadata.
     func writeModel(to path: String, spec: JobSpec, accuracy: Double) throws(LapwingError) {
         let tensors = model.blocks.map { b in

@@ -47,6 +47,21 @@ public enum JobHost {
             var run = try JobRun(spec: spec, emit: emit)
             return run.execute()
         } catch {
+            let sig = lw_stop_signal()
+            if sig != 0 {
+                // Told to stop while setting up (most often while waiting for data from a pipe
+                // or a FIFO): the job was interrupted, not broken.
+                // A read that the signal ended says so itself ("DATA: stopped by signal 15 ... while reading").
+                let stoppedReading = error.code == .system && error.errno == EINTR
+                var done = HostEvent(.finished, job: spec.id)
+                done.summary = JobSummary(
+                    stoppedBeforeTraining: spec,
+                    reason: stoppedReading
+                        ? error.message
+                        : "signal \(sig) (\(String(cString: strsignal(sig)))) before training: \(error.description)")
+                emit(done)
+                return exitInterrupted
+            }
             var e = HostEvent(.failed, job: spec.id)
             e.error = error.description
             emit(e)
@@ -75,7 +90,9 @@ struct JobRun {
         self.emit = emit
         blas = try BLAS.setUp()
         data = try TrainingData.load(spec)
-        model = try FeedForwardModel(spec: ModelSpec.parse(spec.model), features: data.train.cols, classes: data.classes)
+        let modelSpec = try ModelSpec.parse(spec.model)
+        try modelSpec.checkLabels(of: data.train)
+        model = try FeedForwardModel(spec: modelSpec, features: data.train.cols, classes: data.classes)
         let replicas = spec.algorithm == .hogwild ? 1 : spec.replicas
         placement = try Topology.current().place(workers: spec.workers, replicas: replicas)
         totalSamples = max(1, Int((spec.epochs * Double(data.trainRows.count)).rounded()))
@@ -103,6 +120,7 @@ struct JobRun {
         let t0 = monotonicSeconds()
         var outcome = "completed"
         var reason: String?
+        var diverged = false
         do throws(LapwingError) {
             try startChildren()
         } catch {
@@ -141,11 +159,19 @@ struct JobRun {
                 reason = "\(f.role) (pid \(f.pid)) \(describeWaitStatus(f.status ?? 0))"
                 break
             }
+            if let why = divergence(evaluator: nil) {
+                (outcome, reason, diverged) = ("failed", why, true)
+                break
+            }
             let now = monotonicSeconds()
             let samples = shared.totalSamples()
             if samples >= nextEval && samples < totalSamples {
                 emitEvaluation(evaluator.evaluate(consistent: false), samples: samples, elapsed: now - t0)
                 while nextEval <= samples { nextEval += evalStep }
+                if let why = divergence(evaluator: evaluator) {
+                    (outcome, reason, diverged) = ("failed", why, true)
+                    break
+                }
             }
             if now - lastProgress >= 0.25 {
                 lastProgress = now
@@ -162,9 +188,12 @@ struct JobRun {
         let samples = shared.totalSamples()
         let final = evaluator.evaluate(consistent: true)
         emitEvaluation(final, samples: samples, elapsed: seconds)
+        if !diverged && outcome != "failed", let why = divergence(evaluator: evaluator) {
+            (outcome, reason, diverged) = ("failed", why, true)
+        }
 
         var modelPath: String?
-        if let dir = spec.outputDir {
+        if let dir = spec.outputDir, !diverged {
             let path = dir + "/model.safetensors"
             do throws(LapwingError) {
                 try evaluator.writeModel(to: path, spec: spec, accuracy: final.accuracy)
@@ -180,7 +209,7 @@ struct JobRun {
             data: spec.data, workers: spec.workers, replicas: placement.replicas.count, batch: spec.batch,
             epochs: Double(samples) / Double(data.trainRows.count), samples: samples, trainSeconds: seconds,
             samplesPerSecond: Double(samples) / max(seconds, 1e-9),
-            testAccuracy: model.isClassifier ? final.accuracy : nil, testLoss: final.meanLoss,
+            testAccuracy: model.isClassifier ? final.accuracy : nil, testLoss: final.meanLoss.finiteOrNil,
             trainLoss: shared.meanLoss(workers: spec.workers), testRows: data.testRows.count,
             averagingRounds: avg.rounds, averagingBytes: avg.bytes, averagingSeconds: avg.seconds,
             blas: blas.corename, modelPath: modelPath, metricsPath: spec.outputDir.map { $0 + "/metrics.jsonl" })
@@ -248,12 +277,34 @@ struct JobRun {
         e.epochs = spec.epochs
         e.samplesPerSecond = Double(samples) / max(elapsed, 1e-9)
         e.trainLoss = shared.meanLoss(workers: spec.workers)
-        e.testLoss = eval.meanLoss
+        e.testLoss = eval.meanLoss.finiteOrNil
         e.testAccuracy = model.isClassifier ? eval.accuracy : nil
         e.averagingRounds = shared.averagingStats(slot: averagerSlot).rounds
         emit(e)
         try? metrics?.write(e.jsonLine() + "\n")
         try? metrics?.flush()
+    }
+
+    /// Why training has diverged, or nil: a worker's loss that is not finite (it stopped at that
+    /// step), or, with `evaluator`, a parameter of the averaged model that is not finite (the
+    /// hinge loss of a NaN model is 0, so the loss alone does not tell).
+    func divergence(evaluator: Evaluator?) -> String? {
+        let rows = Double(data.trainRows.count)
+        let epoch = String(format: "%.2f", Double(shared.totalSamples()) / rows)
+        let hint = "lower --lr (\(spec.schedule.base) now) or scale the features (e.g. to [0, 1])"
+        if let d = shared.divergedWorker() {
+            let what =
+                d.loss.isFinite
+                ? "grew from \(String(format: "%.3g", d.first)) to \(String(format: "%.3g", d.loss)) (more than a million times)"
+                : "is \(d.loss.isNaN ? "NaN" : "infinite")"
+            return "training diverged: worker \(d.worker)'s loss \(what) at its step \(d.steps), epoch \(epoch) of "
+                + "\(spec.epochs); \(hint)"
+        }
+        if let evaluator, let (block, index) = evaluator.firstNonFiniteParameter() {
+            return "training diverged: the model's parameter \(block)[\(index)] is not finite at epoch \(epoch) "
+                + "of \(spec.epochs); \(hint)"
+        }
+        return nil
     }
 
     func fail(_ message: String) -> Int32 {
@@ -287,4 +338,21 @@ extension JobHost {
             }
         }
     }
+}
+
+extension JobSummary {
+    /// The summary of a job stopped before it trained anything (e.g. while its data were read).
+    init(stoppedBeforeTraining spec: JobSpec, reason: String) {
+        self.init(
+            job: spec.id, outcome: "interrupted", reason: reason, algorithm: spec.algorithm.rawValue, model: spec.model,
+            data: spec.data, workers: spec.workers, replicas: 0, batch: spec.batch, epochs: 0, samples: 0,
+            trainSeconds: 0, samplesPerSecond: 0, testAccuracy: nil, testLoss: nil, trainLoss: nil, testRows: 0,
+            averagingRounds: 0, averagingBytes: 0, averagingSeconds: 0, blas: "", modelPath: nil, metricsPath: nil)
+    }
+}
+
+extension Double {
+    /// The value, or nil when it is NaN or infinite (JSON has no such numbers: an event holding
+    /// one would not encode).
+    fileprivate var finiteOrNil: Double? { isFinite ? self : nil }
 }

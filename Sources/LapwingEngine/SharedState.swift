@@ -1,5 +1,7 @@
+import CLapwing
 import LapwingArena
 import LapwingCore
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -7,9 +9,10 @@ import Glibc
 
 /// The engine's view of a job's arena: the replicas, each process's counters, and the state
 /// word, with the meaning the training loop gives them. Slot `w` is worker w, slot W the
-/// averager, slot W+1 the job host. Workers' `aux[0]` holds their running loss (Float bits);
-/// the averager's `aux` holds bytes moved and nanoseconds spent averaging (its `steps` count
-/// rounds).
+/// averager, slot W+1 the job host. Workers' `aux[0]` holds their running loss (Float bits),
+/// `aux[1]` the loss of their first step (the yardstick of the divergence check); the averager's `aux` holds bytes moved and nanoseconds spent averaging (its `steps` count
+/// rounds). The job host's `samples` counts the samples handed out to the workers
+/// (`claimSamples`), so that all of them together stop at exactly the job's sample budget.
 ///
 /// Created by the job host before it forks: the children inherit the mapping and never run
 /// its deinit (they leave through _exit), so only the host unmaps and unlinks.
@@ -18,6 +21,8 @@ final class SharedState {
     let parameterCount: Int
     let workers: Int
     private let replicaBases: [UnsafeMutablePointer<Float>]
+    /// The host slot's `samples` word, as an atomic every process adds to.
+    private let claimed: UnsafeMutablePointer<Atomic<UInt64>>
 
     /// Vectors per replica in the arena: the replica itself (the averager keeps its snapshot privately).
     static let vectorsPerReplica = 1
@@ -31,6 +36,9 @@ final class SharedState {
         var bases: [UnsafeMutablePointer<Float>] = []
         for r in 0..<replicaNodes.count { bases.append(arena.replica(r).baseAddress!) }
         replicaBases = bases
+        let word = arena.hostSlot.address + MemoryLayout<lw_slot>.offset(of: \lw_slot.samples)!
+        claimed = word.bindMemory(to: Atomic<UInt64>.self, capacity: 1)
+        claimed.initialize(to: Atomic(0))
         arena.setState(.running)
     }
 
@@ -66,6 +74,38 @@ final class SharedState {
         var n: UInt64 = 0
         for w in 0..<workers { n &+= arena.slot(w).samples }
         return Int(truncatingIfNeeded: n)
+    }
+
+    /// Claims up to `n` of the job's `total` samples for one step; returns how many were granted
+    /// (fewer than `n` for the last step, 0 once every sample is handed out). Samples granted to
+    /// all workers together add up to exactly `total`, however many workers ask at once.
+    @inline(__always)
+    func claimSamples(_ n: Int, total: Int) -> Int {
+        let before = Int(truncatingIfNeeded: claimed.pointee.wrappingAdd(UInt64(n), ordering: .relaxed).oldValue)
+        return before >= total ? 0 : min(n, total - before)
+    }
+
+    /// A running loss this many times the first step's loss (or 1e-3, if larger) counts as
+    /// diverged: a cross-entropy of a million nats, or predictions a thousand times further off
+    /// than the random start, are not a bad patch of training but a blow-up (ReLUs then die and
+    /// the loss can stay finite, so waiting for NaN alone would let it pass).
+    static let explosionFactor: Float = 1e6
+
+    /// Records a worker's first loss (before its first `recordStep`).
+    func recordFirstLoss(slot: Int, loss: Float) { arena.slot(slot).setAux(1, UInt64(loss.bitPattern)) }
+
+    /// The first worker whose running loss is not finite (NaN or infinite) or has exploded
+    /// (`explosionFactor`), with its step count, that loss and its first loss; nil when none.
+    func divergedWorker() -> (worker: Int, steps: Int, loss: Float, first: Float)? {
+        for w in 0..<workers where arena.slot(w).steps > 0 {
+            let s = arena.slot(w)
+            let v = Float(bitPattern: UInt32(truncatingIfNeeded: s.aux(0)))
+            let first = Float(bitPattern: UInt32(truncatingIfNeeded: s.aux(1)))
+            if !v.isFinite || (s.steps > 1 && v > Self.explosionFactor * max(first, 1e-3)) {
+                return (w, Int(s.steps), v, first)
+            }
+        }
+        return nil
     }
 
     /// Steps of the given workers together (a replica's node-level step count).

@@ -5,7 +5,10 @@ import LapwingModels
 /// One worker process's training loop (design section 4): draw a small minibatch from its own
 /// seeded order over the data, read its replica without locks, compute the gradient into a
 /// private buffer, update private momentum, write the step into the replica in place, and
-/// bump its own counters. It never waits on another process.
+/// bump its own counters. It never waits on another process. Each step claims its samples from
+/// the job's budget first (the last step may be short), so the workers together train exactly
+/// the samples asked for; a step whose loss is not finite ends the worker with that loss
+/// recorded, for the host to fail the job as diverged.
 struct Worker {
     let index: Int
     let replica: Int
@@ -45,10 +48,12 @@ struct Worker {
 
         while true {
             if step & 7 == 0 {
-                if !shared.waitWhilePaused() || shared.totalSamples() >= totalSamples { break }
+                if !shared.waitWhilePaused() { break }
                 nodeSteps = shared.steps(of: replicaWorkers)
             }
-            for k in 0..<b {
+            let n = shared.claimSamples(b, total: totalSamples)
+            if n == 0 { break }
+            for k in 0..<n {
                 if cursor == order.count {
                     order.shuffle(using: &rng)
                     cursor = 0
@@ -56,9 +61,14 @@ struct Worker {
                 rows[k] = order[cursor]
                 cursor += 1
             }
-            data.gather(rows: rows, into: &buffer)
+            data.gather(rows: rows[..<n], into: &buffer)
             let loss = buffer.withBatch { batch in
                 model.gradient(params: x, batch: batch, into: grad, workspace: ws)
+            }
+            if step == 0 { shared.recordFirstLoss(slot: index, loss: loss) }
+            if !loss.isFinite {
+                shared.recordStep(slot: index, samples: n, loss: loss)
+                break
             }
             let lr = spec.schedule.rate(at: Double(nodeSteps + (step & 7)) / plannedNodeSteps)
             if fused {
@@ -68,7 +78,7 @@ struct Worker {
             }
             lossEMA = lossEMA.isNaN ? loss : 0.98 * lossEMA + 0.02 * loss
             step += 1
-            shared.recordStep(slot: index, samples: b, loss: lossEMA)
+            shared.recordStep(slot: index, samples: n, loss: lossEMA)
         }
     }
 }
