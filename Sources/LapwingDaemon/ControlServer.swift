@@ -116,7 +116,6 @@ public final class ControlServer: @unchecked Sendable {
             listenFD = try shimCall("listen", object: path) { lw_unix_listen(path, socketMode, 512) }
             ownsSocketFile = true
         }
-        reserveFD = lw_open_reserve_fd()
         try shimCall("pipe2", object: "control server wake-up pipe") { lw_pipe_cloexec(&wake) }
         _ = lw_set_nonblocking(wake[0], 1)
         _ = lw_set_nonblocking(wake[1], 1)
@@ -127,13 +126,13 @@ public final class ControlServer: @unchecked Sendable {
             }
         } catch {
             if ep >= 0 { close(ep) }
-            if reserveFD >= 0 { close(reserveFD) }
             close(wake[0])
             close(wake[1])
             if ownsSocketFile { unlink(config.socketPath) }
             close(listenFD)
             throw error
         }
+        reserveFD = lw_open_reserve_fd()
     }
 
     public var isServing: Bool { running.load(ordering: .acquiring) }
