@@ -228,6 +228,16 @@ struct BarrierProcessTests {
             #expect(arena.barrier(1).completedRounds == UInt64(rounds) && arena.barrier(1).round == UInt32(rounds))
             #expect(arena.barrier(0).completedRounds == 0)
             #expect(tally(arena, participants: 4, rounds: rounds).allSatisfy { $0 == 4 })
+
+            // lapwing-numa arena shows the barriers and the exchange vectors, as text and JSON.
+            let text = try runLapwingNuma(["arena", id])
+            let shown = String(decoding: text.stdout, as: UTF8.self)
+            #expect(text.status == 0 && shown.contains("1\tquorum 4 of 4\tround \(rounds)\tcompleted \(rounds)\tlate 0"), "\(shown)")
+            #expect(shown.contains("exchange vectors:\n  worker 0"), "\(shown)")
+            let json = try runLapwingNuma(["arena", id, "--json"])
+            let report = try JSONDecoder().decode(ArenaReport.self, from: json.stdout)
+            #expect(report.barriers.map(\.completedRounds) == [0, UInt64(rounds)])
+            #expect(report.exchange.map(\.worker) == [0, 1, 2, 3])
         }
     }
 
