@@ -153,7 +153,9 @@ public struct ArenaBarrier {
     public func arrive(
         round: UInt32, participant: Int, whenComplete: (BarrierArrivals) -> Void = { _ in }
     ) -> Arrival {
-        precondition(participant >= 0 && participant < capacity, "barrier \(index): participant \(participant) out of 0..<\(capacity)")
+        precondition(
+            participant >= 0 && participant < capacity,
+            "barrier \(index): participant \(participant) out of 0..<\(capacity)")
         if isStopping { return .stopped }
         let quorum = word32(\.quorum).load(ordering: .relaxed)
         let state = word64(\.state)

@@ -155,6 +155,27 @@ struct BarrierTests {
         }
     }
 
+    @Test("group barriers (hier-avg): each completes with its own members, named in its log, independently of the other")
+    func groups() throws {
+        try withJobID("bgroup") { id in
+            let arena = try Arena.create(jobID: id, parameterCount: 1, replicaNodes: [-1], workers: 4, barriers: 3)
+            let (global, g0, g1) = (arena.barrier(0), arena.barrier(1), arena.barrier(2))
+            g0.configure(participants: 2)
+            g1.configure(participants: 2)
+            var logs: [[Int]] = [[], []]
+            #expect(g1.arrive(round: 0, participant: 3) { logs[1] = Array($0) } == .counted(round: 0, ticket: 0, completed: false))
+            #expect(g0.arrive(round: 0, participant: 1) { logs[0] = Array($0) } == .counted(round: 0, ticket: 0, completed: false))
+            #expect(g1.arrive(round: 0, participant: 2) { logs[1] = Array($0) } == .counted(round: 0, ticket: 1, completed: true))
+            #expect(logs == [[], [3, 2]] && g1.round == 1 && g0.round == 0 && global.round == 0)
+            #expect(g0.arrive(round: 0, participant: 0) { logs[0] = Array($0) } == .counted(round: 0, ticket: 1, completed: true))
+            #expect(logs == [[1, 0], [3, 2]] && g0.round == 1)
+            // The global barrier still waits for all four workers.
+            for w in 0..<3 { #expect(global.arrive(round: 0, participant: w) == .counted(round: 0, ticket: w, completed: false)) }
+            #expect(global.arrive(round: 0, participant: 3) == .counted(round: 0, ticket: 3, completed: true))
+            withExtendedLifetime(arena) {}  // the views point into its mapping
+        }
+    }
+
     @Test("a stopping job: arrivals count nothing and waits end with .stopped")
     func stoppingInProcess() throws {
         try withJobID("bstop1") { id in
