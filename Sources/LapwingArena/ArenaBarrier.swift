@@ -147,10 +147,15 @@ public struct ArenaBarrier {
     /// `round` is the round the contribution belongs to: the current ``round`` or, for a
     /// participant that fell behind in a first-N-of-M barrier, an earlier one (then it is late).
     /// A round that has not opened yet is a programming error and traps.
+    ///
+    /// The corresponding C call is `syscall(SYS_futex, FUTEX_WAKE)`, made by the completing
+    /// arrival when a process sleeps on the barrier.
     public func arrive(
         round: UInt32, participant: Int, whenComplete: (BarrierArrivals) -> Void = { _ in }
     ) -> Arrival {
-        precondition(participant >= 0 && participant < capacity, "barrier \(index): participant \(participant) out of 0..<\(capacity)")
+        precondition(
+            participant >= 0 && participant < capacity,
+            "barrier \(index): participant \(participant) out of 0..<\(capacity)")
         if isStopping { return .stopped }
         let quorum = word32(\.quorum).load(ordering: .relaxed)
         let state = word64(\.state)

@@ -71,7 +71,7 @@ public final class ControlServer: @unchecked Sendable {
     private var listenerPaused = false
     private var nextSweep = ContinuousClock.now
     /// Connections refused or closed for a limit since the last sweep, by reason (logged once a sweep).
-    private var limitEvents: [String: Int] = [:]
+    private var limitEvents: [String: (count: Int, example: String)] = [:]
     /// Bytes of buffers let go since memory was last handed back to the kernel.
     private var releasedBytes = 0
     /// Each job's record as JSON text, kept until the record changes: `status` and `list` are
@@ -117,7 +117,6 @@ public final class ControlServer: @unchecked Sendable {
             listenFD = try shimCall("listen", object: path) { lw_unix_listen(path, socketMode, 512) }
             ownsSocketFile = true
         }
-        reserveFD = lw_open_reserve_fd()
         try shimCall("pipe2", object: "control server wake-up pipe") { lw_pipe_cloexec(&wake) }
         _ = lw_set_nonblocking(wake[0], 1)
         _ = lw_set_nonblocking(wake[1], 1)
@@ -128,13 +127,13 @@ public final class ControlServer: @unchecked Sendable {
             }
         } catch {
             if ep >= 0 { close(ep) }
-            if reserveFD >= 0 { close(reserveFD) }
             close(wake[0])
             close(wake[1])
             if ownsSocketFile { unlink(config.socketPath) }
             close(listenFD)
             throw error
         }
+        reserveFD = lw_open_reserve_fd()
     }
 
     public var isServing: Bool { running.load(ordering: .acquiring) }
@@ -221,7 +220,7 @@ public final class ControlServer: @unchecked Sendable {
                 continue
             }
             if let refusal = ledger.admit(uid: uid) {
-                count("refused: \(refusal.message)")
+                count("refused pid \(pid): \(refusal.message)")
                 refuse(fd, refusal)
                 continue
             }
@@ -271,7 +270,7 @@ public final class ControlServer: @unchecked Sendable {
     /// Closes `c` for going past a limit: the error goes out if nothing else is queued before it.
     private func expel(_ c: Connection, _ error: ProtocolError) {
         guard connections[c.fd] === c else { return }
-        count("closed: \(error.message)")
+        count("closed pid \(c.pid): \(error.message)")
         if c.outbox.isEmpty, let frame = try? ServerMessage.error(error).frame() {
             _ = frame.withUnsafeBytes { lw_send_with_fds(c.fd, $0.baseAddress, $0.count, nil, 0) }
         }
@@ -280,9 +279,9 @@ public final class ControlServer: @unchecked Sendable {
 
     /// Notes a refusal or a closing for the sweep's log line (a flood would otherwise flood the log).
     private func count(_ event: String) {
-        // One line per kind: the numbers in a message (counts, bytes) vary, so key on its start.
-        let kind = String(event.prefix { !$0.isNumber })
-        limitEvents[kind, default: 0] += 1
+        // One entry per kind: the numbers in a message (pids, counts, bytes) vary, so key on the rest.
+        let kind = event.filter { !$0.isNumber }
+        limitEvents[kind, default: (0, event)].count += 1
     }
 
     /// Updates what `c` counts against the budgets; closes it when one is overdrawn. Returns
@@ -323,8 +322,8 @@ public final class ControlServer: @unchecked Sendable {
             _ = lw_epoll_watch(ep, listenFD, UInt32(LW_EV_IN), 0)
         }
         if !limitEvents.isEmpty {
-            let summary = limitEvents.sorted { $0.key < $1.key }.map { "\($0.value) × \($0.key)…" }
-            log("control socket: limits: " + summary.joined(separator: "; "))
+            let summary = limitEvents.sorted { $0.key < $1.key }.map { "\($0.value.count) × \($0.value.example)" }
+            log("control socket: connections past a limit since the last sweep: " + summary.joined(separator: "; "))
             limitEvents = [:]
         }
         if releasedBytes >= 8 << 20 {

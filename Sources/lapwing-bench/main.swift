@@ -15,6 +15,34 @@ import Glibc
 // DIR is the project's ../shared (for debian-sections); without it the sparse case says so.
 //   lapwing-bench control-load --socket PATH --job ID [--clients N] [--interval S] [--seconds S]
 // N clients of a daemon's control socket until stdin closes (see ControlLoad.swift).
+//   lapwing-bench barrier [--processes W] [--rounds N] [--spins S]
+// µs per round of an arena barrier with 2 (and W) forked processes, beside a baseline (BarrierBench.swift).
+
+if CommandLine.arguments.dropFirst().first == "barrier" {
+    var bench = BarrierBench()
+    var rest = CommandLine.arguments.dropFirst(2)
+    while let a = rest.popFirst() {
+        let v = rest.popFirst()
+        switch (a, v.flatMap { Int($0) }) {
+        case ("--processes", let n?) where n >= 1 && n <= 4096: bench.processes = n == 2 ? [2] : [2, n]
+        case ("--rounds", let n?) where n >= 2 && n < 1 << 24: bench.rounds = n
+        case ("--spins", let n?) where n >= 0: bench.spins = n
+        default:
+            writeError("lapwing-bench barrier: bad argument \(a)\(v.map { " \($0)" } ?? "")\n"
+                + "usage: lapwing-bench barrier [--processes 1...4096] [--rounds 2..<16777216] [--spins S>=0]\n")
+            exit(2)
+        }
+    }
+    do {
+        let report = try bench.run()
+        let json = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys, .prettyPrinted])
+        print(String(decoding: json, as: UTF8.self))
+        exit(0)
+    } catch {
+        writeError("lapwing-bench barrier: \(error)\n")
+        exit(1)
+    }
+}
 
 if CommandLine.arguments.dropFirst().first == "control-load" {
     var load = ControlLoad(socket: "", job: "")

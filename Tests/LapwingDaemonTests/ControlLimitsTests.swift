@@ -123,7 +123,7 @@ extension DaemonTests {
         /// daemon to 2.5 GB. Now one uid's connections may buffer 64 KiB each plus 16 MiB in all
         /// (32 MiB at 256 connections), and connections past 256 per uid are refused with `busy`.
         /// Bounds checked: RSS within 64 MiB of the baseline and descriptors within 256 + 64,
-        /// with 300 connections each trying to send all but the last byte of a 1 MiB frame.
+        /// with 300 connections each trying to send all but the last 4 bytes of a 1 MiB frame.
         @Test func aPartialFrameFloodLeavesMemoryAndDescriptorsBounded() throws {
             let d = try DaemonHarness(tag: "partial")
             defer { d.cleanUp() }
@@ -132,7 +132,7 @@ extension DaemonTests {
             #expect(answersVersion(d.socket))
             let (rss0, fds0) = (residentBytes(pid), openDescriptors(pid))
             var chunk = [UInt8](repeating: 0x20, count: 1 << 20)
-            chunk[0...3] = [0x00, 0x10, 0x00, 0x00]  // a 1 MiB frame; all but its last byte is sent
+            chunk[0...3] = [0x00, 0x10, 0x00, 0x00]  // a 1 MiB frame; all but its last 4 bytes are sent
             var held: [UnixConnection] = []
             var (cutShort, busy) = (0, 0)
             for _ in 0..<300 {

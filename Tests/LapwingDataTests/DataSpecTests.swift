@@ -53,7 +53,7 @@ import Testing
         let e2 = thrownError { () throws(LapwingError) in
             try DataSpec.parse("libsvm:\(dir.write("b.svm", "-1 1:1\n1 1:2\n")),\(bad)").load()
         }
-        #expect(e2?.message.contains("te2.svm:1: label 0.5 is not binary") == true)
+        #expect(e2?.message.contains("te2.svm:1: a label that is neither -1, 0 nor 1: binary labels are -1/+1 or 0/1") == true)
 
         let (itr, ite) = try DataSpec.parse("idx:/usr/share/datasets/fashion-mnist").load()
         #expect(itr.rows == 60000 && ite?.rows == 10000)

@@ -63,7 +63,7 @@ import Testing
             try LIBSVMReader.load(path: real, options: LIBSVMOptions(labels: LabelOptions(kind: .binary)))
         }
         #expect(err?.code == .invalidData)
-        #expect(err?.message.contains("r.svm:1: label 0.5 is not binary") == true)
+        #expect(err?.message.contains("r.svm:1: a label that is neither -1, 0 nor 1: binary labels are -1/+1 or 0/1") == true)
     }
 
     @Test func numbersRoundCorrectly() throws {

@@ -13,6 +13,11 @@ import Testing
         #expect(try ModelSpec.parse("mlp:784-256-10").resolve(features: 784, classes: 10) == [784, 256, 10])
         #expect(try ModelSpec.parse("mlp:64").resolve(features: 13, classes: 2) == [13, 64, 2])
         #expect(try ModelSpec.parse("softmax").resolve(features: 76045, classes: 58) == [76045, 58])
+        // The ends of an mlp spec: given widths are checked, `_` comes from the data.
+        #expect(try ModelSpec.parse("mlp:784-10").resolve(features: 784, classes: 10) == [784, 10])
+        #expect(try ModelSpec.parse("mlp:_-32-16-_").resolve(features: 13, classes: 3) == [13, 32, 16, 3])
+        #expect(try ModelSpec.parse("mlp:_-32-3").resolve(features: 13, classes: 3) == [13, 32, 3])
+        #expect(try ModelSpec.parse("mlp:_-32-16-_").fixedParameterCount == nil)
     }
 
     @Test func parameterLayoutIsInputMajorWithBiasAfterWeights() throws {
@@ -37,7 +42,11 @@ import Testing
     }
 
     @Test(arguments: [
-        ("mlp:784-256-10", 13, 2, "expects 784 inputs but the data has 13 features"),
+        ("mlp:784-256-10", 13, 2, "its first width, 784, is the input, but the data has 13 features"),
+        // Two widths are IN-OUT, never two hidden layers: 784-100-10-10 was built silently before.
+        ("mlp:100-10", 784, 10, "its first width, 100, is the input, but the data has 784 features"),
+        ("mlp:784-10", 784, 3, "its last width, 10, is the classes, but the data has 3 classes"),
+        ("mlp:784-_-10", 784, 10, "layer 2 width '_' is not a positive integer (`_` stands only for the first or last width)"),
         ("logistic", 784, 10, "is binary but the data has 10 classes"),
         ("softmax", 10, nil, "needs class labels"),
         ("mlp:784-0-10", 784, 10, "layer 2 width '0' is not a positive integer"),
