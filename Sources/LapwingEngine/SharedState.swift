@@ -177,6 +177,21 @@ final class SharedState {
         return (Int(truncatingIfNeeded: b), Int(truncatingIfNeeded: c))
     }
 
+    /// Publishes round `round` of a process (its slot's `flags` word, a release store): the
+    /// vectors it wrote for that round are complete. overlap-local's workers publish their
+    /// snapshots this way, its coordinator the anchor. Read with `publishedRound`.
+    func publishRound(slot: Int, _ round: Int) {
+        roundWord(slot).pointee.store(UInt32(truncatingIfNeeded: round), ordering: .releasing)
+    }
+
+    /// The round a process last published (acquire load; 0 before any).
+    func publishedRound(slot: Int) -> Int { Int(roundWord(slot).pointee.load(ordering: .acquiring)) }
+
+    private func roundWord(_ slot: Int) -> UnsafeMutablePointer<Atomic<UInt32>> {
+        let word = arena.slot(slot).address + MemoryLayout<lw_slot>.offset(of: \lw_slot.flags)!
+        return word.assumingMemoryBound(to: Atomic<UInt32>.self)
+    }
+
     /// Barrier `b` of the arena (the synchronous algorithms').
     func barrier(_ b: Int) -> ArenaBarrier { arena.barrier(b) }
 

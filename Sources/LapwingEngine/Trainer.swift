@@ -104,6 +104,18 @@ struct Trainer {
         return loss
     }
 
+    /// lpp-sgd's partial step: the gradient of the drawn minibatch at `x` for the parameters in
+    /// `block` only, into `grad.values[block]` (`FeedForwardModel.partialGradient`); returns the mean loss.
+    @inline(__always)
+    mutating func partialGradient(at x: UnsafeMutablePointer<Float>, block: Range<Int>) -> Float {
+        let (model, grad, ws) = (self.model, self.grad, self.workspace)
+        let loss = buffer.withBatch { batch in
+            model.partialGradient(params: x, batch: batch, block: block, into: grad, workspace: ws)
+        }
+        if steps == 0 { shared.recordFirstLoss(slot: index, loss: loss) }
+        return loss
+    }
+
     /// Writes the step for the gradient in `grad` into `x` in place: private momentum, weight
     /// decay, `x -= lr * step` (Hogwild!: no lock).
     @inline(__always)

@@ -15,6 +15,8 @@ import Glibc
 // DIR is the project's ../shared (for debian-sections); without it the sparse case says so.
 //   lapwing-bench control-load --socket PATH --job ID [--clients N] [--interval S] [--seconds S]
 // N clients of a daemon's control socket until stdin closes (see ControlLoad.swift).
+//   lapwing-bench partial-step [--seconds S] [--batch B]
+// lpp-sgd's partial steps against full ones, per block (see PartialStep.swift).
 //   lapwing-bench barrier [--processes W] [--rounds N] [--spins S]
 // µs per round of an arena barrier with 2 (and W) forked processes, beside a baseline (BarrierBench.swift).
 
@@ -77,6 +79,9 @@ if CommandLine.arguments.dropFirst().first == "control-load" {
 }
 
 _ = lw_flush_denormals()  // as the job host does for its workers
+if CommandLine.arguments.dropFirst().first == "partial-step" {
+    exit(runPartialStepBench(CommandLine.arguments.dropFirst(2)))
+}
 var seconds = 2.0
 var sharedDir = "../shared"
 var args = CommandLine.arguments.dropFirst()
