@@ -1,4 +1,5 @@
 import Foundation
+import LapwingJob
 import LapwingDaemon
 import LapwingTestSupport
 import Testing

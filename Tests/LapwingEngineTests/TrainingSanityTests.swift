@@ -1,4 +1,5 @@
 import Foundation
+import LapwingJob
 import LapwingEngine
 import LapwingTestSupport
 import Testing
