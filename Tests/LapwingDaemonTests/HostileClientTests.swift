@@ -204,9 +204,17 @@ extension DaemonTests {
             try d.start()
             // SIGHUP is logged and ignored: the daemon keeps serving.
             let pid = try #require(d.daemon?.pid)
-            kill(pid, SIGHUP)
+            // Sent again until it is logged: the signal watcher starts a moment after the socket
+            // listens (an earlier SIGHUP is ignored all the same, silently).
             let deadline = Date().addingTimeInterval(30)
-            while Date() < deadline && !(d.daemon?.stderr.contains("SIGHUP") ?? false) { usleep(20_000) }
+            var lastSent = Date.distantPast
+            while Date() < deadline && !(d.daemon?.stderr.contains("SIGHUP") ?? false) {
+                if Date().timeIntervalSince(lastSent) > 0.5 {
+                    kill(pid, SIGHUP)
+                    lastSent = Date()
+                }
+                usleep(20_000)
+            }
             #expect(d.daemon?.stderr.contains("SIGHUP: ignored") == true)
             #expect(kill(pid, 0) == 0, "lapwingd died of SIGHUP")
             #expect(try d.cli(["version"]).stdout.contains("lapwingd"))
