@@ -89,6 +89,19 @@ extension JobTests {
         #expect(k4.summary.bytesExchanged == periodicRounds(steps: 68, period: 4) * 2 * d * 4)
     }
 
+    /// With K = 1 every worker starts each step from the same point, so private momentum
+    /// (heavy ball or Nesterov) is linear in the gradients and averages to the momentum of the
+    /// averaged gradient: still 1 worker at W*B, up to rounding (3e-7 measured).
+    @Test func periodOneWithPrivateMomentumIsStillMinibatchSGD() throws {
+        for nesterov in [false, true] {
+            let common = heartJob + ["--algorithm", "local-sgd", "--period", "1", "--momentum", "0.9"] + (nesterov ? ["--nesterov"] : [])
+            let two = try trainParameters(common + ["--workers", "2", "--batch", "8"], tag: "lsgd-mom-w2")
+            let one = try trainParameters(common + ["--workers", "1", "--batch", "16"], tag: "lsgd-mom-w1")
+            let gap = relativeDifference(two.parameters, one.parameters)
+            #expect(gap <= roundingTolerance, "nesterov \(nesterov): \(gap)")
+        }
+    }
+
     /// Post-local SGD's warm-up over all of training is K = 1, whatever --period says (the same
     /// arithmetic: bitwise equal), and private momentum does not get in the way.
     @Test func postLocalWarmupAveragesEveryStep() throws {
