@@ -243,10 +243,11 @@ struct JobRun {
     /// Forks the workers, then the algorithm's coordinator if it has one.
     func startChildren() throws(LapwingError) {
         let replicaWorkers = placement.replicas.map(\.workers)
+        algorithm.configureBarriers(shared, replicaWorkers: replicaWorkers, replicaNodes: placement.replicas.map { Int32($0.node) })
         for w in placement.workers {
             let context = WorkerContext(
                 index: w.worker, replica: w.replica, spec: spec, shared: shared, replicaWorkers: replicaWorkers,
-                totalSamples: totalSamples, parameterCount: model.parameterCount)
+                replicaNodes: placement.replicas.map { Int32($0.node) }, totalSamples: totalSamples, parameterCount: model.parameterCount)
             let worker = Worker(context: context, algorithm: algorithm, model: model, data: data.train, trainRows: data.trainRows)
             let pid = try children.spawn(role: "worker-\(w.worker)", cpu: w.cpu) {
                 worker.run()

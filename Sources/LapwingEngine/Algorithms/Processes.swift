@@ -26,6 +26,8 @@ struct WorkerContext {
     let shared: SharedState
     /// Workers per replica (`replicaWorkers[r]` trains replica r).
     let replicaWorkers: [[Int]]
+    /// The NUMA node of each replica (-1: unknown); a worker's own replica is on its node.
+    let replicaNodes: [Int32]
     /// Samples of all workers together at which training ends.
     let totalSamples: Int
     let parameterCount: Int

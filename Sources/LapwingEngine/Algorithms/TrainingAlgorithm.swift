@@ -34,12 +34,18 @@ protocol TrainingAlgorithm: Sendable {
 
     /// How a worker's `Trainer` draws its rows (default: its own order, one batch per step).
     func trainerShape(_ context: WorkerContext) -> TrainerShape
+
+    /// Shapes the arena's barriers (participants, quorum) in the job host before it forks, when
+    /// nobody can be waiting on them: e.g. one barrier per group of workers. Default: as created
+    /// (every worker takes part in every barrier).
+    func configureBarriers(_ shared: SharedState, replicaWorkers: [[Int]], replicaNodes: [Int32])
 }
 
 extension TrainingAlgorithm {
     func trainerShape(_ context: WorkerContext) -> TrainerShape { TrainerShape() }
     func arenaNeeds(replicas: Int) -> ArenaNeeds { ArenaNeeds() }
     func coordinator(_ context: CoordinatorContext) -> (any Coordinator)? { nil }
+    func configureBarriers(_ shared: SharedState, replicaWorkers: [[Int]], replicaNodes: [Int32]) {}
 }
 
 /// What the arena holds for an algorithm besides the replicas (design section 3).
