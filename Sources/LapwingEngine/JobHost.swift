@@ -129,6 +129,7 @@ struct JobRun {
         var outcome = "completed"
         var reason: String?
         var diverged = false
+        algorithm.configureBarriers(shared)
         do throws(LapwingError) {
             try startChildren()
         } catch {
@@ -244,9 +245,11 @@ struct JobRun {
     func startChildren() throws(LapwingError) {
         let replicaWorkers = placement.replicas.map(\.workers)
         for w in placement.workers {
-            let context = WorkerContext(
+            var context = WorkerContext(
                 index: w.worker, replica: w.replica, spec: spec, shared: shared, replicaWorkers: replicaWorkers,
                 totalSamples: totalSamples, parameterCount: model.parameterCount)
+            context.workerNodes = placement.workers.sorted { $0.worker < $1.worker }.map { Int32($0.node) }
+            context.replicaNodes = placement.replicas.map { Int32($0.node) }
             let worker = Worker(context: context, algorithm: algorithm, model: model, data: data.train, trainRows: data.trainRows)
             let pid = try children.spawn(role: "worker-\(w.worker)", cpu: w.cpu) {
                 worker.run()

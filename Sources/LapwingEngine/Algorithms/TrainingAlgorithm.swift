@@ -34,12 +34,17 @@ protocol TrainingAlgorithm: Sendable {
 
     /// How a worker's `Trainer` draws its rows (default: its own order, one batch per step).
     func trainerShape(_ context: WorkerContext) -> TrainerShape
+
+    /// Shapes the arena's barriers (e.g. a first-N-of-M quorum) in the job host before it forks,
+    /// while nobody waits on them (default: nothing; every worker takes part and counts).
+    func configureBarriers(_ shared: SharedState)
 }
 
 extension TrainingAlgorithm {
     func trainerShape(_ context: WorkerContext) -> TrainerShape { TrainerShape() }
     func arenaNeeds(replicas: Int) -> ArenaNeeds { ArenaNeeds() }
     func coordinator(_ context: CoordinatorContext) -> (any Coordinator)? { nil }
+    func configureBarriers(_ shared: SharedState) {}
 }
 
 /// What the arena holds for an algorithm besides the replicas (design section 3).
