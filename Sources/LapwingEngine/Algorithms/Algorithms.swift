@@ -4,7 +4,7 @@ import LapwingJob
 /// The algorithms this build runs, by `--algorithm` name: the one list to extend with a new
 /// algorithm's file.
 public enum Algorithms {
-    static let all: [any TrainingAlgorithm.Type] = [Hogwild.self, LapSGD.self, Minibatch.self]
+    static let all: [any TrainingAlgorithm.Type] = [Hogwild.self, LapSGD.self, Minibatch.self, BackupWorkers.self]
 
     /// The names, in the order of `all`.
     public static var names: [String] { all.map { $0.name } }
