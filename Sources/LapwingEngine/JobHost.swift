@@ -245,9 +245,10 @@ struct JobRun {
         let replicaWorkers = placement.replicas.map(\.workers)
         algorithm.configureBarriers(shared, replicaWorkers: replicaWorkers, replicaNodes: placement.replicas.map { Int32($0.node) })
         for w in placement.workers {
-            let context = WorkerContext(
+            var context = WorkerContext(
                 index: w.worker, replica: w.replica, spec: spec, shared: shared, replicaWorkers: replicaWorkers,
                 replicaNodes: placement.replicas.map { Int32($0.node) }, totalSamples: totalSamples, parameterCount: model.parameterCount)
+            context.workerNodes = placement.workers.sorted { $0.worker < $1.worker }.map { Int32($0.node) }
             let worker = Worker(context: context, algorithm: algorithm, model: model, data: data.train, trainRows: data.trainRows)
             let pid = try children.spawn(role: "worker-\(w.worker)", cpu: w.cpu) {
                 worker.run()

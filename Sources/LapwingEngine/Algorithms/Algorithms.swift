@@ -5,7 +5,8 @@ import LapwingJob
 /// algorithm's file.
 public enum Algorithms {
     static let all: [any TrainingAlgorithm.Type] = [
-        Hogwild.self, LapSGD.self, LppSGD.self, LocalSGD.self, HierAVG.self, SlowMo.self, OverlapLocal.self,
+        Hogwild.self, LapSGD.self, LppSGD.self, Minibatch.self, LocalSGD.self, HierAVG.self, SlowMo.self,
+        OverlapLocal.self, BackupWorkers.self,
     ]
 
     /// The names, in the order of `all`.

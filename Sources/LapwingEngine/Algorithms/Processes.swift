@@ -31,6 +31,17 @@ struct WorkerContext {
     /// Samples of all workers together at which training ends.
     let totalSamples: Int
     let parameterCount: Int
+    /// The NUMA node of each worker (empty when unknown: node 0 for all).
+    var workerNodes: [Int32] = []
+
+    /// The NUMA node worker `w` runs on.
+    func node(ofWorker w: Int) -> Int32 { w < workerNodes.count ? workerNodes[w] : 0 }
+
+    /// The NUMA node of worker `w`'s exchange vectors (its replica's).
+    func exchangeNode(ofWorker w: Int) -> Int32 {
+        let r = replicaWorkers.firstIndex { $0.contains(w) } ?? 0
+        return r < replicaNodes.count ? replicaNodes[r] : 0
+    }
 }
 
 /// What a coordinator may use.
