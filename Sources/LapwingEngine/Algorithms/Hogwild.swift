@@ -21,12 +21,11 @@ struct Hogwild: TrainingAlgorithm {
     func workerStep(_ c: WorkerContext) -> any WorkerStep { AsynchronousStep(c) }
 }
 
-/// The asynchronous step of Hogwild! and LAP-SGD: claim this step's samples from the job's
-/// budget, compute the gradient at the worker's replica as it is (no lock), and write the step
-/// into it in place. It never waits on another process; it looks at the job's state word and
-/// the replica's node-level step count (the learning rate's clock) every 8 steps.
-struct AsynchronousStep: WorkerStep {
-    let x: UnsafeMutablePointer<Float>
+/// The clock of an asynchronous step (Hogwild!, LAP-SGD, LPP-SGD, Overlap Local-SGD): every 8
+/// steps it looks at the job's state word (waiting while paused) and at the replica's node-level
+/// step count, the learning rate's clock; each step claims its samples from the job's budget.
+/// It never waits on another worker.
+struct AsynchronousClock {
     let shared: SharedState
     /// The workers of this replica: their steps together are the node-level count.
     let replicaWorkers: [Int]
@@ -35,9 +34,9 @@ struct AsynchronousStep: WorkerStep {
     /// Node-level steps planned for this replica: its share of all steps.
     let plannedNodeSteps: Double
     var nodeSteps = 0
+    var phase = 0
 
     init(_ c: WorkerContext) {
-        x = c.shared.replica(c.replica)
         shared = c.shared
         replicaWorkers = c.replicaWorkers[c.replica]
         totalSamples = c.totalSamples
@@ -46,22 +45,48 @@ struct AsynchronousStep: WorkerStep {
         plannedNodeSteps = max(1, Double(c.totalSamples) / b * Double(replicaWorkers.count) / Double(c.spec.workers))
     }
 
+    /// Starts a step: the samples it may train (the last may be short), or nil when the worker
+    /// is done (the budget is spent or the job is stopping).
     @inline(__always)
-    mutating func step(_ t: inout Trainer) -> Bool {
-        let phase = t.steps & 7
+    mutating func begin(_ t: Trainer) -> Int? {
+        phase = t.steps & 7
         if phase == 0 {
-            guard shared.waitWhilePaused() else { return false }
+            guard shared.waitWhilePaused() else { return nil }
             nodeSteps = shared.steps(of: replicaWorkers)
         }
         let n = shared.claimSamples(t.batch, total: totalSamples)
-        if n == 0 { return false }
+        return n == 0 ? nil : n
+    }
+
+    /// Training progress at this step (0 at the start, 1 at the end), by the node-level count.
+    @inline(__always)
+    var progress: Double { Double(nodeSteps + phase) / plannedNodeSteps }
+
+    @inline(__always)
+    var rate: Float { schedule.rate(at: progress) }
+}
+
+/// The asynchronous step of Hogwild! and LAP-SGD: claim this step's samples, compute the
+/// gradient at the worker's replica as it is (no lock), and write the step into it in place.
+struct AsynchronousStep: WorkerStep {
+    let x: UnsafeMutablePointer<Float>
+    var clock: AsynchronousClock
+
+    init(_ c: WorkerContext) {
+        x = c.shared.replica(c.replica)
+        clock = AsynchronousClock(c)
+    }
+
+    @inline(__always)
+    mutating func step(_ t: inout Trainer) -> Bool {
+        guard let n = clock.begin(t) else { return false }
         t.draw(n)
         let loss = t.gradient(at: x)
         guard loss.isFinite else {
             t.finish(samples: n, loss: loss)
             return false
         }
-        t.apply(rate: schedule.rate(at: Double(nodeSteps + phase) / plannedNodeSteps), to: x)
+        t.apply(rate: clock.rate, to: x)
         t.finish(samples: n, loss: loss)
         return true
     }

@@ -50,28 +50,18 @@ struct LppSGD: TrainingAlgorithm {
 /// partition point. Never waits on another process.
 struct PartialStep: WorkerStep {
     let x: UnsafeMutablePointer<Float>
-    let shared: SharedState
-    let replicaWorkers: [Int]
-    let totalSamples: Int
-    let schedule: LearningRateSchedule
-    let plannedNodeSteps: Double
+    var clock: AsynchronousClock
     let partitionAfter: Double
     /// This worker's block: block `index` of `workers`, cut on the model (first step).
     let index: Int
     let workers: Int
     var block: Range<Int>? = nil
-    var nodeSteps = 0
     /// The next step after the partition point is a partial one.
     var partialNext = false
 
     init(_ c: WorkerContext, partitionAfter: Double) {
         x = c.shared.replica(c.replica)
-        shared = c.shared
-        replicaWorkers = c.replicaWorkers[c.replica]
-        totalSamples = c.totalSamples
-        schedule = c.spec.schedule
-        let b = Double(max(1, c.spec.batch))
-        plannedNodeSteps = max(1, Double(c.totalSamples) / b * Double(replicaWorkers.count) / Double(c.spec.workers))
+        clock = AsynchronousClock(c)
         self.partitionAfter = partitionAfter
         index = c.index
         workers = c.spec.workers
@@ -79,15 +69,9 @@ struct PartialStep: WorkerStep {
 
     @inline(__always)
     mutating func step(_ t: inout Trainer) -> Bool {
-        let phase = t.steps & 7
-        if phase == 0 {
-            guard shared.waitWhilePaused() else { return false }
-            nodeSteps = shared.steps(of: replicaWorkers)
-        }
-        let n = shared.claimSamples(t.batch, total: totalSamples)
-        if n == 0 { return false }
+        guard let n = clock.begin(t) else { return false }
         t.draw(n)
-        let progress = Double(nodeSteps + phase) / plannedNodeSteps
+        let progress = clock.progress
         let mine = block ?? t.model.partition(into: workers)[index]
         block = mine
         // A block of the whole model (one worker) makes every step a full one.
@@ -97,7 +81,7 @@ struct PartialStep: WorkerStep {
             t.finish(samples: n, loss: loss)
             return false
         }
-        let rate = schedule.rate(at: progress)
+        let rate = clock.schedule.rate(at: progress)
         if partial {
             t.apply(rate: rate, to: x, block: mine)
         } else {

@@ -96,9 +96,7 @@ struct OverlapStep: WorkerStep {
     let count: Int
     let period: Int
     let alpha: Float
-    let totalSamples: Int
-    let schedule: LearningRateSchedule
-    let plannedSteps: Double
+    var clock: AsynchronousClock
     /// The last round pulled and published.
     var round = 0
     var pulls = 0
@@ -113,30 +111,21 @@ struct OverlapStep: WorkerStep {
         count = c.parameterCount
         self.period = period
         self.alpha = alpha
-        totalSamples = c.totalSamples
-        schedule = c.spec.schedule
-        // As AsynchronousStep's clock with one worker per replica.
-        let b = Double(max(1, c.spec.batch))
-        plannedSteps = max(1, Double(c.totalSamples) / b * Double(1) / Double(c.spec.workers))
+        clock = AsynchronousClock(c)
     }
 
     @inline(__always)
     mutating func step(_ t: inout Trainer) -> Bool {
-        let phase = t.steps & 7
-        if phase == 0 {
-            guard shared.waitWhilePaused() else { return false }
-            // z_1: the replica as the job host initialised it (no one else writes it).
-            if t.steps == 0 { anchor.update(from: x, count: count) }
-        }
-        let n = shared.claimSamples(t.batch, total: totalSamples)
-        if n == 0 { return false }
+        // z_1: the replica as the job host initialised it (no one else writes it).
+        if t.steps == 0 { anchor.update(from: x, count: count) }
+        guard let n = clock.begin(t) else { return false }
         t.draw(n)
         let loss = t.gradient(at: x)
         guard loss.isFinite else {
             t.finish(samples: n, loss: loss)
             return false
         }
-        t.apply(rate: schedule.rate(at: Double(t.steps) / plannedSteps), to: x)
+        t.apply(rate: clock.rate, to: x)
         // Round k is due after k * period local steps; z_k is out once the coordinator has
         // published round k (z_1, the worker's own copy, from the start).
         let next = round + 1
