@@ -326,7 +326,7 @@ public final class ControlServer: @unchecked Sendable {
             log("control socket: connections past a limit since the last sweep: " + summary.joined(separator: "; "))
             limitEvents = [:]
         }
-        if releasedBytes >= 8 << 20 {
+        if releasedBytes >= 1 << 20 {
             _ = lw_release_free_memory()
             releasedBytes = 0
         }
