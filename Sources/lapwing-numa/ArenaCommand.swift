@@ -100,7 +100,7 @@ struct ArenaCommand: ParsableCommand {
             }
         } catch {
             FileHandle.standardError.write(Data("lapwing-numa arena: \(error)\n".utf8))
-            throw ExitCode(error.code == .notFound ? 2 : 1)
+            throw ExitCode(error.code == .notFound ? ExitStatus.noSuchJob : ExitStatus.of(error.code))
         }
         if failedChecks { throw ExitCode(1) }
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import LapwingCore
 
 #if canImport(Glibc)
@@ -12,8 +13,24 @@ struct LapwingNuma: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lapwing-numa",
         abstract: "NUMA tools for Lapwing: topology and placement.",
+        discussion: ExitStatus.summary + " (arena: 5 when the job has no arena)",
         subcommands: [TopologyCommand.self, ArenaCommand.self]
     )
+
+    /// As ParsableCommand's main, but a command line the parser refuses exits 2, as in every
+    /// Lapwing tool (the parser's own default is 64).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(ExitStatus.usage)
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 /// Options every subcommand shares.
