@@ -44,8 +44,10 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "Momentum of each worker's private momentum buffer (0 disables it).")
     var momentum: Float = 0.9
 
-    @Flag(help: "Nesterov momentum instead of heavy ball.")
-    var nesterov = false
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Nesterov momentum (the default, as in the LAP-SGD and local-SGD papers' code); --no-nesterov: heavy ball.")
+    var nesterov = true
 
     @Option(name: .customLong("weight-decay"), help: "L2 weight decay added to the gradient.")
     var weightDecay: Float = 0

@@ -94,7 +94,7 @@ extension JobTests {
     /// averaged gradient: still 1 worker at W*B, up to rounding (3e-7 measured).
     @Test func periodOneWithPrivateMomentumIsStillMinibatchSGD() throws {
         for nesterov in [false, true] {
-            let common = heartJob + ["--algorithm", "local-sgd", "--period", "1", "--momentum", "0.9"] + (nesterov ? ["--nesterov"] : [])
+            let common = heartJob + ["--algorithm", "local-sgd", "--period", "1", "--momentum", "0.9"] + (nesterov ? ["--nesterov"] : ["--no-nesterov"])
             let two = try trainParameters(common + ["--workers", "2", "--batch", "8"], tag: "lsgd-mom-w2")
             let one = try trainParameters(common + ["--workers", "1", "--batch", "16"], tag: "lsgd-mom-w1")
             let gap = relativeDifference(two.parameters, one.parameters)

@@ -40,7 +40,7 @@ extension JobTests {
     /// steps; only float rounding differs), on a sparse logistic model and an MLP (several
     /// slices), with heavy-ball and Nesterov momentum; W=1 at B=8 does not (the comparison sees
     /// a different rule).
-    @Test(arguments: [("logistic", [String]()), ("mlp:13-32-2", ["--nesterov"])])
+    @Test(arguments: [("logistic", ["--no-nesterov"]), ("mlp:13-32-2", ["--nesterov"])])
     func workersAtBatchBEqualOneWorkerAtBatchWB(model: String, extra: [String]) throws {
         let (one, reference) = try run(model, workers: 1, batch: 16, extra: extra)
         let (two, parameters2) = try run(model, workers: 2, batch: 8, extra: extra)
