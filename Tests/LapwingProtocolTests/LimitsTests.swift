@@ -11,8 +11,41 @@ import Glibc
 /// message), one unfinished frame held at a time, duplicate JSON keys refused.
 @Suite struct LimitsTests {
     /// Descriptors of this process that are open now.
-    static func openDescriptorCount() -> Int {
-        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).count
+    /// Descriptors whose closing can be seen without counting the process's descriptors (other
+    /// tests open and close theirs at the same time): `n` duplicates of one pipe's write end.
+    /// Once every one of them is closed, the read end reports hang-up.
+    final class WriteEnds {
+        let readEnd: Int32
+        private(set) var handedOut: [OwnedFD] = []
+
+        init() {
+            var p: [Int32] = [-1, -1]
+            precondition(pipe(&p) == 0)
+            readEnd = p[0]
+            writeEnd = p[1]
+        }
+
+        private var writeEnd: Int32
+
+        /// `n` more descriptors of the write end.
+        func take(_ n: Int) -> [OwnedFD] {
+            (0..<n).map { _ in OwnedFD(fcntl(writeEnd, F_DUPFD_CLOEXEC, 0)) }
+        }
+
+        /// Whether every descriptor handed out has been closed (the original is closed first).
+        var allClosed: Bool {
+            if writeEnd >= 0 {
+                close(writeEnd)
+                writeEnd = -1
+            }
+            var fd = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
+            return poll(&fd, 1, 0) == 1 && fd.revents & Int16(POLLHUP) != 0
+        }
+
+        deinit {
+            if writeEnd >= 0 { close(writeEnd) }
+            close(readEnd)
+        }
     }
 
     /// `n` owned descriptors of /dev/null.
@@ -22,32 +55,33 @@ import Glibc
 
     @Test func descriptorsAreCountedPerFrameNotPerChunk() throws {
         // The flood of issue 8: a 1 MiB frame begun, then 1 byte and 16 descriptors at a time.
-        let before = Self.openDescriptorCount()
+        let flood = WriteEnds()
         var decoder = FrameDecoder()
         decoder.feed([0x00, 0x10, 0x00, 0x00], fds: [])
-        decoder.feed([0x7b], fds: Self.nulls(16))
+        decoder.feed([0x7b], fds: flood.take(16))
         #expect(try decoder.next() == nil, "16 descriptors for one frame are allowed")
         #expect(decoder.pendingDescriptorCount == 16)
-        decoder.feed([0x20], fds: Self.nulls(1))
+        decoder.feed([0x20], fds: flood.take(1))
         let error = expectProtocolError(.invalidArgument) { _ = try decoder.next() }
         #expect(error?.message == "17 descriptors attached to one frame", "\(String(describing: error))")
         #expect(decoder.pendingDescriptorCount == 0)
-        #expect(Self.openDescriptorCount() == before, "the flood's descriptors are closed at once")
+        #expect(flood.allClosed, "the flood's descriptors are closed at once")
         // Later chunks' descriptors close at once too, and the error stays.
-        decoder.feed([0x20], fds: Self.nulls(3))
-        #expect(Self.openDescriptorCount() == before)
+        let later = WriteEnds()
+        decoder.feed([0x20], fds: later.take(3))
+        #expect(later.allClosed)
         expectProtocolError(.invalidArgument) { _ = try decoder.next() }
         #expect(decoder.bufferedByteCount == 0, "a failed stream holds no bytes")
     }
 
     @Test func aCompleteFrameWithTooManyDescriptorsFailsAndClosesThem() throws {
-        let before = Self.openDescriptorCount()
+        let sent = WriteEnds()
         var decoder = FrameDecoder()
         let frame = try Frame.encode(json: json(#"{"type":"hello","version":1,"client":"x"}"#))
-        decoder.feed(frame[0..<10], fds: Self.nulls(10))
-        decoder.feed(frame[10...], fds: Self.nulls(10))
+        decoder.feed(frame[0..<10], fds: sent.take(10))
+        decoder.feed(frame[10...], fds: sent.take(10))
         expectProtocolError(.invalidArgument) { _ = try decoder.next() }
-        #expect(Self.openDescriptorCount() == before)
+        #expect(sent.allClosed)
     }
 
     @Test func descriptorsOfSuccessiveFramesAreCountedApart() throws {
