@@ -59,16 +59,22 @@ extension JobTests {
     /// machine only ever adds time, so backup workers' runs are repeated in pairs (with and without)
     /// until the fastest of each are within 20%, at most 6 pairs: were the straggler waited for, a
     /// step would take 20 ms instead of well under 1 ms, and no number of runs would hide it.
+    ///
+    /// The bound is 20% or 2 ms (a tenth of the delay), whichever is larger: on a loaded 2-core
+    /// machine, rounds that need both remaining workers (the straggler asleep) lose the slack of
+    /// taking any 2 of 3, which costs up to a few hundred microseconds a step under outside load;
+    /// waiting for the straggler would cost 20 ms.
+    private func bound(_ plain: Double) -> Double { max(1.2 * plain, plain + 0.002) }
+
     @Test func stragglerSlowsMinibatchButNotBackupWorkers() throws {
         let backup = ["--algorithm", "backup-workers", "--backups", "1"]
         var plain: [Double] = [], slowed: [Double] = []
         for i in 0..<6 {
             plain.append(try stepSeconds(backup, epochs: "1", straggler: false, tag: "bw-plain\(i)"))
             slowed.append(try stepSeconds(backup, epochs: "1", straggler: true, tag: "bw-slow\(i)"))
-            if i >= 1 && slowed.min()! <= 1.2 * plain.min()! { break }
+            if i >= 1 && slowed.min()! <= bound(plain.min()!) { break }
         }
-        let ratio = slowed.min()! / plain.min()!
-        #expect(ratio <= 1.2, "backup-workers step: \(slowed) s with a straggler, \(plain) s without")
+        #expect(slowed.min()! <= bound(plain.min()!), "backup-workers step: \(slowed) s with a straggler, \(plain) s without")
 
         let minibatch = ["--algorithm", "minibatch"]
         let before = try stepSeconds(minibatch, epochs: "0.1", straggler: false, tag: "mb-plain")
