@@ -98,8 +98,11 @@ extension DaemonTests {
             defer { d.cleanUp() }
             try d.start()
             let id = try d.submit(["--model", "mlp:784-64-10", "--workers", "1", "--epochs", "500"]).id
+            // Training (its arena complete, its workers stepping) before the calls start.
             let deadline = Date().addingTimeInterval(60)
-            while Date() < deadline && !FileManager.default.fileExists(atPath: "/dev/shm/lapwing.\(id)") { usleep(20_000) }
+            while Date() < deadline, (try? decode(JobRecord.self, d.cli(["status", id, "--json"]).stdout))?.progress?.samples ?? 0 == 0 {
+                usleep(50_000)
+            }
             #expect(FileManager.default.fileExists(atPath: "/dev/shm/lapwing.\(id)"))
 
             // 100 calls from 10 threads, each its own connection: pause and resume in turn.
@@ -149,8 +152,11 @@ extension DaemonTests {
             }
             try d.start()
             let id = try d.submit(["--model", "mlp:784-64-10", "--workers", "1", "--epochs", "500", "--eval-every", "0"]).id
+            // Training (its arena complete, its workers stepping) before the disk fills.
             var deadline = Date().addingTimeInterval(60)
-            while Date() < deadline && !FileManager.default.fileExists(atPath: "/dev/shm/lapwing.\(id)") { usleep(20_000) }
+            while Date() < deadline, (try? decode(JobRecord.self, d.cli(["status", id, "--json"]).stdout))?.progress?.samples ?? 0 == 0 {
+                usleep(50_000)
+            }
 
             // Fill the state directory to the last byte.
             let filler = d.stateHome + "/filler"
