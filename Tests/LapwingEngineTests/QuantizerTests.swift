@@ -135,6 +135,20 @@ import Testing
         }
     }
 
+    /// A NaN or an infinity makes its block dequantize to NaN; the other blocks come back as usual.
+    @Test func nonFiniteInputPoisonsOnlyItsBlock() {
+        for bad in [Float.nan, .infinity, -.infinity] {
+            var v = Self.randomVector(3 * Quantizer.blockSize, seed: 2)
+            v[Quantizer.blockSize + 10] = bad
+            let deq = Self.dequantize(Self.quantize(v, bits: 4, seed: 1), count: v.count, bits: 4)
+            let block = Quantizer.blockSize..<(2 * Quantizer.blockSize)
+            #expect(deq[block].allSatisfy { $0.isNaN }, "\(bad)")
+            for i in 0..<v.count where !block.contains(i) {
+                #expect(abs(deq[i] - v[i]) <= 1.0 / 7 + 1e-6)
+            }
+        }
+    }
+
     /// blocks * 4 bytes of scale + ceil(count/8) * bits bytes of codes.
     @Test func compressedSizeFormula() {
         #expect(Quantizer.compressedBytes(count: 0, bits: 4) == 0)

@@ -24,8 +24,9 @@
 ///
 /// **Randomness.** Stochastic rounding draws from eight xorshift32 lanes (one SIMD8<UInt32>),
 /// seeded per block from (seed, block index) through SplitMix64, so the result depends only on
-/// the seed and the input, not on how the work is split. Non-finite input gives a block whose
-/// scale is NaN (every float of it dequantizes to NaN): propagated, never trapped.
+/// the seed and the input, not on how the work is split. A block holding a NaN or an infinity
+/// gets a non-finite scale and zero codes, so every float of it dequantizes to NaN: propagated,
+/// never trapped, and the other blocks are untouched.
 ///
 /// Packing and unpacking run on SIMD8<Float> groups. `add(scaled:...)` is the reduction's hot
 /// path: it adds factor * dequantized into a float array without materialising the vector.
@@ -245,28 +246,25 @@ public enum Quantizer {
         }
     }
 
-    /// max |p[i]| over n floats; NaN when any is NaN (a NaN compares false, so it is looked for).
+    /// max |p[i]| over n floats; NaN when any is NaN. On bit patterns: with the sign bit cleared,
+    /// a float's pattern as a (non-negative) Int32 orders as its magnitude, and NaNs order above
+    /// infinity, so one integer max finds both.
     @inline(__always)
     static func blockMax(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
-        var acc = SIMD8<Float>(repeating: 0)
-        var bad = SIMDMask<SIMD8<Int32>>(repeating: false)
+        let magnitude = SIMD8<Int32>(repeating: 0x7FFF_FFFF)
+        var acc = SIMD8<Int32>(repeating: 0)
         var i = 0
         while i + 8 <= n {
-            let x = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
-            let a = x.replacing(with: -x, where: x .< 0)
-            bad .|= a .!= a
+            let a = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Int32>.self) & magnitude
             acc = acc.replacing(with: a, where: a .> acc)
             i += 8
         }
         var m = acc.max()
-        var nan = any(bad)
         while i < n {
-            let a = abs(p[i])
-            if a != a { nan = true }
-            m = max(m, a)
+            m = max(m, Int32(bitPattern: p[i].bitPattern & 0x7FFF_FFFF))
             i += 1
         }
-        return nan ? .nan : m
+        return m > 0x7F80_0000 ? .nan : Float(bitPattern: UInt32(bitPattern: m))
     }
 
     /// Eight xorshift32 lanes for one block, seeded from (seed, block) through SplitMix64.
