@@ -7,7 +7,11 @@ import Glibc
 /// "DQSGD", ICLR 2021 submission), for `--compress dq`: each round, the width of the `Quantizer`
 /// codes is chosen from the norm of what is sent and the number of rounds left.
 ///
-/// **The paper's rule.** For SGD with step eta on an L-smooth, mu-strongly convex loss, the error
+/// **The paper's rule** (provenance: only the paper's abstract could be consulted when this was
+/// written; the form below is the paper's derivation as reconstructed from its stated method,
+/// "minimising the communication cost under the convergence error constraint" on an error bound
+/// for strongly convex losses; check the constants against its theorem before quoting them as
+/// the paper's). For SGD with step eta on an L-smooth, mu-strongly convex loss, the error
 /// after T steps is bounded by a term that decays as alpha^T plus
 ///     sum_t alpha^(T-1-t) * (L eta^2 / 2) * (sigma^2 + V_t),   alpha = 1 - eta mu,
 /// where V_t is the variance the quantizer adds at step t: a round far from the end (T-1-t large)
