@@ -18,7 +18,7 @@ import Testing
         var heavy = Set<Int32>()
         while heavy.count < k { heavy.insert(Int32(rng.next() % UInt64(d))) }
         var heavyMass = 0.0, total = 0.0
-        for i in heavy {
+        for i in heavy.sorted() {  // a Set's order differs between processes
             let m = 1 + rng.nextUnitFloat()
             v[Int(i)] = rng.next() & 1 == 0 ? m : -m
         }

@@ -9,7 +9,13 @@
 /// SplitMix64; h_r(i) = fmix32(a_r * i + b_r) (MurmurHash3's finaliser), bucket = the high 32
 /// bits of h * columns, sign = - when the lowest bit of h is set. The hash of eight coordinates
 /// is computed in SIMD8 lanes; the scatter into the cells is scalar.
-/// (`lapwing-bench sketch` measures this against tables of d Int32 per row.)
+///
+/// Hashes on the fly or tables? `lapwing-bench sketch` measures both (2 cores, shared, default
+/// knobs): tables of d Int32 per row (bucket | sign bit) accumulate 2-3x faster (203,530 floats:
+/// 1.1 ms against 3.6 ms; 4.4M: 42 ms against 87 ms) but cost rows * 4 = 20 bytes per parameter
+/// per worker, five times the model, in every process. The sketch computes them on the fly; a
+/// table mode is the first thing to add if accumulate shows on a profile. (The build targets
+/// baseline x86-64, so the 32-bit lane multiplies of the hash are scalarised.)
 ///
 /// The sketch is linear: the sketch of a sum is the sum of the sketches (`merge(adding:)`),
 /// which is what lets a reduction sum the workers' sketches.
@@ -194,23 +200,30 @@ public final class CountSketch {
         return rows & 1 == 1 ? e[rows / 2] : (e[rows / 2 - 1] + e[rows / 2]) * 0.5
     }
 
-    /// The estimates of coordinates `first ..< first + 8`: hashes in SIMD8 lanes, then each
-    /// lane's row estimates insertion-sorted in `scratch` (rows x 8 floats) for the median.
+    /// The estimates of coordinates `first ..< first + 8`: hashes in SIMD8 lanes, all rows' cells
+    /// gathered first into `scratch` (rows x 8 floats; independent loads, so their cache misses
+    /// overlap), then sorted per lane by a branchless odd-even transposition network for the median.
     @inline(__always)
     private func estimate8(_ first: Int, _ scratch: UnsafeMutablePointer<Float>) -> SIMD8<Float> {
         let lanes = SIMD8<UInt32>(0, 1, 2, 3, 4, 5, 6, 7) &+ UInt32(truncatingIfNeeded: first)
         let cols = UInt64(columns)
         for r in 0..<rows {
             let h = CountSketch.fmix(lanes &* multipliers[r] &+ offsets[r])
-            let row = cells + r * columns
+            let row = cells + r * columns, out = scratch + r * 8
             for l in 0..<8 {
-                let x = Float(bitPattern: row[CountSketch.bucket(h[l], cols)].bitPattern ^ ((h[l] & 1) << 31))
-                var k = r
-                while k > 0 && scratch[(k - 1) * 8 + l] > x {
-                    scratch[k * 8 + l] = scratch[(k - 1) * 8 + l]
-                    k -= 1
+                out[l] = Float(bitPattern: row[CountSketch.bucket(h[l], cols)].bitPattern ^ ((h[l] & 1) << 31))
+            }
+        }
+        for pass in 0..<rows {
+            var r = pass & 1
+            while r + 1 < rows {
+                let a = scratch + r * 8, b = a + 8
+                for l in 0..<8 {
+                    let x = a[l], y = b[l]
+                    a[l] = x < y ? x : y
+                    b[l] = x < y ? y : x
                 }
-                scratch[k * 8 + l] = x
+                r += 2
             }
         }
         let mid = UnsafeRawPointer(scratch + (rows / 2) * 8).loadUnaligned(as: SIMD8<Float>.self)
