@@ -21,6 +21,8 @@ import Glibc
 // µs per round of an arena barrier with 2 (and W) forked processes, beside a baseline (BarrierBench.swift).
 //   lapwing-bench compression [--seconds S]
 // GB/s of the quantizer's pack and unpack+accumulate beside a memcpy (CompressionBench.swift).
+//   lapwing-bench sketch [--seconds S]
+// Sketched SGD's count sketch: accumulate GB/s beside memcpy, top-k recovery (SketchBench.swift).
 
 if CommandLine.arguments.dropFirst().first == "barrier" {
     var bench = BarrierBench()
@@ -83,6 +85,9 @@ if CommandLine.arguments.dropFirst().first == "control-load" {
 _ = lw_flush_denormals()  // as the job host does for its workers
 if CommandLine.arguments.dropFirst().first == "compression" {
     exit(runCompressionBench(CommandLine.arguments.dropFirst(2)))
+}
+if CommandLine.arguments.dropFirst().first == "sketch" {
+    exit(runSketchBench(CommandLine.arguments.dropFirst(2)))
 }
 if CommandLine.arguments.dropFirst().first == "partial-step" {
     exit(runPartialStepBench(CommandLine.arguments.dropFirst(2)))
