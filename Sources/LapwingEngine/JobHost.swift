@@ -310,7 +310,7 @@ struct JobRun {
         if let d = shared.divergedWorker() {
             let what =
                 d.loss.isFinite
-                ? "grew from \(String(format: "%.3g", d.first)) to \(String(format: "%.3g", d.loss)) (more than a million times)"
+                ? "grew from \(String(format: "%.3g", d.first)) to \(String(format: "%.3g", d.loss)) (more than a hundred times)"
                 : "is \(d.loss.isNaN ? "NaN" : "infinite")"
             return "training diverged: worker \(d.worker)'s loss \(what) at its step \(d.steps), epoch \(epoch) of "
                 + "\(spec.epochs); \(hint)"

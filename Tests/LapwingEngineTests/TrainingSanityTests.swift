@@ -96,9 +96,10 @@ extension JobTests {
     }
 
     /// Raw 0-255 pixels (784 of them, as MNIST's) and a step too large for them: the loss blows
-    /// up (past a million times its first value, or to NaN). The job fails and says why,
+    /// up (past a hundred times its first value, or to NaN; at the default rate the MLP's loss
+    /// climbs from about 36 to 8000 and stays finite). The job fails and says why,
     /// instead of exiting 0 with a dead or NaN model. One worker, so the run is the same each time.
-    @Test(arguments: [("mlp:_-128-_", "1.0"), ("leastsquares", "0.5")])
+    @Test(arguments: [("mlp:_-128-_", "1.0"), ("mlp:_-128-_", "0.02"), ("leastsquares", "0.5")])
     func divergenceFailsTheJobWithTheReason(model: String, lr: String) throws {
         let s = try Scratch("diverge")
         let rows = (0..<300).map { i in
@@ -112,7 +113,7 @@ extension JobTests {
         let reason = summary.reason ?? ""
         #expect(reason.hasPrefix("training diverged: worker 0's loss "), "\(model): \(reason)")
         #expect(
-            ["is NaN", "is infinite", "(more than a million times)"].contains { reason.contains($0) }, "\(reason)")
+            ["is NaN", "is infinite", "(more than a hundred times)"].contains { reason.contains($0) }, "\(reason)")
         #expect(reason.contains(" at its step ") && reason.contains(", epoch "), "\(reason)")
         #expect(reason.hasSuffix("; lower --lr (\(lr) now) or scale the features (e.g. to [0, 1])"), "\(reason)")
         #expect(summary.modelPath == nil, "a diverged model is not written")
