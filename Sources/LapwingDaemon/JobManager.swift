@@ -39,7 +39,7 @@ public final class JobManager: Sendable {
 
     public let config: DaemonConfig
     let store: JobStore
-    /// NUMA nodes of this machine: lap-sgd's default replica count, for arena estimates.
+    /// NUMA nodes of this machine: the replica count some algorithms default to, for arena estimates.
     let numaNodes: Int
     let state = Mutex(State())
     let writers = Mutex<[String: RecordWriter]>([:])

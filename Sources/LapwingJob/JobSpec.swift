@@ -17,7 +17,7 @@ public struct JobSpec: Sendable, Equatable {
     /// The algorithm and its own knobs (their meaning and defaults are the algorithm's).
     public var algorithm: AlgorithmConfig
     public var workers: Int
-    /// Model replicas; nil: the algorithm's default (e.g. one per NUMA node for lap-sgd).
+    /// Model replicas; nil: the algorithm's default (e.g. one per NUMA node).
     public var replicas: Int?
     /// Passes over the training set, counting the samples of all workers together.
     public var epochs: Double
@@ -50,7 +50,7 @@ public struct JobSpec: Sendable, Equatable {
     public static let launcherFields = ["id", "outputDir", "dataDescriptors", "dataNames"]
 
     public init(
-        data: String, model: String, algorithm: AlgorithmConfig = AlgorithmConfig(name: "lap-sgd"), workers: Int = 2,
+        data: String, model: String, algorithm: AlgorithmConfig, workers: Int = 2,
         replicas: Int? = nil, epochs: Double = 5, batch: Int = 16,
         schedule: LearningRateSchedule = LearningRateSchedule(kind: .cosine, base: 0.02), sgd: SGDRule = SGDRule(),
         evalEvery: Double = 1, holdout: Double = 0.2, seed: UInt64 = 1, straggler: Straggler? = nil, id: String,
@@ -116,7 +116,7 @@ extension UInt8 {
     }
 }
 
-/// An algorithm by name with its knobs, as the spec carries it: `{"name":"lap-sgd","period":16}`.
+/// An algorithm by name with its knobs, as the spec carries it: `{"name":NAME,"period":16}`.
 /// The knobs are numbers keyed by their option names (`--period` is `period`); which knobs an
 /// algorithm has, their defaults and their ranges are declared by the algorithm itself
 /// (LapwingEngine's `Algorithms/`), so a new algorithm changes nothing here.
@@ -184,7 +184,7 @@ extension JobSpec: Codable {
     enum Key: String, CodingKey, CaseIterable {
         case version, data, model, algorithm, workers, replicas, epochs, batch, schedule, sgd, evalEvery, holdout, seed
         case straggler, id, outputDir, dataDescriptors, dataNames
-        /// Version 1 only: lap-sgd's period and warm-up.
+        /// Version 1 only: the averaging period and warm-up.
         case averaging
     }
 
@@ -207,10 +207,11 @@ extension JobSpec: Codable {
         data = try c.decode(String.self, forKey: .data)
         model = try c.decode(String.self, forKey: .model)
         if version == 1 {
-            // {"algorithm":"lap-sgd","averaging":{"period":16,"warmup":0.5}}
+            // {"algorithm":NAME,"averaging":{"period":16,"warmup":0.5}}: version 1 carried the
+            // averaging settings for every algorithm; they become its knobs as they were.
             let name = try c.decode(String.self, forKey: .algorithm)
             var knobs: [String: Double] = [:]
-            if name == "lap-sgd", let avg = try c.decodeIfPresent(LegacyAveraging.self, forKey: .averaging) {
+            if let avg = try c.decodeIfPresent(LegacyAveraging.self, forKey: .averaging) {
                 knobs = ["period": Double(avg.period), "averaging-warmup": avg.warmup]
             }
             algorithm = AlgorithmConfig(name: name, knobs: knobs)

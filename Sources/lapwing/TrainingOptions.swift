@@ -21,7 +21,7 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "Worker processes (default: one per core Lapwing may use).")
     var workers: Int?
 
-    @Option(help: "Model replicas (default: one per NUMA node for lap-sgd, 1 for hogwild).")
+    @Option(help: "Model replicas (default: the algorithm's, e.g. one per NUMA node or one per worker).")
     var replicas: Int?
 
     @Option(help: "Passes over the training set, counting all workers' samples together.")

@@ -27,7 +27,7 @@ extension DaemonTests {
         }
 
         static func clientSpec(data: String) throws -> JSONValue {
-            guard case .object(var fields) = try JSONValue(encoding: JobSpec(data: data, model: "logistic", workers: 1, epochs: 1, id: "x"))
+            guard case .object(var fields) = try JSONValue(encoding: JobSpec(data: data, model: "logistic", algorithm: AlgorithmConfig(name: "hogwild"), workers: 1, epochs: 1, id: "x"))
             else { throw TestFailure("a spec is not an object") }
             for f in JobSpec.launcherFields { fields[f] = nil }
             return .object(fields)

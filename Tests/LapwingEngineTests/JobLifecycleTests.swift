@@ -58,9 +58,9 @@ extension JobTests {
         // The daemon's admission estimate is the arena's real size.
         var st = stat()
         #expect(stat(r.arena, &st) == 0)
-        let spec = JobSpec(data: fashionMNIST, model: "mlp:784-256-10", workers: 2, replicas: 2, id: r.id)
+        let spec = JobSpec(data: fashionMNIST, model: "mlp:784-256-10", algorithm: AlgorithmConfig(name: "lap-sgd"), workers: 2, replicas: 2, id: r.id)
         #expect(spec.arenaBytes(numaNodes: 1) == Int(st.st_size))
-        #expect(JobSpec(data: fashionMNIST, model: "softmax", workers: 2, id: r.id).arenaBytes(numaNodes: 1) == nil)
+        #expect(JobSpec(data: fashionMNIST, model: "softmax", algorithm: AlgorithmConfig(name: "lap-sgd"), workers: 2, id: r.id).arenaBytes(numaNodes: 1) == nil)
         let workers = pids.filter { processName($0)?.hasPrefix("lw-worker") == true }
         #expect(workers.count == 2)
         for w in workers {

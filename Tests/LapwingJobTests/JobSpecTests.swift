@@ -57,7 +57,7 @@ import Testing
     }
 
     @Test func validationNamesTheOption() {
-        var spec = JobSpec(data: "idx:/d", model: "softmax", workers: 2, id: "a")
+        var spec = JobSpec(data: "idx:/d", model: "softmax", algorithm: AlgorithmConfig(name: "hogwild"), workers: 2, id: "a")
         spec.straggler = Straggler(worker: 5, milliseconds: 10)
         #expect(throws: (any Error).self) { try spec.validate() }
         #expect((try? Straggler.parse("1:50")) == Straggler(worker: 1, milliseconds: 50))
