@@ -11,7 +11,7 @@ extension JobSpec {
         guard let spec = try? ModelSpec.parse(model), let d = spec.fixedParameterCount,
             let algorithm = try? Algorithms.resolve(self), let r = try? algorithm.replicaCount(numaNodes: max(1, numaNodes))
         else { return nil }
-        let needs = algorithm.arenaNeeds(replicas: r)
+        let needs = Algorithms.arenaNeeds(algorithm, spec: self, replicas: r)
         let layout = try? ArenaLayout.compute(
             jobID: id.isEmpty ? "estimate" : id, parameterCount: d, replicaNodes: Array(repeating: -1, count: r),
             workers: workers, vectorsPerReplica: needs.vectorsPerReplica, barriers: needs.barriers,

@@ -9,7 +9,8 @@ import Glibc
 /// (`AveragingKernel`). H is 1 during the averaging warm-up, then `period`. It never makes a
 /// worker wait; between rounds it sleeps briefly instead of spinning, so it costs little when
 /// it shares a core. Each round's bytes are counted, and those of replicas on another NUMA node
-/// than the averager's as crossing nodes.
+/// than the averager's as crossing nodes. The round itself is exact (`ExactAveragingRound`) or
+/// compressed (`CompressedAveragingRound`, with `--compress`).
 struct Averager: Coordinator {
     let role = "averager"
     let shared: SharedState
@@ -18,8 +19,7 @@ struct Averager: Coordinator {
     let slot: Int
     let period: Int
     let warmup: Double
-    /// Bytes of one round in replicas on another node than the averager's.
-    let crossNodeBytesPerRound: Int
+    var body: any AveragingRound
 
     init(_ c: CoordinatorContext, period: Int, warmup: Double) {
         shared = c.shared
@@ -28,17 +28,15 @@ struct Averager: Coordinator {
         slot = c.slot
         self.period = period
         self.warmup = warmup
-        let remote = c.replicaNodes.filter { $0 >= 0 && c.node >= 0 && $0 != c.node }.count
-        crossNodeBytesPerRound = 2 * remote * c.parameterCount * MemoryLayout<Float>.stride
+        body = c.compression.map { CompressedAveragingRound(c, $0) } ?? ExactAveragingRound(c)
     }
 
     /// Node-level steps between two rounds at training progress `progress`.
     func interval(at progress: Double) -> Int { progress < warmup ? 1 : period }
 
     mutating func run() {
-        let kernel = AveragingKernel(
-            replicas: (0..<replicaWorkers.count).map { shared.replica($0) }, count: shared.parameterCount)
-        defer { kernel.deallocate() }
+        defer { body.deallocate() }
+        var bytes = 0, crossNode = 0
         var last = replicaWorkers.map { shared.steps(of: $0) }
         var rounds = 0
         var seconds = 0.0
@@ -53,15 +51,43 @@ struct Averager: Coordinator {
                 continue
             }
             let t0 = monotonicSeconds()
-            kernel.round()
+            let moved = body.round(progress: Double(done) / Double(totalSamples))
             seconds += monotonicSeconds() - t0
             rounds += 1
+            bytes += moved.bytes
+            crossNode += moved.crossNode
             last = now
             shared.recordRounds(slot: slot, rounds: rounds, seconds: seconds)
-            shared.recordExchange(
-                slot: slot, bytes: rounds * kernel.bytesPerRound, crossNode: rounds * crossNodeBytesPerRound)
+            shared.recordExchange(slot: slot, bytes: bytes, crossNode: crossNode)
         }
     }
+}
+
+/// One averaging round of the averager over every replica: the bytes it moved, and those across
+/// NUMA nodes.
+protocol AveragingRound {
+    mutating func round(progress: Double) -> (bytes: Int, crossNode: Int)
+    func deallocate()
+}
+
+/// The exact round (`AveragingKernel`): every replica read and written once.
+struct ExactAveragingRound: AveragingRound {
+    let kernel: AveragingKernel
+    /// Bytes of one round in replicas on another node than the averager's.
+    let crossNodeBytesPerRound: Int
+
+    init(_ c: CoordinatorContext) {
+        kernel = AveragingKernel(replicas: (0..<c.replicaWorkers.count).map { c.shared.replica($0) }, count: c.parameterCount)
+        let remote = c.replicaNodes.filter { $0 >= 0 && c.node >= 0 && $0 != c.node }.count
+        crossNodeBytesPerRound = 2 * remote * c.parameterCount * MemoryLayout<Float>.stride
+    }
+
+    func round(progress: Double) -> (bytes: Int, crossNode: Int) {
+        kernel.round()
+        return (kernel.bytesPerRound, crossNodeBytesPerRound)
+    }
+
+    func deallocate() { kernel.deallocate() }
 }
 
 /// Seconds on the monotonic clock.

@@ -76,6 +76,7 @@ public enum JobHost {
 struct JobRun {
     let spec: JobSpec
     let algorithm: any TrainingAlgorithm
+    let compression: Compression?
     let emit: (HostEvent) -> Void
     let data: TrainingData
     let model: FeedForwardModel
@@ -91,6 +92,7 @@ struct JobRun {
     init(spec: JobSpec, emit: @escaping (HostEvent) -> Void) throws(LapwingError) {
         try spec.validate()
         algorithm = try Algorithms.resolve(spec)
+        compression = try Algorithms.compression(spec)
         self.spec = spec
         self.emit = emit
         blas = try BLAS.setUp()
@@ -100,12 +102,13 @@ struct JobRun {
         model = try FeedForwardModel(spec: modelSpec, features: data.train.cols, classes: data.classes)
         let topology = try Topology.current()
         let replicas = try algorithm.replicaCount(numaNodes: max(1, topology.nodes.count))
+        try Compressors.checkFits(compression, dimension: model.parameterCount, participants: replicas)
         placement = try topology.place(workers: spec.workers, replicas: replicas)
         totalSamples = max(1, Int((spec.epochs * Double(data.trainRows.count)).rounded()))
         shared = try SharedState(
             jobID: spec.id, parameterCount: model.parameterCount,
             replicaNodes: placement.replicas.map { Int32($0.node) }, workers: spec.workers,
-            needs: algorithm.arenaNeeds(replicas: placement.replicas.count),
+            needs: Algorithms.arenaNeeds(algorithm, spec: spec, replicas: placement.replicas.count),
             workerReplicas: placement.workers.sorted { $0.worker < $1.worker }.map(\.replica))
         if let dir = spec.outputDir {
             let path = dir + "/metrics.jsonl"
@@ -249,6 +252,7 @@ struct JobRun {
                 index: w.worker, replica: w.replica, spec: spec, shared: shared, replicaWorkers: replicaWorkers,
                 replicaNodes: placement.replicas.map { Int32($0.node) }, totalSamples: totalSamples, parameterCount: model.parameterCount)
             context.workerNodes = placement.workers.sorted { $0.worker < $1.worker }.map { Int32($0.node) }
+            context.compression = compression
             let worker = Worker(context: context, algorithm: algorithm, model: model, data: data.train, trainRows: data.trainRows)
             let pid = try children.spawn(role: "worker-\(w.worker)", cpu: w.cpu) {
                 worker.run()
@@ -256,10 +260,11 @@ struct JobRun {
             }
             shared.setPID(slot: w.worker, pid)
         }
-        let context = CoordinatorContext(
+        var context = CoordinatorContext(
             spec: spec, shared: shared, replicaWorkers: replicaWorkers, replicaNodes: placement.replicas.map { Int32($0.node) },
             slot: coordinatorSlot, node: Int32(placement.averager.node), totalSamples: totalSamples,
             parameterCount: model.parameterCount)
+        context.compression = compression
         if var coordinator = algorithm.coordinator(context) {
             let pid = try children.spawn(role: coordinator.role, cpu: placement.averager.cpu) {
                 coordinator.run()

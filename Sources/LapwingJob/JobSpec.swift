@@ -16,6 +16,10 @@ public struct JobSpec: Sendable, Equatable {
     public var model: String
     /// The algorithm and its own knobs (their meaning and defaults are the algorithm's).
     public var algorithm: AlgorithmConfig
+    /// How the algorithm's exchange is compressed (`--compress`): a compressor by name with its
+    /// knobs, e.g. `{"name":"qsgd","qsgd-bits":4}`; nil: exchanged whole. Checked by the engine's
+    /// `Compressors`, like the algorithm's knobs by `Algorithms`.
+    public var compression: AlgorithmConfig?
     public var workers: Int
     /// Model replicas; nil: the algorithm's default (e.g. one per NUMA node).
     public var replicas: Int?
@@ -44,13 +48,13 @@ public struct JobSpec: Sendable, Equatable {
     /// The fields of the JSON form, and those only a daemon or launcher sets (a client that
     /// sends one of these is refused).
     public static let fields = [
-        "version", "data", "model", "algorithm", "workers", "replicas", "epochs", "batch", "schedule", "sgd",
+        "version", "data", "model", "algorithm", "compression", "workers", "replicas", "epochs", "batch", "schedule", "sgd",
         "evalEvery", "holdout", "seed", "straggler", "id", "outputDir", "dataDescriptors", "dataNames",
     ]
     public static let launcherFields = ["id", "outputDir", "dataDescriptors", "dataNames"]
 
     public init(
-        data: String, model: String, algorithm: AlgorithmConfig, workers: Int = 2,
+        data: String, model: String, algorithm: AlgorithmConfig, compression: AlgorithmConfig? = nil, workers: Int = 2,
         replicas: Int? = nil, epochs: Double = 5, batch: Int = 16,
         schedule: LearningRateSchedule = LearningRateSchedule(kind: .cosine, base: 0.02), sgd: SGDRule = SGDRule(),
         evalEvery: Double = 1, holdout: Double = 0.2, seed: UInt64 = 1, straggler: Straggler? = nil, id: String,
@@ -59,6 +63,7 @@ public struct JobSpec: Sendable, Equatable {
         self.data = data
         self.model = model
         self.algorithm = algorithm
+        self.compression = compression
         self.workers = workers
         self.replicas = replicas
         self.epochs = epochs
@@ -142,7 +147,7 @@ public struct AlgorithmConfig: Codable, Sendable, Equatable, CustomStringConvert
             }
         }
         guard let name else {
-            throw DecodingError.keyNotFound(AnyKey("name"), .init(codingPath: c.codingPath, debugDescription: "the algorithm has no name"))
+            throw DecodingError.keyNotFound(AnyKey("name"), .init(codingPath: c.codingPath, debugDescription: "no name given (\"name\": the algorithm or compressor)"))
         }
         self.init(name: name, knobs: knobs)
     }
@@ -182,7 +187,7 @@ public struct Straggler: Codable, Sendable, Equatable {
 
 extension JobSpec: Codable {
     enum Key: String, CodingKey, CaseIterable {
-        case version, data, model, algorithm, workers, replicas, epochs, batch, schedule, sgd, evalEvery, holdout, seed
+        case version, data, model, algorithm, compression, workers, replicas, epochs, batch, schedule, sgd, evalEvery, holdout, seed
         case straggler, id, outputDir, dataDescriptors, dataNames
         /// Version 1 only: the averaging period and warm-up.
         case averaging
@@ -195,7 +200,9 @@ extension JobSpec: Codable {
             throw DecodingError.dataCorrupted(
                 .init(codingPath: any.codingPath, debugDescription: "job spec version \(version) is not one this build reads (1, 2)"))
         }
-        let allowed = version == 1 ? Self.fields.filter { $0 != "version" && $0 != "straggler" } + ["averaging"] : Self.fields
+        let allowed =
+            version == 1
+            ? Self.fields.filter { $0 != "version" && $0 != "straggler" && $0 != "compression" } + ["averaging"] : Self.fields
         try any.refuseUnknown(allowed: allowed, in: "the job spec")
         if let inner = try? any.nestedContainer(keyedBy: AnyKey.self, forKey: AnyKey("sgd")) {
             try inner.refuseUnknown(allowed: SGDRule.fields, in: "sgd")
@@ -218,6 +225,7 @@ extension JobSpec: Codable {
         } else {
             algorithm = try c.decode(AlgorithmConfig.self, forKey: .algorithm)
         }
+        compression = try c.decodeIfPresent(AlgorithmConfig.self, forKey: .compression)
         workers = try c.decode(Int.self, forKey: .workers)
         replicas = try c.decodeIfPresent(Int.self, forKey: .replicas)
         epochs = try c.decode(Double.self, forKey: .epochs)
@@ -240,6 +248,7 @@ extension JobSpec: Codable {
         try c.encode(data, forKey: .data)
         try c.encode(model, forKey: .model)
         try c.encode(algorithm, forKey: .algorithm)
+        try c.encodeIfPresent(compression, forKey: .compression)
         try c.encode(workers, forKey: .workers)
         try c.encodeIfPresent(replicas, forKey: .replicas)
         try c.encode(epochs, forKey: .epochs)

@@ -18,6 +18,13 @@ struct TrainingOptions: ParsableArguments {
         completion: .list(Algorithms.names))
     var algorithm: String = Algorithms.defaultName
 
+    @Option(
+        help: ArgumentHelp(
+            "Compress what the algorithm exchanges: \(Compressors.names.joined(separator: ", ")) (qsgd:BITS; options listed below).",
+            valueName: "compressor"),
+        completion: .list(Compressors.names))
+    var compress: String?
+
     @Option(help: "Worker processes (default: one per core Lapwing may use).")
     var workers: Int?
 
@@ -76,12 +83,12 @@ struct TrainingOptions: ParsableArguments {
     var jobID: String?
 
     func spec(defaultWorkers: Int, id: String, outputDir: String?) throws(LapwingError) -> JobSpec {
-        let config = try Algorithms.parseOptions(algorithmOptions, for: algorithm)
+        let (config, compression) = try Algorithms.parseOptions(algorithmOptions, for: algorithm, compress: compress)
         guard let kind = LearningRateSchedule.Kind(rawValue: lrSchedule) else {
             throw LapwingError(.invalidArgument, "--lr-schedule \(lrSchedule): choose constant, step, cosine or linear")
         }
         let spec = JobSpec(
-            data: data, model: model, algorithm: config, workers: workers ?? defaultWorkers,
+            data: data, model: model, algorithm: config, compression: compression, workers: workers ?? defaultWorkers,
             replicas: replicas, epochs: epochs, batch: batch,
             schedule: LearningRateSchedule(kind: kind, base: lr, warmup: warmup),
             sgd: SGDRule(momentum: momentum, nesterov: nesterov, weightDecay: weightDecay), evalEvery: evalEvery,

@@ -15,8 +15,44 @@ public enum Algorithms {
     /// The default of `--algorithm`.
     public static let defaultName = LapSGD.name
 
-    /// Checks the algorithm a spec names and its knobs (errors name the option).
-    public static func check(_ spec: JobSpec) throws(LapwingError) { _ = try resolve(spec) }
+    /// Checks the algorithm a spec names, its knobs and its compressor (errors name the option).
+    public static func check(_ spec: JobSpec) throws(LapwingError) {
+        _ = try resolve(spec)
+        _ = try compression(spec)
+    }
+
+    /// The spec's compressor, checked against the algorithm: one without an exchange to
+    /// compress refuses it, naming those that have one.
+    static func compression(_ spec: JobSpec) throws(LapwingError) -> Compression? {
+        let resolved = try Compressors.resolve(spec)
+        guard let compression = resolved else { return nil }
+        if site(of: spec.algorithm.name) == nil {
+            throw LapwingError(
+                .invalidArgument,
+                "--compress \(compression.config.name): \(spec.algorithm.name) exchanges nothing that can be compressed (its workers share one replica, or it sums gradients as they arrive)",
+                detail: "--compress works with \(compressible)")
+        }
+        return compression
+    }
+
+    private static func site(of name: String) -> CompressionSite? {
+        for a in all where a.name == name { return a.compressionSite }
+        return nil
+    }
+
+    /// The algorithms that take `--compress`, as a list for messages.
+    static var compressible: String {
+        var names: [String] = []
+        for a in all where a.compressionSite != nil { names.append(a.name) }
+        return names.joined(separator: ", ")
+    }
+
+    /// The arena an algorithm needs with the spec's compression.
+    static func arenaNeeds(_ algorithm: any TrainingAlgorithm, spec: JobSpec, replicas: Int) -> ArenaNeeds {
+        let own = algorithm.arenaNeeds(replicas: replicas)
+        guard spec.compression.map({ $0.name != "none" }) == true, let site = type(of: algorithm).compressionSite else { return own }
+        return own.adding(Compression.needs(site))
+    }
 
     /// The algorithm a spec names, with its knobs checked and resolved.
     static func resolve(_ spec: JobSpec) throws(LapwingError) -> any TrainingAlgorithm {
@@ -35,6 +71,14 @@ public enum Algorithms {
     /// Reads algorithm options from a command line's leftover arguments (`--period 16` or
     /// `--period=16`) for the algorithm `name`; errors name the option.
     public static func parseOptions(_ arguments: [String], for name: String) throws(LapwingError) -> AlgorithmConfig {
+        try parseOptions(arguments, for: name, compress: nil).algorithm
+    }
+
+    /// `parseOptions(_:for:)` with `--compress TEXT` (nil: none): the compressor's options
+    /// (`--dq-decay 0.98`) go to the compressor, the others to the algorithm.
+    public static func parseOptions(_ arguments: [String], for name: String, compress: String?) throws(LapwingError)
+        -> (algorithm: AlgorithmConfig, compression: AlgorithmConfig?)
+    {
         var knobs: [String: Double] = [:]
         var i = 0
         while i < arguments.count {
@@ -59,6 +103,8 @@ public enum Algorithms {
             knobs[key] = v
             i += 1
         }
+        let named = try compress.map { text throws(LapwingError) in try Compressors.parse(text) } ?? nil
+        let compression = try Compressors.take(&knobs, into: named)
         let config = AlgorithmConfig(name: name, knobs: knobs)
         // Checked now, against the algorithm's own options, so that a typo is named at once.
         guard let type = all.first(where: { $0.name == name }) else {
@@ -74,7 +120,7 @@ public enum Algorithms {
             }
             throw error
         }
-        return config
+        return (config, compression)
     }
 
     /// Every algorithm and its options with their defaults, for `--help` and the man page.
@@ -84,6 +130,9 @@ public enum Algorithms {
             lines.append("  \(a.name): \(a.summary)")
             for k in a.knobs { lines.append("      \(k.usage)  \(k.help)") }
         }
+        lines.append("")
+        lines.append(Compressors.help)
+        lines.append("  (with \(compressible))")
         return lines.joined(separator: "\n")
     }
 }

@@ -47,6 +47,8 @@ struct HierAVG: TrainingAlgorithm {
         }
     }
 
+    static let compressionSite: CompressionSite? = .workers
+
     func replicaCount(numaNodes: Int) throws(LapwingError) -> Int { workers }
 
     /// Barrier 0 for global rounds, then one per possible group.
@@ -94,6 +96,8 @@ struct HierAVG: TrainingAlgorithm {
 struct HierAVGStep: WorkerStep {
     var local: LocalSteps
     var global: ReplicaExchange
+    /// The global round compressed (`--compress`); group rounds stay exact (within a node).
+    var compressed: CompressedReplicaExchange?
     /// Nil for a group of one worker (nothing to average).
     var group: ReplicaExchange?
     var ledger: ExchangeLedger
@@ -105,6 +109,9 @@ struct HierAVGStep: WorkerStep {
     init(_ c: WorkerContext, group members: [Int], groupBarrier: Int, period: Int, globalPeriod: Int) {
         local = LocalSteps(c)
         global = ReplicaExchange(c, barrier: 0, replicas: Array(0..<c.replicaWorkers.count), rank: c.index)
+        compressed = c.compression.map {
+            CompressedReplicaExchange(c, $0, barrier: 0, members: Array(0..<c.spec.workers), rank: c.index)
+        }
         let replicaOf = Dictionary(
             uniqueKeysWithValues: c.replicaWorkers.enumerated().flatMap { r, ws in ws.map { ($0, r) } })
         group =
@@ -123,7 +130,10 @@ struct HierAVGStep: WorkerStep {
         if sinceAverage >= period || local.isLast {
             sinceAverage = 0
             rounds += 1
-            if rounds % globalPeriod == 0 || local.isLast {
+            if (rounds % globalPeriod == 0 || local.isLast) && compressed != nil {
+                let progress = local.progress
+                guard ledger.time({ compressed!.average(progress: progress) }) else { return false }
+            } else if rounds % globalPeriod == 0 || local.isLast {
                 guard ledger.time(&global, { $0.average() }) else { return false }
             } else if group != nil {
                 guard ledger.time(&group!, { $0.average() }) else { return false }

@@ -18,6 +18,8 @@ struct LapSGD: TrainingAlgorithm {
         Knob("averaging-warmup", default: 0.5, range: 0...1, help: "fraction of training that averages after every step"),
     ]
 
+    static let compressionSite: CompressionSite? = .coordinator
+
     let requested: Int?
     let period: Int
     let warmup: Double

@@ -42,6 +42,8 @@ struct LocalSGD: TrainingAlgorithm {
         postLocalAfter = knobs.double("post-local-after")
     }
 
+    static let compressionSite: CompressionSite? = .workers
+
     func replicaCount(numaNodes: Int) throws(LapwingError) -> Int { workers }
 
     func arenaNeeds(replicas: Int) -> ArenaNeeds { ArenaNeeds(barriers: 1) }
@@ -62,10 +64,12 @@ struct LocalSGD: TrainingAlgorithm {
     }
 }
 
-/// A local-SGD worker: K private steps, then an exact average over all replicas.
+/// A local-SGD worker: K private steps, then an exact average over all replicas (or a compressed
+/// one, with `--compress`).
 struct LocalSGDStep: WorkerStep {
     var local: LocalSteps
     var exchange: ReplicaExchange
+    var compressed: CompressedReplicaExchange?
     var ledger: ExchangeLedger
     let period: Int
     /// Steps 0..<warmupSteps average after every step.
@@ -75,6 +79,9 @@ struct LocalSGDStep: WorkerStep {
     init(_ c: WorkerContext, period: Int, postLocalAfter: Double) {
         local = LocalSteps(c)
         exchange = ReplicaExchange(c, barrier: 0, replicas: Array(0..<c.replicaWorkers.count), rank: c.index)
+        compressed = c.compression.map {
+            CompressedReplicaExchange(c, $0, barrier: 0, members: Array(0..<c.spec.workers), rank: c.index)
+        }
         ledger = ExchangeLedger(c)
         self.period = period
         warmupSteps = Int((postLocalAfter * Double(local.plan.steps)).rounded(.up))
@@ -85,7 +92,12 @@ struct LocalSGDStep: WorkerStep {
         sinceAverage += 1
         if sinceAverage >= (local.taken <= warmupSteps ? 1 : period) || local.isLast {
             sinceAverage = 0
-            guard ledger.time(&exchange, { $0.average() }) else { return false }
+            if compressed != nil {
+                let progress = local.progress
+                guard ledger.time({ compressed!.average(progress: progress) }) else { return false }
+            } else {
+                guard ledger.time(&exchange, { $0.average() }) else { return false }
+            }
         }
         t.finish(samples: t.batch, loss: loss)
         return true
@@ -117,6 +129,9 @@ struct LocalSteps {
 
     /// Whether the step just taken was the last.
     var isLast: Bool { taken == plan.steps }
+
+    /// The fraction of the steps taken.
+    var progress: Double { Double(taken) / Double(plan.steps) }
 
     /// The learning rate of the step just taken.
     var lastRate: Float { plan.rate(at: taken - 1) }
@@ -200,10 +215,16 @@ struct ExchangeLedger {
 
     /// Runs `round` on `exchange`, timing it, and books its bytes if it completed.
     mutating func time(_ exchange: inout ReplicaExchange, _ round: (inout ReplicaExchange) -> Bool) -> Bool {
+        let (b, c) = (exchange.bytesPerRound, exchange.crossNodeBytesPerRound)
+        return time { round(&exchange) ? (b, c) : nil }
+    }
+
+    /// Runs `round`, timing it, and books the bytes it returns (nil: the job is stopping).
+    mutating func time(_ round: () -> (bytes: Int, crossNode: Int)?) -> Bool {
         let t0 = monotonicSeconds()
-        guard round(&exchange) else { return false }
-        bytes += exchange.bytesPerRound
-        crossNode += exchange.crossNodeBytesPerRound
+        guard let moved = round() else { return false }
+        bytes += moved.bytes
+        crossNode += moved.crossNode
         rounds += 1
         seconds += monotonicSeconds() - t0
         shared.recordExchange(slot: slot, bytes: bytes, crossNode: crossNode)

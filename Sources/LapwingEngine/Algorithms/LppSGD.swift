@@ -39,6 +39,8 @@ struct LppSGD: TrainingAlgorithm {
         partitionAfter = knobs.double("partition-after")
     }
 
+    static let compressionSite: CompressionSite? = .coordinator
+
     func replicaCount(numaNodes: Int) throws(LapwingError) -> Int { try lap.replicaCount(numaNodes: numaNodes) }
 
     func coordinator(_ c: CoordinatorContext) -> (any Coordinator)? { lap.coordinator(c) }

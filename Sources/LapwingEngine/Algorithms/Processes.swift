@@ -33,6 +33,8 @@ struct WorkerContext {
     let parameterCount: Int
     /// The NUMA node of each worker (empty when unknown: node 0 for all).
     var workerNodes: [Int32] = []
+    /// The spec's compressor (`--compress`), if any.
+    var compression: Compression? = nil
 
     /// The NUMA node worker `w` runs on.
     func node(ofWorker w: Int) -> Int32 { w < workerNodes.count ? workerNodes[w] : 0 }
@@ -55,6 +57,8 @@ struct CoordinatorContext {
     let node: Int32
     let totalSamples: Int
     let parameterCount: Int
+    /// The spec's compressor (`--compress`), if any.
+    var compression: Compression? = nil
 }
 
 /// Drives a worker's step until it is done (the step's type is opened once, so the loop

@@ -23,6 +23,11 @@ import LapwingJob
 /// the initial model (its replica, before anyone exchanges) into x0 and zeroes u. Bytes are
 /// those of the average (2 * (W-1) * d/W floats per worker and round); the slow state is local.
 /// Private momentum buffers are kept across outer steps (never averaged, never reset).
+///
+/// With `--compress`, the average is the compressed round's common anchor a (`CompressedReplicaExchange`)
+/// and every worker keeps the whole slow state (x0 and u in its replica's vectors 1 and 2, the
+/// same bits in every worker): after the outer step the anchor becomes x0 and each replica x0
+/// plus what it has not yet sent (x - a before the step), so nothing unsent is lost.
 struct SlowMo: TrainingAlgorithm {
     static let name = "slowmo"
     static let summary =
@@ -46,6 +51,8 @@ struct SlowMo: TrainingAlgorithm {
         slowMomentum = Float(knobs.double("slow-momentum"))
     }
 
+    static let compressionSite: CompressionSite? = .workers
+
     func replicaCount(numaNodes: Int) throws(LapwingError) -> Int { workers }
 
     /// Vector 0: the replica; 1: the slow model x0; 2: the slow momentum u (each worker's slice).
@@ -62,6 +69,7 @@ struct SlowMo: TrainingAlgorithm {
 struct SlowMoStep: WorkerStep {
     var local: LocalSteps
     var exchange: ReplicaExchange
+    var compressed: CompressedReplicaExchange?
     var ledger: ExchangeLedger
     let period: Int
     let alpha: Float
@@ -80,7 +88,10 @@ struct SlowMoStep: WorkerStep {
         self.beta = beta
         slow = c.shared.vector(1, ofReplica: c.replica)
         momentum = c.shared.vector(2, ofReplica: c.replica)
-        let s = exchange.slice
+        compressed = c.compression.map {
+            CompressedReplicaExchange(c, $0, barrier: 0, members: Array(0..<c.spec.workers), rank: c.index)
+        }
+        let s = compressed == nil ? exchange.slice : 0..<c.parameterCount
         if !s.isEmpty {
             (slow + s.lowerBound).update(from: local.x + s.lowerBound, count: s.count)
             (momentum + s.lowerBound).update(repeating: 0, count: s.count)
@@ -93,11 +104,20 @@ struct SlowMoStep: WorkerStep {
         if sinceAverage >= period || local.isLast {
             sinceAverage = 0
             let (lr, alpha, beta, slow, momentum) = (local.lastRate, alpha, beta, slow, momentum)
-            guard ledger.time(&exchange, { e in
+            if compressed != nil {
+                let progress = local.progress
+                guard ledger.time({
+                    guard let moved = compressed!.average(progress: progress) else { return nil }
+                    SlowMoStep.outerStep(
+                        replica: compressed!.x, anchor: compressed!.anchor, slow: slow, momentum: momentum,
+                        count: compressed!.count, lr: lr, alpha: alpha, beta: beta)
+                    return moved
+                }) else { return false }
+            } else { guard ledger.time(&exchange, { e in
                 e.run { replicas, slice in
                     SlowMoStep.outerStep(replicas, slow: slow, momentum: momentum, range: slice, lr: lr, alpha: alpha, beta: beta)
                 }
-            }) else { return false }
+            }) else { return false } }
         }
         t.finish(samples: t.batch, loss: loss)
         return true
@@ -138,6 +158,26 @@ struct SlowMoStep: WorkerStep {
             x0[i] = y
             for r in replicas { r[i] = y }
             i += 1
+        }
+    }
+
+    /// The outer step of a compressed round, over the whole model: with a the common anchor,
+    /// u = beta u + (x0 - a) / lr; x0 -= alpha lr u; then x = x0 + (x - a) and a = x0.
+    static func outerStep(
+        replica x: UnsafeMutablePointer<Float>, anchor a: UnsafeMutablePointer<Float>, slow x0: UnsafeMutablePointer<Float>,
+        momentum u: UnsafeMutablePointer<Float>, count: Int, lr: Float, alpha: Float, beta: Float
+    ) {
+        for i in 0..<count {
+            let unsent = x[i] - a[i]
+            if lr > 0 {
+                let v = beta * u[i] + (x0[i] - a[i]) / lr
+                u[i] = v
+                x0[i] -= alpha * lr * v
+            } else {
+                x0[i] = a[i]
+            }
+            a[i] = x0[i]
+            x[i] = x0[i] + unsent
         }
     }
 }

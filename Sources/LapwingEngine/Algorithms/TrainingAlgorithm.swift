@@ -16,6 +16,9 @@ protocol TrainingAlgorithm: Sendable {
     static var summary: String { get }
     /// Its options (`--NAME VALUE` on the command line), with their defaults.
     static var knobs: [Knob] { get }
+    /// Where its exchange runs, if it has one that `--compress` can compress (nil: it refuses
+    /// `--compress`). Its exchange paths then take `compression` from their context.
+    static var compressionSite: CompressionSite? { get }
 
     /// Checks the spec's fields that concern this algorithm (errors name the option).
     init(spec: JobSpec, knobs: Knobs) throws(LapwingError)
@@ -42,6 +45,7 @@ protocol TrainingAlgorithm: Sendable {
 }
 
 extension TrainingAlgorithm {
+    static var compressionSite: CompressionSite? { nil }
     func trainerShape(_ context: WorkerContext) -> TrainerShape { TrainerShape() }
     func arenaNeeds(replicas: Int) -> ArenaNeeds { ArenaNeeds() }
     func coordinator(_ context: CoordinatorContext) -> (any Coordinator)? { nil }
@@ -61,6 +65,14 @@ public struct ArenaNeeds: Sendable, Equatable {
         self.vectorsPerReplica = vectorsPerReplica
         self.exchangeVectorsPerWorker = exchangeVectorsPerWorker
         self.barriers = barriers
+    }
+
+    /// These needs with `extra`'s added after them (`extra`'s replica vectors beside the replica
+    /// itself, which both count).
+    func adding(_ extra: ArenaNeeds) -> ArenaNeeds {
+        ArenaNeeds(
+            vectorsPerReplica: vectorsPerReplica + extra.vectorsPerReplica - 1,
+            exchangeVectorsPerWorker: exchangeVectorsPerWorker + extra.exchangeVectorsPerWorker, barriers: barriers + extra.barriers)
     }
 }
 

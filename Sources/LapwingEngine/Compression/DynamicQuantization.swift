@@ -36,9 +36,13 @@ import Glibc
 /// known to a training run; they collapse into the two knobs `errorBudget` and `decay`.
 ///
 /// **Knobs and defaults.**
-/// - `errorBudget` (default 1e-4): the per-round quantization variance allowed in the last round,
+/// - `errorBudget` (default 5e-3): the per-round quantization variance allowed in the last round,
 ///   relative to the first round's energy E_0. Smaller means more bits. At R = 0 and E_t = E_0
-///   the default gives s = 50, 7 bits.
+///   the default gives s = 7.07, 5 bits; as the deltas shrink with the learning rate (E_t < E_0)
+///   late rounds take 3-4 bits and early ones 2-3. Measured on Fashion-MNIST's MLP (local-sgd and
+///   lap-sgd, `tools/bench_compression.py`): about 3.2 bits a float on average, 9-10x fewer
+///   bytes than Float32, where 1e-4 (s = 50 at the end) averaged 4.4 bits, 7.2x: fewer than a
+///   fixed 4 bits. The accuracy figures are in the README.
 /// - `decay` (alpha = 1 - eta mu, default 0.99): the per-round discount. Each 2 / -log2(alpha)
 ///   rounds further from the end (138 at 0.99) cost one bit less; closer to 1 means a flatter
 ///   schedule.
@@ -52,7 +56,7 @@ public struct DynamicQuantization: Sendable, Equatable {
     /// E_0: the first nonzero energy seen (nil before it).
     public private(set) var referenceEnergy: Double?
 
-    public static let defaultErrorBudget = 1e-4
+    public static let defaultErrorBudget = 5e-3
     public static let defaultDecay = 0.99
 
     public init(
