@@ -225,7 +225,8 @@ struct JobRun {
             trainLoss: shared.meanLoss(workers: spec.workers), testRows: data.testRows.count,
             averagingRounds: rounds.rounds, averagingBytes: exchanged.bytes, averagingSeconds: rounds.seconds,
             bytesExchanged: exchanged.bytes, crossNodeBytes: exchanged.crossNode,
-            knobs: (try? Knobs(spec.algorithm, declared: type(of: algorithm).knobs))?.values, blas: blas.corename, modelPath: modelPath, metricsPath: spec.outputDir.map { $0 + "/metrics.jsonl" })
+            knobs: (try? Knobs(spec.algorithm, declared: type(of: algorithm).knobs))?.values,
+            compression: compression?.config.description, blas: blas.corename, modelPath: modelPath, metricsPath: spec.outputDir.map { $0 + "/metrics.jsonl" })
         if let dir = spec.outputDir {
             try? AtomicFile.write(to: dir + "/summary.json", bytes: Array((HostEvent.jsonString(summary) + "\n").utf8))
         }

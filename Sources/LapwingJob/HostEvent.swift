@@ -120,6 +120,8 @@ public struct JobSummary: Codable, Sendable, Equatable {
     public var crossNodeBytes: Int?
     /// The algorithm's knobs with their resolved values (nil in records of Lapwing 0.1).
     public var knobs: [String: Double]?
+    /// The compressor of the exchange and its knobs as given (`qsgd qsgd-bits=4`; nil: none).
+    public var compression: String?
     public var blas: String
     public var modelPath: String?
     public var metricsPath: String?
@@ -148,6 +150,7 @@ public struct JobSummary: Codable, Sendable, Equatable {
         bytesExchanged: Int? = nil,
         crossNodeBytes: Int? = nil,
         knobs: [String: Double]? = nil,
+        compression: String? = nil,
         blas: String,
         modelPath: String? = nil,
         metricsPath: String? = nil
@@ -175,6 +178,7 @@ public struct JobSummary: Codable, Sendable, Equatable {
         self.bytesExchanged = bytesExchanged
         self.crossNodeBytes = crossNodeBytes
         self.knobs = knobs
+        self.compression = compression
         self.blas = blas
         self.modelPath = modelPath
         self.metricsPath = metricsPath

@@ -96,7 +96,7 @@ struct RunCommand: ParsableCommand {
               \(s.algorithm) \(s.model) on \(s.data): \(s.workers) workers, \(s.replicas) replica(s), batch \(s.batch)
               \(ProgressLine.fixed(s.epochs, 2)) epochs, \(s.samples) samples in \(ProgressLine.fixed(s.trainSeconds, 2)) s: \(ProgressLine.si(s.samplesPerSecond)) samples/s
               test accuracy \(acc), test loss \(loss) on \(s.testRows) rows
-              averaging: \(s.averagingRounds) rounds, \(ProgressLine.fixed(Double(s.averagingBytes) / 1e9, 2)) GB in \(ProgressLine.fixed(s.averagingSeconds, 2)) s
+              averaging: \(s.averagingRounds) rounds, \(ProgressLine.fixed(Double(s.averagingBytes) / 1e9, 2)) GB in \(ProgressLine.fixed(s.averagingSeconds, 2)) s\(s.compression.map { ", compressed: \($0)" } ?? "")
               model: \(s.modelPath ?? "-")
               metrics: \(s.metricsPath ?? "-")
             """)

@@ -6,6 +6,11 @@ import LapwingCore
 /// its own schedule (its first message's energy is its yardstick); the width travels in the
 /// message's header. Rounds left are estimated from the participant's rounds so far and the
 /// training's progress: R = rounds * (1 - progress) / progress.
+///
+/// The width never goes below 3 bits by default (`--dq-min-bits`): what a message leaves out is
+/// carried to the next round (the exchange's error feedback), and only from 3 bits on does the
+/// quantizer shrink what it carries (`Quantizer.quantizeWithFeedback`); at 2 bits (ternary) the
+/// carried error settles at several times a round's contribution, so replicas drift apart.
 struct DQCompressor: Compressor {
     static let name = "dq"
     static let summary = "DQ-SGD: the quantizer's width per round from the norm sent and the rounds left (Yan et al. 2021)"
@@ -14,7 +19,7 @@ struct DQCompressor: Compressor {
             "dq-budget", default: DynamicQuantization.defaultErrorBudget, range: 1e-9...1,
             help: "quantization variance allowed in the last round, relative to the first round's energy"),
         Knob("dq-decay", default: DynamicQuantization.defaultDecay, range: 0.5...1, help: "alpha: the per-round discount of earlier rounds' error"),
-        Knob("dq-min-bits", default: 2, range: 2...8, integer: true, help: "fewest bits per float"),
+        Knob("dq-min-bits", default: 3, range: 2...8, integer: true, help: "fewest bits per float (3: error feedback contracts)"),
         Knob("dq-max-bits", default: 8, range: 2...8, integer: true, help: "most bits per float"),
     ]
 
