@@ -36,6 +36,7 @@ struct Averager: Coordinator {
 
     mutating func run() {
         defer { body.deallocate() }
+        if body.niceness > 0 { setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, body.niceness) }
         var bytes = 0, crossNode = 0
         var last = replicaWorkers.map { shared.steps(of: $0) }
         var rounds = 0
@@ -68,6 +69,13 @@ struct Averager: Coordinator {
 protocol AveragingRound {
     mutating func round(progress: Double) -> (bytes: Int, crossNode: Int)
     func deallocate()
+    /// The averager's nice value (0: as the workers). A round that costs much CPU lowers its
+    /// process's priority, so that on a core it shares with a worker the worker goes first.
+    var niceness: Int32 { get }
+}
+
+extension AveragingRound {
+    var niceness: Int32 { 0 }
 }
 
 /// The exact round (`AveragingKernel`): every replica read and written once.

@@ -1,3 +1,4 @@
+import Foundation
 /// Compressed averaging of replicas, the form every replica-based algorithm shares when
 /// `--compress` is given (Qsparse-local-SGD's form: Basu et al., NeurIPS 2019). The participants
 /// keep a common anchor `a` (the last agreed average; the same bits everywhere). A round:
@@ -92,6 +93,7 @@ struct CompressedAveragingRound: AveragingRound {
     let mean: UnsafeMutablePointer<Float>
     let count: Int
     let remote: [Bool]
+    let niceness: Int32 = Int32(ProcessInfo.processInfo.environment["LAPWING_AVERAGER_NICE"] ?? "") ?? 10
 
     init(_ c: CoordinatorContext, _ compression: Compression) {
         let r = c.replicaWorkers.count
