@@ -22,21 +22,33 @@ import LapwingModels
 /// also records the steps as the job's rounds (`averagingRounds`) and the seconds it waited at
 /// the two barriers as their seconds (`averagingSeconds`), so the barrier cost per step is
 /// `averagingSeconds / averagingRounds`.
+///
+/// With `--compress` (`CompressedGradientExchange`) each worker's contribution is its gradient:
+/// steps 1-3 become the codec's message written into the worker's exchange buffer, a barrier per
+/// phase, and the update of the worker's slice reduced from the messages alone: for `qsgd` and
+/// `dq` the mean of the quantized gradients with the SGD step above; for `sketch` Sketched SGD
+/// (momentum and error accumulation in the worker, momentum masking), which replaces the
+/// trainer's momentum. Step 4's barrier stays. Slices then start at the codec's blocks.
 struct Minibatch: TrainingAlgorithm {
     static let name = "minibatch"
     static let summary =
         "synchronous minibatch SGD: all W gradients at the same point, averaged in worker order, one update (= batch W*B)"
     static let knobs: [Knob] = []
+    static let compressionSite: CompressionSite? = .workers
+
+    /// Whether the spec compresses the exchange (its buffers then replace the dense vector).
+    let compressed: Bool
 
     init(spec: JobSpec, knobs: Knobs) throws(LapwingError) {
         if let r = spec.replicas, r != 1 {
             throw LapwingError(.invalidArgument, "--replicas \(r): minibatch trains one model")
         }
+        compressed = try Compressors.resolve(spec) != nil
     }
 
     func replicaCount(numaNodes: Int) throws(LapwingError) -> Int { 1 }
 
-    func arenaNeeds(replicas: Int) -> ArenaNeeds { ArenaNeeds(exchangeVectorsPerWorker: 1, barriers: 1) }
+    func arenaNeeds(replicas: Int) -> ArenaNeeds { ArenaNeeds(exchangeVectorsPerWorker: compressed ? 0 : 1, barriers: 1) }
 
     func trainerShape(_ c: WorkerContext) -> TrainerShape { SynchronousPlan.trainerShape(c) }
 
@@ -56,14 +68,15 @@ struct MinibatchStep: WorkerStep {
     /// The mean gradient of one chunk of the slice (private).
     let mean: UnsafeMutablePointer<Float>
     static let chunk = 2048
-    var barrier: BarrierPoint
+    /// Worker 0 times its waits (its own arrival to the round's completion).
+    var barrier: TimedBarrier
+    /// The exchange with `--compress` (then `mine`, `buffers` and `slice` go unused).
+    var compressed: CompressedGradientExchange?
     var step = 0
     let bytesPerStep: Int
     let crossPerStep: Int
     var bytes = 0
     var cross = 0
-    /// Seconds worker 0 waited at the barriers (its own arrival to the round's completion).
-    var waited = 0.0
 
     init(_ c: WorkerContext) {
         plan = SynchronousPlan(c)
@@ -74,7 +87,8 @@ struct MinibatchStep: WorkerStep {
         buffers = (0..<c.spec.workers).map { c.shared.exchange(0, ofWorker: $0) }
         slice = plan.slice(c.index)
         mean = .allocate(capacity: Self.chunk)
-        barrier = BarrierPoint(c.shared.barrier(0), participant: c.index)
+        barrier = TimedBarrier(BarrierPoint(c.shared.barrier(0), participant: c.index), timed: c.index == 0)
+        compressed = c.compression.map { CompressedGradientExchange(c, $0) }
         let d = c.parameterCount, s = slice.count, me = c.node(ofWorker: c.index)
         bytesPerStep = 4 * (d + plan.workers * s + 2 * s)
         var crossing = 0
@@ -94,35 +108,35 @@ struct MinibatchStep: WorkerStep {
             t.finish(samples: 0, loss: loss)
             return false
         }
-        GradientExchange.publish(t.grad, into: mine)
-        guard pass() else { return false }
-        // The mean over the slice a chunk at a time (it stays in L1 for the update), summed in
-        // worker order: the same operations per parameter as one pass, fewer bytes through memory.
         let rate = plan.rate(at: step)
-        var lo = slice.lowerBound
-        while lo < slice.upperBound {
-            let hi = min(slice.upperBound, lo + Self.chunk)
-            SliceAverage.average(buffers, into: [mean - lo], range: lo..<hi)
-            sgd.update(rate, mean, t.velocity.map { $0 + lo }, x + lo, hi - lo)
-            lo = hi
+        var moved = (bytes: bytesPerStep, crossNode: crossPerStep)
+        if compressed != nil {
+            let progress = Double(step) / Double(plan.steps)
+            guard let m = compressed!.exchange(t.grad, rate: rate, velocity: t.velocity, progress: progress, barrier: &barrier) else {
+                return false
+            }
+            moved = m
+        } else {
+            GradientExchange.publish(t.grad, into: mine)
+            guard barrier.pass() else { return false }
+            // The mean over the slice a chunk at a time (it stays in L1 for the update), summed in
+            // worker order: the same operations per parameter as one pass, fewer bytes through memory.
+            var lo = slice.lowerBound
+            while lo < slice.upperBound {
+                let hi = min(slice.upperBound, lo + Self.chunk)
+                SliceAverage.average(buffers, into: [mean - lo], range: lo..<hi)
+                sgd.update(rate, mean, t.velocity.map { $0 + lo }, x + lo, hi - lo)
+                lo = hi
+            }
         }
-        guard pass() else { return false }
+        guard barrier.pass() else { return false }
         step += 1
-        bytes += bytesPerStep
-        cross += crossPerStep
+        bytes += moved.bytes
+        cross += moved.crossNode
         shared.recordExchange(slot: plan.index, bytes: bytes, crossNode: cross)
-        if plan.index == 0 { shared.recordRounds(slot: plan.workers, rounds: step, seconds: waited) }
+        if plan.index == 0 { shared.recordRounds(slot: plan.workers, rounds: step, seconds: barrier.waited) }
         t.finish(samples: t.batch, loss: loss)
         return true
-    }
-
-    /// Passes the barrier; worker 0 times its wait.
-    private mutating func pass() -> Bool {
-        guard plan.index == 0 else { return barrier.pass() }
-        let t0 = monotonicSeconds()
-        let ok = barrier.pass()
-        waited += monotonicSeconds() - t0
-        return ok
     }
 }
 

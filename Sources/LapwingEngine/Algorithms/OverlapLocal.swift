@@ -44,6 +44,28 @@ import Glibc
 /// of replicas on another NUMA node than its own as crossing nodes; each worker counts its reads
 /// of z at its pulls (its replica's own copy, on its node). U is the coordinator's private state
 /// and is not counted.
+///
+/// **With `--compress`** (`qsgd`, `dq`) the coordinator reads nothing but compressed messages
+/// and still no worker waits. Worker i keeps ŝ_i, what the coordinator knows of its snapshots
+/// (a `CompressedMirror`: x_1 plus every message it sent); the coordinator keeps their mean S̄,
+/// the anchor z as the workers have it, and the exact anchor ẑ of the rule:
+///
+///     worker i, round k:  z += D_k (k > 1);  x_i = (1 - alpha) x_i + alpha z
+///                         Q_i = msg(x_i - ŝ_i);  ŝ_i += Q_i;  publish round k
+///     coordinator:        S̄ += mean_i Q_i;  U = beta U + (z - S̄) / lr;  ẑ -= lr U
+///                         D_{k+1} = msg(ẑ - z);  z += D_{k+1};  publish round k+1
+///
+/// Every message is a difference against what its reader holds, so what quantization misses
+/// stays in x_i - ŝ_i or ẑ - z and goes out later (error feedback both ways); with exact
+/// messages ŝ_i is the snapshot, S̄ = x̄ and ẑ = z: the rule above. The workers' z and the
+/// coordinator's agree bit for bit (the same messages, added by the same code). Worker i's
+/// first exchange buffer carries Q_i up, its second D down (one copy per replica, on its node);
+/// each has one writer and one message in flight by the order above. z_1 = ẑ_1 = S̄ = x_1, the
+/// initial model, which the coordinator copies once at its first round from replica 0's
+/// anchor (worker 0's own copy; not counted). Bytes: the coordinator counts the W messages it
+/// reads and the W copies of D it writes, each worker the D it reads at a pull: the count
+/// above with each vector replaced by its message. A compressor of several phases (`sketch`)
+/// is refused: a phase needs every worker's message of the one before, a barrier.
 struct OverlapLocal: TrainingAlgorithm {
     static let name = "overlap-local"
     static let summary =
@@ -65,10 +87,18 @@ struct OverlapLocal: TrainingAlgorithm {
     let pull: Float
     let momentum: Float
 
+    static let compressionSite: CompressionSite? = .workers
+
     init(spec: JobSpec, knobs: Knobs) throws(LapwingError) {
         if let r = spec.replicas, r != spec.workers {
             throw LapwingError(
                 .invalidArgument, "--replicas \(r): overlap-local trains one replica per worker (\(spec.workers) with --workers \(spec.workers))")
+        }
+        if let c = try Compressors.resolve(spec), c.phases > 1 {
+            throw LapwingError(
+                .invalidArgument,
+                "--compress \(c.config.name): overlap-local's workers never wait for each other, and \(c.config.name)'s round has \(c.phases) phases, each needing every worker's message of the one before (a barrier)",
+                detail: "with overlap-local use --compress \(Compressors.all.filter { $0.phases == 1 }.map { $0.name }.joined(separator: " or "))")
         }
         workers = spec.workers
         period = knobs.int("period")
@@ -99,7 +129,12 @@ struct OverlapStep: WorkerStep {
     var clock: AsynchronousClock
     /// The last round pulled and published.
     var round = 0
-    var pulls = 0
+    var bytes = 0
+    /// With `--compress`: the coordinator's view of the snapshots (sent up through `upBuffer`),
+    /// and the buffer the anchor's messages come down through.
+    var snapshotLink: CompressedMirror?
+    let upBuffer: ExchangeBuffer?
+    let downBuffer: ExchangeBuffer?
 
     init(_ c: WorkerContext, period: Int, alpha: Float) {
         x = c.shared.replica(c.replica)
@@ -112,6 +147,16 @@ struct OverlapStep: WorkerStep {
         self.period = period
         self.alpha = alpha
         clock = AsynchronousClock(c)
+        if let compression = c.compression {
+            let first = c.shared.needs.exchangeVectorsPerWorker - 2
+            upBuffer = ExchangeBuffer(c.shared.exchange(first, ofWorker: c.index), count: count)
+            downBuffer = ExchangeBuffer(c.shared.exchange(first + 1, ofWorker: c.index), count: count)
+            snapshotLink = CompressedMirror(
+                codec: compression.codec(dimension: count, participants: c.spec.workers + 1), participant: c.index,
+                initial: x, count: count)
+        } else {
+            (upBuffer, downBuffer, snapshotLink) = (nil, nil, nil)
+        }
     }
 
     @inline(__always)
@@ -130,21 +175,29 @@ struct OverlapStep: WorkerStep {
         // published round k (z_1, the worker's own copy, from the start).
         let next = round + 1
         if t.steps + 1 >= next * period && max(1, shared.publishedRound(slot: coordinatorSlot)) >= next {
-            OverlapStep.pull(x, toward: anchor, snapshot: snapshot, alpha: alpha, count: count)
+            if let upBuffer, let downBuffer, snapshotLink != nil {
+                if next > 1 {
+                    snapshotLink!.codec.addOwn(downBuffer, scale: 1, into: anchor)
+                    bytes += downBuffer.used
+                }
+                OverlapStep.pull(x, toward: anchor, snapshot: nil, alpha: alpha, count: count)
+                _ = snapshotLink!.send(x, into: upBuffer, progress: min(1, clock.progress))
+            } else {
+                OverlapStep.pull(x, toward: anchor, snapshot: snapshot, alpha: alpha, count: count)
+                bytes += count * MemoryLayout<Float>.stride
+            }
             round = next
-            pulls += 1
             shared.publishRound(slot: index, next)
-            let bytes = pulls * count * MemoryLayout<Float>.stride
             shared.recordExchange(slot: index, bytes: bytes, crossNode: 0)
         }
         t.finish(samples: n, loss: loss)
         return true
     }
 
-    /// x = (1 - alpha) x + alpha z, written into x and into the snapshot s in one pass. With
-    /// alpha = 0 every x is kept bit for bit (1 * x + 0 * z, z finite).
+    /// x = (1 - alpha) x + alpha z, written into x and (if given) into the snapshot s in one
+    /// pass. With alpha = 0 every x is kept bit for bit (1 * x + 0 * z, z finite).
     static func pull(
-        _ x: UnsafeMutablePointer<Float>, toward z: UnsafePointer<Float>, snapshot s: UnsafeMutablePointer<Float>,
+        _ x: UnsafeMutablePointer<Float>, toward z: UnsafePointer<Float>, snapshot s: UnsafeMutablePointer<Float>?,
         alpha: Float, count: Int
     ) {
         let keep = 1 - alpha
@@ -156,13 +209,13 @@ struct OverlapStep: WorkerStep {
             let zv = UnsafeRawPointer(z + j).loadUnaligned(as: SIMD8<Float>.self)
             let p = xv * k8 + a8 * zv
             UnsafeMutableRawPointer(x + j).storeBytes(of: p, as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(s + j).storeBytes(of: p, as: SIMD8<Float>.self)
+            if let s { UnsafeMutableRawPointer(s + j).storeBytes(of: p, as: SIMD8<Float>.self) }
             j += 8
         }
         for i in body..<count {
             let p = x[i] * keep + alpha * z[i]
             x[i] = p
-            s[i] = p
+            s?[i] = p
         }
     }
 }
@@ -183,6 +236,8 @@ struct AnchorAverager: Coordinator {
     /// Bytes of one round (snapshots read, anchors written) and those on another node.
     let bytesPerRound: Int
     let crossNodeBytesPerRound: Int
+    /// The context, for the compressed round (made at the first round, from z_1).
+    let context: CoordinatorContext
 
     init(_ c: CoordinatorContext, beta: Float) {
         shared = c.shared
@@ -197,6 +252,7 @@ struct AnchorAverager: Coordinator {
         bytesPerRound = 2 * c.replicaWorkers.count * vector
         let remote = c.replicaNodes.filter { $0 >= 0 && c.node >= 0 && $0 != c.node }.count
         crossNodeBytesPerRound = 2 * remote * vector
+        context = c
     }
 
     mutating func run() {
@@ -206,6 +262,8 @@ struct AnchorAverager: Coordinator {
         u.update(repeating: 0, count: count)
         var round = 1
         var seconds = 0.0
+        var (bytes, crossNode) = (0, 0)
+        var compressed: CompressedAnchorRound? = nil
         while shared.waitWhilePaused() {
             let done = shared.totalSamples()
             if done >= totalSamples { break }
@@ -215,12 +273,22 @@ struct AnchorAverager: Coordinator {
                 continue
             }
             let t0 = monotonicSeconds()
-            let lr = schedule.rate(at: Double(done) / Double(totalSamples))
-            AnchorAverager.nextAnchor(anchors: anchors, momentum: u, snapshots: snapshots, count: count, lr: lr, beta: beta)
+            let progress = Double(done) / Double(totalSamples)
+            let lr = schedule.rate(at: progress)
+            if let compression = context.compression {
+                if compressed == nil { compressed = CompressedAnchorRound(context, compression, initial: anchors[0]) }
+                let moved = compressed!.round(momentum: u, lr: lr, beta: beta, progress: progress)
+                bytes += moved.bytes
+                crossNode += moved.crossNode
+            } else {
+                AnchorAverager.nextAnchor(anchors: anchors, momentum: u, snapshots: snapshots, count: count, lr: lr, beta: beta)
+                bytes += bytesPerRound
+                crossNode += crossNodeBytesPerRound
+            }
             shared.publishRound(slot: slot, round + 1)
             seconds += monotonicSeconds() - t0
             shared.recordRounds(slot: slot, rounds: round, seconds: seconds)
-            shared.recordExchange(slot: slot, bytes: round * bytesPerRound, crossNode: round * crossNodeBytesPerRound)
+            shared.recordExchange(slot: slot, bytes: bytes, crossNode: crossNode)
             round += 1
         }
     }
@@ -258,5 +326,60 @@ struct AnchorAverager: Coordinator {
             let next = z - lr * ui
             for a in anchors { a[i] = next }
         }
+    }
+}
+
+/// overlap-local's coordinator round with `--compress` (see `OverlapLocal`): the workers'
+/// messages into S̄, the rule into the exact anchor ẑ, and ẑ - z sent down to every replica.
+struct CompressedAnchorRound {
+    /// Each worker's buffers: its messages up, the anchor's down.
+    let up: [ExchangeBuffer]
+    let down: [ExchangeBuffer]
+    let reader: any ExchangeCodec
+    /// z as the workers have it (the mirror), sent from ẑ.
+    var anchor: CompressedMirror
+    let exact: UnsafeMutablePointer<Float>
+    let mean: UnsafeMutablePointer<Float>
+    let remote: [Bool]
+    let count: Int
+
+    /// `initial`: z_1, the initial model.
+    init(_ c: CoordinatorContext, _ compression: Compression, initial: UnsafePointer<Float>) {
+        let (w, d) = (c.spec.workers, c.parameterCount)
+        count = d
+        let first = c.shared.needs.exchangeVectorsPerWorker - 2
+        up = (0..<w).map { ExchangeBuffer(c.shared.exchange(first, ofWorker: $0), count: d) }
+        down = (0..<w).map { ExchangeBuffer(c.shared.exchange(first + 1, ofWorker: $0), count: d) }
+        reader = compression.codec(dimension: d, participants: w + 1)
+        anchor = CompressedMirror(codec: compression.codec(dimension: d, participants: w + 1), participant: w, initial: initial, count: d)
+        exact = .allocate(capacity: d)
+        exact.initialize(from: initial, count: d)
+        mean = .allocate(capacity: d)
+        mean.initialize(from: initial, count: d)
+        remote = (0..<w).map { worker in
+            let r = c.replicaWorkers.firstIndex { $0.contains(worker) } ?? 0
+            let node = r < c.replicaNodes.count ? c.replicaNodes[r] : -1
+            return node >= 0 && c.node >= 0 && node != c.node
+        }
+    }
+
+    /// One round, once every worker has published its message; the bytes read and written.
+    mutating func round(momentum u: UnsafeMutablePointer<Float>, lr rate: Float, beta: Float, progress: Double) -> (bytes: Int, crossNode: Int) {
+        reader.addSum(up, scale: 1 / Float(up.count), into: mean)
+        let lr = max(rate, 1e-12)
+        let (z, s, e) = (anchor.mirror, mean, exact)
+        for i in 0..<count {
+            let ui = beta * u[i] + (z[i] - s[i]) / lr
+            u[i] = ui
+            e[i] -= lr * ui
+        }
+        let n = anchor.send(exact, into: down[0], progress: progress)
+        for b in down.dropFirst() { b.base.copyMemory(from: down[0].base, byteCount: n) }
+        var bytes = 0, crossNode = 0
+        for (w, b) in up.enumerated() {
+            bytes += b.used + n
+            if remote[w] { crossNode += b.used + n }
+        }
+        return (bytes, crossNode)
     }
 }

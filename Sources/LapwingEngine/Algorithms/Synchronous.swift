@@ -57,10 +57,12 @@ struct SynchronousPlan {
     /// The parameters worker `w` reduces: contiguous, 16-float aligned, about d/W each.
     func slice(_ w: Int) -> Range<Int> { Self.slice(w, of: workers, count: parameterCount) }
 
-    static func slice(_ w: Int, of n: Int, count d: Int) -> Range<Int> {
-        let blocks = (d + 15) / 16
-        let lo = min(d, blocks * w / n * 16)
-        let hi = min(d, blocks * (w + 1) / n * 16)
+    /// `alignment`: slices start at multiples of it (16 floats; a compressed exchange asks for
+    /// its codec's block).
+    static func slice(_ w: Int, of n: Int, count d: Int, alignment: Int = 16) -> Range<Int> {
+        let blocks = (d + alignment - 1) / alignment
+        let lo = min(d, blocks * w / n * alignment)
+        let hi = min(d, blocks * (w + 1) / n * alignment)
         return lo..<hi
     }
 }
@@ -87,6 +89,28 @@ struct BarrierPoint {
         case .stopped:
             return false
         }
+    }
+}
+
+/// A `BarrierPoint` that, when `timed`, adds the seconds spent in it (arrival to completion)
+/// to `waited`: worker 0's record of a synchronous algorithm's barrier cost.
+struct TimedBarrier {
+    var point: BarrierPoint
+    let timed: Bool
+    private(set) var waited = 0.0
+
+    init(_ point: BarrierPoint, timed: Bool) {
+        self.point = point
+        self.timed = timed
+    }
+
+    /// Arrives and waits; false if the job is stopping.
+    mutating func pass() -> Bool {
+        guard timed else { return point.pass() }
+        let t0 = monotonicSeconds()
+        let ok = point.pass()
+        waited += monotonicSeconds() - t0
+        return ok
     }
 }
 

@@ -13,6 +13,9 @@ protocol Compressor: Sendable {
     static var knobs: [Knob] { get }
     /// The knob that `--compress NAME:VALUE` sets (`qsgd:4` sets `qsgd-bits`), if any.
     static var argumentKnob: String? { get }
+    /// Barrier-separated phases of its codecs' rounds (`ExchangeCodec.phases`): more than one
+    /// needs every participant's message of one phase before anyone writes the next.
+    static var phases: Int { get }
 
     init(knobs: Knobs)
 
@@ -23,6 +26,7 @@ protocol Compressor: Sendable {
 
 extension Compressor {
     static var argumentKnob: String? { nil }
+    static var phases: Int { 1 }
 }
 
 /// Where an algorithm's exchange runs, which decides the buffers compression needs.
@@ -41,6 +45,9 @@ struct Compression: Sendable {
     let compressor: any Compressor
     let config: AlgorithmConfig
     let seed: UInt64
+
+    /// Its codecs' phases per round (`Compressor.phases`).
+    var phases: Int { type(of: compressor).phases }
 
     /// The codec for `participants` contributions of `dimension` floats.
     func codec(dimension: Int, participants: Int) -> any ExchangeCodec {

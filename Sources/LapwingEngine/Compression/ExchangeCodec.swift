@@ -59,11 +59,27 @@ protocol ExchangeCodec {
     func addSum(_ all: [ExchangeBuffer], scale: Float, into target: UnsafeMutablePointer<Float>)
     /// target += scale * what `mine` carries.
     func addOwn(_ mine: ExchangeBuffer, scale: Float, into target: UnsafeMutablePointer<Float>)
+
+    /// `addSum` over `range` only (target is the whole vector's base), for a participant that
+    /// reduces a slice; `range.lowerBound` is a multiple of `rangeAlignment`.
+    func addSum(_ all: [ExchangeBuffer], scale: Float, range: Range<Int>, into target: UnsafeMutablePointer<Float>)
+    var rangeAlignment: Int { get }
+    /// Bytes of `b`'s message that a participant reducing `range` reads (all of it, for codecs
+    /// that cannot read less).
+    func bytesRead(_ b: ExchangeBuffer, range: Range<Int>) -> Int
+
+    /// True when a round sends only some coordinates, exactly (the sketch's top-k), so the
+    /// senders must keep what was not sent; false when every coordinate travels (quantizers).
+    var sendsSubset: Bool { get }
+    /// The coordinates the last round sent, when `sendsSubset`.
+    func forEachSent(_ body: (Int) -> Void)
 }
 
 extension ExchangeCodec {
     mutating func prepare(phase: Int, all: [ExchangeBuffer]) {}
     mutating func reduce(all: [ExchangeBuffer]) {}
+    var sendsSubset: Bool { false }
+    func forEachSent(_ body: (Int) -> Void) {}
 }
 
 /// The codec of the quantizers (`qsgd`, `dq`): one phase; a message is the `Quantizer` form of the
@@ -108,10 +124,38 @@ struct QuantizedCodec: ExchangeCodec {
     }
 
     func addOwn(_ mine: ExchangeBuffer, scale: Float, into target: UnsafeMutablePointer<Float>) {
-        let bits = mine.width
+        add(mine, scale: scale, range: 0..<dimension, into: target)
+    }
+
+    /// Quantizer blocks (512 floats, all but the last full) start at fixed byte offsets, so a
+    /// range that starts at a block decodes from its first block's scale on.
+    var rangeAlignment: Int { Quantizer.blockSize }
+
+    func addSum(_ all: [ExchangeBuffer], scale: Float, range: Range<Int>, into target: UnsafeMutablePointer<Float>) {
+        for b in all { add(b, scale: scale, range: range, into: target) }
+    }
+
+    func bytesRead(_ b: ExchangeBuffer, range: Range<Int>) -> Int {
+        let (start, end) = byteRange(range, bits: b.width)
+        return end - start
+    }
+
+    /// The bytes of a message at `bits` that hold `range`'s floats (range starting at a block).
+    private func byteRange(_ range: Range<Int>, bits: Int) -> (Int, Int) {
+        precondition(
+            range.lowerBound % Quantizer.blockSize == 0 && range.upperBound <= dimension,
+            "QuantizedCodec: range \(range) does not start at a block")
+        return (Quantizer.compressedBytes(count: range.lowerBound, bits: bits), Quantizer.compressedBytes(count: range.upperBound, bits: bits))
+    }
+
+    private func add(_ b: ExchangeBuffer, scale: Float, range: Range<Int>, into target: UnsafeMutablePointer<Float>) {
+        let bits = b.width
         precondition(Quantizer.bitRange.contains(bits), "QuantizedCodec: a message of width \(bits)")
+        guard !range.isEmpty else { return }
+        let (start, end) = byteRange(range, bits: bits)
+        precondition(ExchangeBuffer.headerBytes + end <= b.used, "QuantizedCodec: message shorter than its range")
         Quantizer.add(
-            scaled: scale, from: UnsafeRawBufferPointer(start: mine.payload, count: mine.used - ExchangeBuffer.headerBytes), bits: bits,
-            into: UnsafeMutableBufferPointer(start: target, count: dimension))
+            scaled: scale, from: UnsafeRawBufferPointer(start: b.payload + start, count: end - start), bits: bits,
+            into: UnsafeMutableBufferPointer(start: target + range.lowerBound, count: range.count))
     }
 }

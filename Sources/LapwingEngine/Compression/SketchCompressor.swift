@@ -15,6 +15,7 @@ import LapwingCore
 /// columns, 4k candidates, about d/9.6 floats per participant and round.
 struct SketchCompressor: Compressor {
     static let name = "sketch"
+    static let phases = 2
     static let summary = "Sketched SGD: count sketch, heavy hitters, exact second round for the top-k (Ivkin et al. 2019)"
     static let knobs: [Knob] = [
         Knob("sketch-k", default: 0, range: 0...1e9, integer: true, help: "coordinates sent per round (0: d/1000)"),
@@ -138,5 +139,20 @@ final class SketchCodec: ExchangeCodec {
     /// The coordinates sent in the last round (for momentum masking in the gradient form).
     func sentIndices(_ body: (Int) -> Void) {
         for j in 0..<sentCount { body(Int(candidates[Int(sent[j])])) }
+    }
+
+    var sendsSubset: Bool { true }
+    func forEachSent(_ body: (Int) -> Void) { sentIndices(body) }
+
+    /// Every participant reads every sketch and every candidate's values, whatever its range.
+    var rangeAlignment: Int { 1 }
+    func bytesRead(_ b: ExchangeBuffer, range: Range<Int>) -> Int { b.used }
+
+    func addSum(_ all: [ExchangeBuffer], scale: Float, range: Range<Int>, into target: UnsafeMutablePointer<Float>) {
+        for j in 0..<sentCount {
+            let pos = Int(sent[j])
+            let i = Int(candidates[pos])
+            if range.contains(i) { target[i] += scale * sums[pos] }
+        }
     }
 }
