@@ -221,7 +221,11 @@ import Testing
     /// one bit less every 2/-log2(decay) rounds further out, and fewer bits early than late on a
     /// decaying norm sequence.
     @Test func dynamicQuantizationFollowsItsSchedule() {
-        var dq = DynamicQuantization()
+        // The default budget (5e-3): s = sqrt(1/0.02) = 7.07 at the end, 5 bits; 4 at 0.9 E_0.
+        var byDefault = DynamicQuantization()
+        #expect(byDefault.bits(energy: 1000, roundsLeft: 0) == 5)
+        #expect(byDefault.bits(energy: 900, roundsLeft: 0) == 4)
+        var dq = DynamicQuantization(errorBudget: 1e-4)
         let e0 = 1000.0
         #expect(dq.bits(energy: e0, roundsLeft: 0) == 7)  // records E_0; sqrt(1/(4e-4)) = 50
         #expect(dq.referenceEnergy == e0)
