@@ -13,6 +13,10 @@ import Glibc
 /// compressed (`CompressedAveragingRound`, with `--compress`).
 struct Averager: Coordinator {
     let role = "averager"
+    /// A replacement goes on from the counters in its slot; its first round (exact or
+    /// compressed) needs nothing else. (A compressed round's anchor restarts at the replicas'
+    /// average, which the round keeps invariant.)
+    let canBeReplaced = true
     let shared: SharedState
     let replicaWorkers: [[Int]]
     let totalSamples: Int
@@ -37,10 +41,9 @@ struct Averager: Coordinator {
     mutating func run() {
         defer { body.deallocate() }
         if body.niceness > 0 { setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, body.niceness) }
-        var bytes = 0, crossNode = 0
+        var (bytes, crossNode) = shared.exchanged(slot: slot)
         var last = replicaWorkers.map { shared.steps(of: $0) }
-        var rounds = 0
-        var seconds = 0.0
+        var (rounds, seconds) = shared.roundStats(slot: slot)
         while shared.waitWhilePaused() {
             let done = shared.totalSamples()
             if done >= totalSamples { break }

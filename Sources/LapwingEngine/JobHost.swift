@@ -19,6 +19,8 @@ public enum JobHost {
     public static let exitCompleted: Int32 = 0
     public static let exitFailed: Int32 = 1
     public static let exitInterrupted: Int32 = 3
+    /// Times one process of a job (a worker, the coordinator) may be replaced when it dies.
+    public static let maxRestarts = 3
 
     /// One worker per physical core the process may use.
     public static func defaultWorkerCount() -> Int {
@@ -85,6 +87,8 @@ struct JobRun {
     let blas: BLASChoice
     let totalSamples: Int
     let children = ChildProcesses()
+    /// Replacements of each process that died (by role), for the summary and the limit.
+    var restarts: [String: Int] = [:]
     var metrics: FileWriter?
     /// The coordinator's slot in the arena (after the workers').
     var coordinatorSlot: Int { spec.workers }
@@ -165,9 +169,11 @@ struct JobRun {
                 break
             }
             let failed = children.reap().filter { $0.status.map { $0 != 0 } ?? false }
-            if let f = failed.first {
+            var why: String?
+            for f in failed where why == nil { why = replace(f) }
+            if let why {
                 outcome = "failed"
-                reason = "\(f.role) (pid \(f.pid)) \(describeWaitStatus(f.status ?? 0))"
+                reason = why
                 break
             }
             if let why = divergence(evaluator: nil) {
@@ -226,7 +232,7 @@ struct JobRun {
             averagingRounds: rounds.rounds, averagingBytes: exchanged.bytes, averagingSeconds: rounds.seconds,
             bytesExchanged: exchanged.bytes, crossNodeBytes: exchanged.crossNode,
             knobs: (try? Knobs(spec.algorithm, declared: type(of: algorithm).knobs))?.values,
-            compression: compression?.config.description, blas: blas.corename, modelPath: modelPath, metricsPath: spec.outputDir.map { $0 + "/metrics.jsonl" })
+            compression: compression?.config.description, restarts: restarts.values.reduce(0, +), blas: blas.corename, modelPath: modelPath, metricsPath: spec.outputDir.map { $0 + "/metrics.jsonl" })
         if let dir = spec.outputDir {
             try? AtomicFile.write(to: dir + "/summary.json", bytes: Array((HostEvent.jsonString(summary) + "\n").utf8))
         }
@@ -246,33 +252,77 @@ struct JobRun {
 
     /// Forks the workers, then the algorithm's coordinator if it has one.
     func startChildren() throws(LapwingError) {
-        let replicaWorkers = placement.replicas.map(\.workers)
-        algorithm.configureBarriers(shared, replicaWorkers: replicaWorkers, replicaNodes: placement.replicas.map { Int32($0.node) })
-        for w in placement.workers {
-            var context = WorkerContext(
-                index: w.worker, replica: w.replica, spec: spec, shared: shared, replicaWorkers: replicaWorkers,
-                replicaNodes: placement.replicas.map { Int32($0.node) }, totalSamples: totalSamples, parameterCount: model.parameterCount)
-            context.workerNodes = placement.workers.sorted { $0.worker < $1.worker }.map { Int32($0.node) }
-            context.compression = compression
-            let worker = Worker(context: context, algorithm: algorithm, model: model, data: data.train, trainRows: data.trainRows)
-            let pid = try children.spawn(role: "worker-\(w.worker)", cpu: w.cpu) {
-                worker.run()
-                return 0
-            }
-            shared.setPID(slot: w.worker, pid)
-        }
-        var context = CoordinatorContext(
-            spec: spec, shared: shared, replicaWorkers: replicaWorkers, replicaNodes: placement.replicas.map { Int32($0.node) },
-            slot: coordinatorSlot, node: Int32(placement.averager.node), totalSamples: totalSamples,
-            parameterCount: model.parameterCount)
+        algorithm.configureBarriers(
+            shared, replicaWorkers: placement.replicas.map(\.workers), replicaNodes: placement.replicas.map { Int32($0.node) })
+        for w in placement.workers { try spawnWorker(w.worker, incarnation: 0) }
+        try spawnCoordinator()
+    }
+
+    /// Forks worker `index` on its CPU (`incarnation` > 0: a replacement, with a fresh order).
+    func spawnWorker(_ index: Int, incarnation: Int) throws(LapwingError) {
+        guard let w = placement.workers.first(where: { $0.worker == index }) else { return }
+        var context = WorkerContext(
+            index: w.worker, replica: w.replica, spec: spec, shared: shared, replicaWorkers: placement.replicas.map(\.workers),
+            replicaNodes: placement.replicas.map { Int32($0.node) }, totalSamples: totalSamples, parameterCount: model.parameterCount)
+        context.workerNodes = placement.workers.sorted { $0.worker < $1.worker }.map { Int32($0.node) }
         context.compression = compression
-        if var coordinator = algorithm.coordinator(context) {
-            let pid = try children.spawn(role: coordinator.role, cpu: placement.averager.cpu) {
-                coordinator.run()
-                return 0
-            }
-            shared.setPID(slot: coordinatorSlot, pid)
+        context.incarnation = incarnation
+        let worker = Worker(context: context, algorithm: algorithm, model: model, data: data.train, trainRows: data.trainRows)
+        let pid = try children.spawn(role: "worker-\(w.worker)", cpu: w.cpu) {
+            worker.run()
+            return 0
         }
+        shared.setPID(slot: w.worker, pid)
+    }
+
+    /// Forks the algorithm's coordinator, if it has one; returns whether it may be replaced.
+    @discardableResult
+    func spawnCoordinator() throws(LapwingError) -> Bool {
+        var context = CoordinatorContext(
+            spec: spec, shared: shared, replicaWorkers: placement.replicas.map(\.workers),
+            replicaNodes: placement.replicas.map { Int32($0.node) }, slot: coordinatorSlot, node: Int32(placement.averager.node),
+            totalSamples: totalSamples, parameterCount: model.parameterCount)
+        context.compression = compression
+        guard var coordinator = algorithm.coordinator(context) else { return false }
+        let pid = try children.spawn(role: coordinator.role, cpu: placement.averager.cpu) {
+            coordinator.run()
+            return 0
+        }
+        shared.setPID(slot: coordinatorSlot, pid)
+        return coordinator.canBeReplaced
+    }
+
+    /// Replaces a child that died, if its algorithm allows it and it has not died too often;
+    /// returns why not otherwise (the job then fails with that reason).
+    mutating func replace(_ child: ChildProcesses.Child) -> String? {
+        let died = "\(child.role) (pid \(child.pid)) \(describeWaitStatus(child.status ?? 0))"
+        let count = (restarts[child.role] ?? 0) + 1
+        let replaceable =
+            child.isWorker
+            ? type(of: algorithm).workersCanBeReplaced
+            : algorithm.coordinator(
+                CoordinatorContext(
+                    spec: spec, shared: shared, replicaWorkers: placement.replicas.map(\.workers),
+                    replicaNodes: placement.replicas.map { Int32($0.node) }, slot: coordinatorSlot, node: 0,
+                    totalSamples: totalSamples, parameterCount: model.parameterCount))?.canBeReplaced ?? false
+        guard replaceable else {
+            return child.isWorker
+                ? "\(died); \(spec.algorithm.name)'s workers wait for each other, so a worker cannot be replaced mid-job"
+                : "\(died); \(spec.algorithm.name)'s \(child.role) keeps state of its own and cannot be replaced mid-job"
+        }
+        guard count <= JobHost.maxRestarts else { return "\(died), and it had been replaced \(JobHost.maxRestarts) times already" }
+        restarts[child.role] = count
+        do throws(LapwingError) {
+            if child.isWorker, let index = Int(child.role.dropFirst("worker-".count)) {
+                try spawnWorker(index, incarnation: count)
+            } else {
+                try spawnCoordinator()
+            }
+        } catch {
+            return "\(died), and its replacement could not start: \(error)"
+        }
+        writeError("job-host: \(died); replaced (\(count) of at most \(JobHost.maxRestarts))\n")
+        return nil
     }
 
     mutating func emitProgress(_ kind: HostEvent.Kind, samples: Int, elapsed: Double, rate: Double) {

@@ -168,6 +168,12 @@ final class SharedState {
         s.setAux(3, UInt64(crossNode))
     }
 
+    /// What one process has recorded with `recordExchange`.
+    func exchanged(slot: Int) -> (bytes: Int, crossNode: Int) {
+        let s = arena.slot(slot)
+        return (Int(truncatingIfNeeded: s.aux(2)), Int(truncatingIfNeeded: s.aux(3)))
+    }
+
     /// Bytes exchanged by every process of the job together, and those across NUMA nodes.
     func bytesExchanged() -> (bytes: Int, crossNode: Int) {
         var b: UInt64 = 0, c: UInt64 = 0

@@ -48,7 +48,8 @@ struct Trainer {
         shared = c.shared
         batch = min(c.spec.batch, trainRows.count)
         let cap = max(batch, capacity ?? batch)
-        rng = SeededGenerator(seed: c.spec.seed, stream: orderStream ?? (1000 + UInt64(c.index)))
+        rng = SeededGenerator(
+            seed: c.spec.seed, stream: orderStream ?? (1000 + UInt64(c.index) + 1_000_003 * UInt64(c.incarnation)))
         order = trainRows
         cursor = order.count
         buffer = BatchBuffer(cols: data.cols, sparse: data.isSparse, capacity: cap)

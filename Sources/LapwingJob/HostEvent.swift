@@ -122,6 +122,8 @@ public struct JobSummary: Codable, Sendable, Equatable {
     public var knobs: [String: Double]?
     /// The compressor of the exchange and its knobs as given (`qsgd qsgd-bits=4`; nil: none).
     public var compression: String?
+    /// Processes of the job that died and were replaced (nil in records before 0.3).
+    public var restarts: Int?
     public var blas: String
     public var modelPath: String?
     public var metricsPath: String?
@@ -151,6 +153,7 @@ public struct JobSummary: Codable, Sendable, Equatable {
         crossNodeBytes: Int? = nil,
         knobs: [String: Double]? = nil,
         compression: String? = nil,
+        restarts: Int? = nil,
         blas: String,
         modelPath: String? = nil,
         metricsPath: String? = nil
@@ -179,6 +182,7 @@ public struct JobSummary: Codable, Sendable, Equatable {
         self.crossNodeBytes = crossNodeBytes
         self.knobs = knobs
         self.compression = compression
+        self.restarts = restarts
         self.blas = blas
         self.modelPath = modelPath
         self.metricsPath = metricsPath

@@ -5,6 +5,7 @@ import LapwingJob
 /// writing its steps into it without locks. No knobs beyond the batch.
 struct Hogwild: TrainingAlgorithm {
     static let name = "hogwild"
+    static let workersCanBeReplaced = true
     static let summary = "one shared model; every worker writes its steps into it without locks (Niu et al. 2011)"
     static let knobs: [Knob] = []
 

@@ -12,6 +12,7 @@ import Glibc
 /// the averaging warm-up, then `--period`.
 struct LapSGD: TrainingAlgorithm {
     static let name = "lap-sgd"
+    static let workersCanBeReplaced = true
     static let summary = "a replica per NUMA node, Hogwild! workers on it, non-blocking in-place averaging (Bhattacharya et al.)"
     static let knobs: [Knob] = [
         Knob("period", default: 16, range: 1...1_000_000, integer: true, help: "node-level steps between averaging rounds"),

@@ -22,6 +22,7 @@ import LapwingModels
 /// steps at all.
 struct LppSGD: TrainingAlgorithm {
     static let name = "lpp-sgd"
+    static let workersCanBeReplaced = true
     static let summary =
         "lap-sgd, then each worker alternates full steps with steps on its own block of parameters (partial back-propagation; Bhattacharya et al.)"
     static let knobs: [Knob] =

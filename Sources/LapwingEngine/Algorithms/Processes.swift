@@ -15,7 +15,14 @@ protocol WorkerStep {
 protocol Coordinator {
     /// Its role, which names the process (`lw-<role>` in ps: at most 12 bytes).
     var role: String { get }
+    /// Whether a fresh process may take over from one that died (it keeps no state of its own
+    /// that the arena does not hold).
+    var canBeReplaced: Bool { get }
     mutating func run()
+}
+
+extension Coordinator {
+    var canBeReplaced: Bool { false }
 }
 
 /// What a worker's step may use: the arena and where this worker sits in it.
@@ -35,6 +42,8 @@ struct WorkerContext {
     var workerNodes: [Int32] = []
     /// The spec's compressor (`--compress`), if any.
     var compression: Compression? = nil
+    /// 0 for the first process of this worker; n for its n-th replacement (a fresh sample order).
+    var incarnation = 0
 
     /// The NUMA node worker `w` runs on.
     func node(ofWorker w: Int) -> Int32 { w < workerNodes.count ? workerNodes[w] : 0 }

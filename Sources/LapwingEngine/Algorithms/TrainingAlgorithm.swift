@@ -16,6 +16,11 @@ protocol TrainingAlgorithm: Sendable {
     static var summary: String { get }
     /// Its options (`--NAME VALUE` on the command line), with their defaults.
     static var knobs: [Knob] { get }
+    /// Whether a worker that dies can be replaced mid-job by a fresh one on the same CPU and
+    /// replica (with a fresh sample order): true where workers never wait for each other, so a
+    /// newcomer just goes on claiming samples. Synchronous workers hold their place in a barrier
+    /// round and a step count that a newcomer cannot know.
+    static var workersCanBeReplaced: Bool { get }
     /// Where its exchange runs, if it has one that `--compress` can compress (nil: it refuses
     /// `--compress`). Its exchange paths then take `compression` from their context.
     static var compressionSite: CompressionSite? { get }
@@ -46,6 +51,7 @@ protocol TrainingAlgorithm: Sendable {
 
 extension TrainingAlgorithm {
     static var compressionSite: CompressionSite? { nil }
+    static var workersCanBeReplaced: Bool { false }
     func trainerShape(_ context: WorkerContext) -> TrainerShape { TrainerShape() }
     func arenaNeeds(replicas: Int) -> ArenaNeeds { ArenaNeeds() }
     func coordinator(_ context: CoordinatorContext) -> (any Coordinator)? { nil }
