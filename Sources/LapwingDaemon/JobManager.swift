@@ -22,6 +22,8 @@ public final class JobManager: Sendable {
         var records: [String: JobRecord] = [:]
         var order: [String] = []
         var hosts: [String: HostProcess] = [:]
+        /// Hosts started by an earlier daemon, re-attached by pid and start time.
+        var detached: [String: HostIdentity] = [:]
         /// Descriptors of queued jobs, held until their host starts.
         var pendingFiles: [String: [(role: String, fd: Int32)]] = [:]
         var watchers: [String: [Int: Watcher]] = [:]
@@ -52,25 +54,71 @@ public final class JobManager: Sendable {
         store = try JobStore(root: config.stateDirectory)
         let saved = store.loadAll(problem: log)
         let store = self.store
+        var detached: [(String, HostIdentity)] = []
         state.withLock { s in
             for var r in saved.sorted(by: { $0.submitted < $1.submitted }) {
                 if !r.state.isFinished {
-                    // Its host belonged to a daemon that is gone; a host still alive is stopped
-                    // through its arena so that it ends cleanly (it writes its model and summary).
-                    if let pid = r.hostPID, kill(pid, 0) == 0, var arena = try? Arena.attach(jobID: r.id) {
-                        arena.setState(.stopping)
-                        arena.keepSegment()
+                    switch Self.recover(r, directory: store.directory(of: r.id)) {
+                    case .reattach(let host):
+                        // Its host outlived the daemon that started it: keep watching it.
+                        detached.append((r.id, host))
+                    case .ended(let summary):
+                        // It ended while no daemon watched: its summary says how.
+                        Self.apply(summary: summary, failure: nil, to: &r)
+                        r.ended = r.ended ?? Date().timeIntervalSince1970
+                        try? store.save(r)
+                    case .lost(let why):
+                        r.reason = why
+                        r.state = .interrupted
+                        r.ended = r.ended ?? Date().timeIntervalSince1970
+                        try? store.save(r)
                     }
-                    r.reason = r.reason.map { "daemon restarted (\($0))" } ?? "the daemon stopped while the job was \(r.state.rawValue)"
-                    r.state = .interrupted
-                    r.ended = r.ended ?? Date().timeIntervalSince1970
-                    try? store.save(r)
                 }
                 s.records[r.id] = r
                 s.order.append(r.id)
                 if let n = Int(r.id.dropFirst().prefix { $0.isNumber }), n >= s.nextJob { s.nextJob = n + 1 }
             }
+            for (id, host) in detached { s.detached[id] = host }
         }
+        for (id, host) in detached {
+            log("job \(id): re-attached to its job host (pid \(host.pid)), which outlived the previous daemon")
+            let thread = Thread { [self] in superviseDetached(id, host) }
+            thread.name = "reattach-\(id)"
+            thread.start()
+        }
+    }
+
+    /// What a new daemon makes of a job that an earlier one left unfinished.
+    enum Recovery {
+        case reattach(HostIdentity)
+        case ended(JobSummary)
+        case lost(String)
+    }
+
+    static func recover(_ r: JobRecord, directory: String) -> Recovery {
+        if r.state == .running || r.state == .paused, let pid = r.hostPID, let start = r.hostStartTime {
+            let host = HostIdentity(pid: pid, startTime: start)
+            if host.isAlive, (try? Arena.attach(jobID: r.id)) != nil { return .reattach(host) }
+        }
+        if r.state == .running || r.state == .paused, let summary = readSummary(directory), summary.job == r.id {
+            return .ended(summary)
+        }
+        if r.state == .queued {
+            return .lost("queued when the daemon stopped: its data descriptors went with that daemon; submit it again")
+        }
+        // A host of a record without a start time (before 0.3) is stopped through its arena so
+        // that it ends cleanly; it is never taken for the job's host on its pid alone.
+        if let pid = r.hostPID, kill(pid, 0) == 0, r.hostStartTime == nil, var arena = try? Arena.attach(jobID: r.id) {
+            arena.setState(.stopping)
+            arena.keepSegment()
+        }
+        let was = r.state.rawValue
+        return .lost(r.reason.map { "daemon restarted (\($0))" } ?? "the daemon stopped while the job was \(was)")
+    }
+
+    static func readSummary(_ directory: String) -> JobSummary? {
+        guard let data = FileManager.default.contents(atPath: directory + "/summary.json") else { return nil }
+        return try? JSONDecoder().decode(JobSummary.self, from: data)
     }
 
     // MARK: Queries
@@ -187,10 +235,11 @@ public final class JobManager: Sendable {
         case .queued:
             return try endUnstarted(id, .cancelled, reason: "cancelled by uid \(uid) before it started")
         case .running, .paused:
-            let host = state.withLock { $0.hosts[id] }
+            let (host, detached) = state.withLock { ($0.hosts[id], $0.detached[id]) }
             _ = try update(id) { $0.reason = "cancelled by uid \(uid)" }
             if r.state == .paused, let arena = try? Arena.attach(jobID: id) { arena.setState(.running) }
             host?.kill(SIGTERM)
+            if let detached, detached.isAlive { kill(detached.pid, SIGTERM) }
             return try status(id)
         default:
             throw LapwingError(.busy, "job \(id) has already ended (\(r.state.rawValue))")
@@ -243,16 +292,20 @@ public final class JobManager: Sendable {
     /// Graceful shutdown: running jobs are interrupted (their hosts stop cleanly and write their
     /// model and summary), queued ones stay queued, and this waits up to `timeout` seconds.
     public func shutdown(timeout: Double) {
-        let hosts: [HostProcess] = state.withLock { s in
+        let (hosts, detached): ([HostProcess], [String: HostIdentity]) = state.withLock { s in
             s.shuttingDown = true
-            return Array(s.hosts.values)
+            return (Array(s.hosts.values), s.detached)
         }
         for h in hosts {
             if let arena = try? Arena.attach(jobID: h.spec.id), arena.state == .paused { arena.setState(.running) }
             h.kill(SIGTERM)
         }
+        for (id, h) in detached where h.isAlive {
+            if let arena = try? Arena.attach(jobID: id), arena.state == .paused { arena.setState(.running) }
+            kill(h.pid, SIGTERM)
+        }
         let end = Date().addingTimeInterval(timeout)
-        while Date() < end && state.withLock({ !$0.hosts.isEmpty }) { usleep(20_000) }
+        while Date() < end && state.withLock({ !$0.hosts.isEmpty || !$0.detached.isEmpty }) { usleep(20_000) }
         for h in state.withLock({ Array($0.hosts.values) }) { h.kill(SIGKILL) }
         while Date() < end.addingTimeInterval(2) && state.withLock({ !$0.hosts.isEmpty }) { usleep(20_000) }
     }

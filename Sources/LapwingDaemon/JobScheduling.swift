@@ -82,7 +82,10 @@ extension JobManager {
             return
         }
         state.withLock { $0.hosts[record.id] = host }
-        _ = try? update(record.id) { $0.hostPID = host.pid }
+        _ = try? update(record.id) {
+            $0.hostPID = host.pid
+            $0.hostStartTime = HostIdentity.startTime(of: host.pid)
+        }
         log("job \(record.id) started: host pid \(host.pid)")
         let thread = Thread { [self] in supervise(record.id, host) }
         thread.name = "supervise-\(record.id)"
@@ -116,34 +119,71 @@ extension JobManager {
             JobHost.cleanUpAfterLostHost(host.spec)
             failure = "the job host \(describeWaitStatus(status))"
         }
-        // The outcome is kept in memory even if it cannot be saved now (persist retries).
+        conclude(id, summary: summary, failure: failure)
+        state.withLock { _ = $0.hosts.removeValue(forKey: id) }
+        schedule()
+    }
+
+    /// Watches a host that an earlier daemon started (re-attached by pid and start time): its
+    /// progress from the arena's counters, its end from its identity, and its outcome from the
+    /// summary.json it writes into the job's directory.
+    func superviseDetached(_ id: String, _ host: HostIdentity) {
+        let begun = Date().timeIntervalSince1970
+        let spec = (try? status(id))?.spec
+        while host.isAlive {
+            if let spec, let arena = try? Arena.attach(jobID: id) {
+                var samples: UInt64 = 0
+                for w in 0..<spec.workers { samples &+= arena.slot(w).samples }
+                var e = HostEvent(.progress, job: id)
+                e.samples = Int(truncatingIfNeeded: samples)
+                e.elapsed = Date().timeIntervalSince1970 - ((try? status(id))?.started ?? begun)
+                state.withLock { s in s.records[id]?.progress = e }
+                notify(id, e)
+            }
+            usleep(500_000)
+        }
+        let summary = Self.readSummary(store.directory(of: id))
+        if summary == nil, let spec { JobHost.cleanUpAfterLostHost(spec) }
+        conclude(id, summary: summary, failure: summary == nil ? "its job host (pid \(host.pid)) ended without a summary" : nil)
+        state.withLock { _ = $0.detached.removeValue(forKey: id) }
+        schedule()
+    }
+
+    /// Records a job's outcome (kept in memory even if it cannot be saved now: persist retries)
+    /// and tells its watchers.
+    func conclude(_ id: String, summary: JobSummary?, failure: String?) {
         _ = try? update(id) { r in
             r.ended = Date().timeIntervalSince1970
-            r.summary = summary
-            let cancelled = r.reason?.hasPrefix("cancelled") == true
-            if let summary {
-                switch summary.outcome {
-                case "completed": r.state = .succeeded
-                case "interrupted":
-                    r.state = cancelled ? .cancelled : .interrupted
-                    if !cancelled { r.reason = "stopped: \(summary.reason ?? "signal")" }
-                default:
-                    r.state = .failed
-                    r.reason = summary.reason
-                }
-            } else {
-                r.state = cancelled ? .cancelled : .failed
-                if !cancelled { r.reason = failure }
-            }
+            Self.apply(summary: summary, failure: failure, to: &r)
         }
         let record = try? self.status(id)
-        state.withLock { _ = $0.hosts.removeValue(forKey: id) }
         var end = HostEvent(.finished, job: id)
         end.summary = summary
         end.error = record?.state == .succeeded ? nil : (record?.reason ?? failure)
         notify(id, end, final: true)
         log("job \(id) ended: \(record?.state.rawValue ?? "?")\(record?.reason.map { " (\($0))" } ?? "")")
-        schedule()
+    }
+
+    /// The state a summary (or, without one, a failure) gives a record.
+    static func apply(summary: JobSummary?, failure: String?, to r: inout JobRecord) {
+        r.summary = summary
+        let cancelled = r.reason?.hasPrefix("cancelled") == true
+        if let summary {
+            switch summary.outcome {
+            case "completed":
+                r.state = .succeeded
+                r.reason = nil
+            case "interrupted":
+                r.state = cancelled ? .cancelled : .interrupted
+                if !cancelled { r.reason = "stopped: \(summary.reason ?? "signal")" }
+            default:
+                r.state = .failed
+                r.reason = summary.reason
+            }
+        } else {
+            r.state = cancelled ? .cancelled : .failed
+            if !cancelled { r.reason = failure }
+        }
     }
 
     func notify(_ id: String, _ e: HostEvent, final: Bool = false) {

@@ -390,6 +390,9 @@ extension JobHost {
     /// The job-host entry point of `lapwing job-host` and `lapwingd job-host`: the spec arrives
     /// as JSON on stdin, events leave as JSON lines on stdout (unbuffered). Returns the exit code.
     public static func runFromStandardIO() -> Int32 {
+        // The daemon reading our events may die (and a later one re-attach through the arena
+        // and summary.json): a write to the closed pipe must fail, not kill the host.
+        signal(SIGPIPE, SIG_IGN)
         let input = FileHandle.standardInput.readDataToEndOfFile()
         let spec: JobSpec
         do {

@@ -18,6 +18,10 @@ public struct JobRecord: Codable, Sendable, Equatable {
     public var started: Double?
     public var ended: Double?
     public var hostPID: Int32?
+    /// The host's start time (clock ticks since boot, /proc/PID/stat field 22): with the pid it
+    /// names the process, so a later daemon never takes another process that reused the pid
+    /// for the job's host (nil in records before 0.3).
+    public var hostStartTime: UInt64?
     /// The data files' paths on the client's side, by role (for messages only).
     public var files: [String: String]
     /// The latest progress or evaluation event.

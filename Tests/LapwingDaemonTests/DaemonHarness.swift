@@ -75,6 +75,16 @@ final class DaemonHarness {
         return status
     }
 
+    /// kill -9 of the daemon (its job hosts are not its to take along).
+    func crash() {
+        guard let d = daemon else { return }
+        kill(d.pid, SIGKILL)
+        _ = d.wait(timeout: 30)
+        daemon = nil
+        // Its socket stays behind (the next daemon replaces it); `start` waits for the new one.
+        unlink(socket)
+    }
+
     func cleanUp() {
         stop()
         TestSupport.removeTemporaryDirectory(dir)
