@@ -50,7 +50,7 @@ public final class JobManager: Sendable {
     public init(config: DaemonConfig, log: @escaping @Sendable (String) -> Void) throws(LapwingError) {
         self.config = config
         self.log = log
-        numaNodes = max(1, (try? Topology.current().nodes.count) ?? 1)
+        numaNodes = max(1, QuickCounts.numaNodes() ?? 1)
         store = try JobStore(root: config.stateDirectory)
         let saved = store.loadAll(problem: log)
         let store = self.store
@@ -107,10 +107,14 @@ public final class JobManager: Sendable {
             return .lost("queued when the daemon stopped: its data descriptors went with that daemon; submit it again")
         }
         // A host of a record without a start time (before 0.3) is stopped through its arena so
-        // that it ends cleanly; it is never taken for the job's host on its pid alone.
+        // that it ends cleanly; it is never taken for the job's host on its pid alone. An arena
+        // whose host is gone is swept (the daemon's user owns it; the job's owner could not
+        // remove it).
         if let pid = r.hostPID, kill(pid, 0) == 0, r.hostStartTime == nil, var arena = try? Arena.attach(jobID: r.id) {
             arena.setState(.stopping)
             arena.keepSegment()
+        } else if !(r.hostPID.flatMap { pid in r.hostStartTime.map { HostIdentity(pid: pid, startTime: $0).isAlive } } ?? false) {
+            try? Arena.remove(jobID: r.id)
         }
         let was = r.state.rawValue
         return .lost(r.reason.map { "daemon restarted (\($0))" } ?? "the daemon stopped while the job was \(was)")

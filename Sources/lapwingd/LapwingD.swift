@@ -95,7 +95,7 @@ struct LapwingD: AsyncParsableCommand {
         logger.logLevel = .info
         do {
             let exe = currentExecutablePath()
-            let cores = (try? Topology.current().cores.count) ?? 1
+            let cores = QuickCounts.allowedCores() ?? 1
             var config =
                 mode == .user
                 ? try DaemonConfig.user(hostExecutable: exe, cores: cores)

@@ -83,5 +83,22 @@ extension DaemonTests {
         #expect(end.summary?.outcome == "completed")
         try expectExported(d, id)
     }
+
+    @Test func theNextDaemonSweepsTheArenaOfAHostThatDied() throws {
+        let d = try DaemonHarness(tag: "sweep")
+        defer { d.cleanUp() }
+        try d.start()
+        let id = try d.submit(["--model", "mlp:784-256-10", "--workers", "2", "--epochs", "50"]).id
+        let host = try #require(try waitForProgress(d, id).hostPID)
+        d.crash()
+        kill(host, SIGKILL)  // its workers die with it; nobody removes the arena
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline && alive(host) { usleep(20_000) }
+        #expect(FileManager.default.fileExists(atPath: "/dev/shm/lapwing.\(id)"))
+        try d.start()
+        let r = try record(d, id)
+        #expect(r.state == .interrupted && r.reason?.contains("daemon") == true, "\(r.state) (\(r.reason ?? ""))")
+        #expect(!FileManager.default.fileExists(atPath: "/dev/shm/lapwing.\(id)"), "arena left behind")
+    }
 }
 }

@@ -53,7 +53,7 @@ import Testing
         #expect(refusal(Self.v2.replacingOccurrences(of: "\"seed\":1", with: "\"seed\":1,\"averaging\":{}"))
             .contains("unknown field \"averaging\""))
         #expect(refusal(Self.v2.replacingOccurrences(of: "{\"name\":\"lap-sgd\",\"period\":8}", with: "{\"period\":8}"))
-            .contains("the algorithm has no name"))
+            .contains("no name given"))
     }
 
     @Test func validationNamesTheOption() {

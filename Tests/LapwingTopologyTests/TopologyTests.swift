@@ -170,3 +170,20 @@ func onFreshThread<T>(_ body: @escaping @Sendable () -> T) -> T {
         #expect(throws: LapwingError.self) { try pinCurrentProcess(toCPU: -1) }
     }
 }
+
+/// The daemon's start-up counts from sysfs agree with hwloc's on this machine.
+@Suite struct QuickCountsTests {
+    @Test func sysfsCountsAgreeWithHwloc() throws {
+        let t = try Topology.current()
+        #expect(QuickCounts.allowedCores() == t.cores.count)
+        #expect(QuickCounts.numaNodes() == t.nodes.count)
+    }
+
+    @Test func kernelListsParse() {
+        #expect(QuickCounts.count(ranges: "0\n") == 1)
+        #expect(QuickCounts.count(ranges: "0-3,5,7-8") == 7)
+        #expect(QuickCounts.count(ranges: "") == nil)
+        #expect(QuickCounts.count(ranges: "3-1") == nil)
+        #expect(QuickCounts.count(ranges: "x") == nil)
+    }
+}
