@@ -94,6 +94,7 @@ extension JobManager {
 
     /// Reads the host's events until it ends, then records the outcome.
     func supervise(_ id: String, _ host: HostProcess) {
+        let oomBefore = OOMKills.count()
         var summary: JobSummary?
         var failure: String?
         var lastSave = 0.0
@@ -118,6 +119,9 @@ extension JobManager {
         if summary == nil && failure == nil {
             JobHost.cleanUpAfterLostHost(host.spec)
             failure = "the job host \(describeWaitStatus(status))"
+            if let before = oomBefore, let after = OOMKills.count(), after > before, status & 0x7f == SIGKILL {
+                failure = "the job host was killed by the OOM killer (\(describeWaitStatus(status)))"
+            }
         }
         conclude(id, summary: summary, failure: failure)
         state.withLock { _ = $0.hosts.removeValue(forKey: id) }

@@ -32,6 +32,7 @@ public enum JobHost {
     public static func preflight(_ spec: JobSpec) throws(LapwingError) {
         try spec.validate()
         try Algorithms.check(spec)
+        try Algorithms.checkResumable(spec)
         _ = try DataSpec.parse(spec.data)
         _ = try ModelSpec.parse(spec.model)
     }
@@ -96,6 +97,7 @@ struct JobRun {
     init(spec: JobSpec, emit: @escaping (HostEvent) -> Void) throws(LapwingError) {
         try spec.validate()
         algorithm = try Algorithms.resolve(spec)
+        try Algorithms.checkResumable(spec)
         compression = try Algorithms.compression(spec)
         self.spec = spec
         self.emit = emit
@@ -129,6 +131,14 @@ struct JobRun {
         let x0 = shared.replica(0)
         model.initialize(UnsafeMutableBufferPointer(start: x0, count: model.parameterCount), seed: spec.seed)
         for r in 1..<max(1, placement.replicas.count) { shared.replica(r).update(from: x0, count: model.parameterCount) }
+        var resumedAt = 0
+        if let path = spec.resumeFrom {
+            do throws(LapwingError) {
+                resumedAt = try Checkpoint.restore(from: path, into: shared, spec: spec, replicas: placement.replicas.count)
+            } catch {
+                return fail(error.description)
+            }
+        }
         try? pinCurrentProcess(toCPU: placement.host.cpu)
         shared.setPID(slot: spec.workers + 1, getpid())
 
@@ -155,9 +165,11 @@ struct JobRun {
         let evaluator = Evaluator(model: model, data: data, replicas: placement.replicas.count, shared: shared)
         defer { evaluator.deallocate() }
         let evalStep = spec.evalEvery > 0 ? max(1, Int(spec.evalEvery * Double(data.trainRows.count))) : Int.max
-        var nextEval = evalStep
+        var nextEval = evalStep == Int.max ? evalStep : (resumedAt / evalStep + 1) * evalStep
+        let checkpointEvery = spec.checkpointEvery ?? JobSpec.defaultCheckpointEvery
+        var lastCheckpoint = t0
         var lastProgress = t0
-        var window: [(Double, Int)] = [(t0, 0)]
+        var window: [(Double, Int)] = [(t0, resumedAt)]
 
         // Watch until every worker has finished its share, a child fails, or we are told to stop.
         while true {
@@ -190,6 +202,10 @@ struct JobRun {
                     break
                 }
             }
+            if checkpointEvery > 0 && now - lastCheckpoint >= checkpointEvery {
+                lastCheckpoint = now
+                writeCheckpoint()
+            }
             if now - lastProgress >= 0.25 {
                 lastProgress = now
                 window.append((now, samples))
@@ -205,6 +221,7 @@ struct JobRun {
         let samples = shared.totalSamples()
         let final = evaluator.evaluate(consistent: true)
         emitEvaluation(final, samples: samples, elapsed: seconds)
+        if !diverged { writeCheckpoint() }
         if !diverged && outcome != "failed", let why = divergence(evaluator: evaluator) {
             (outcome, reason, diverged) = ("failed", why, true)
         }
@@ -290,6 +307,17 @@ struct JobRun {
         }
         shared.setPID(slot: coordinatorSlot, pid)
         return coordinator.canBeReplaced
+    }
+
+    /// Writes the job's checkpoint into its output directory (if it has one); a failure is
+    /// logged, and training goes on.
+    func writeCheckpoint() {
+        guard let dir = spec.outputDir else { return }
+        do throws(LapwingError) {
+            try Checkpoint.write(shared, spec: spec, replicas: placement.replicas.count, to: dir + "/" + Checkpoint.fileName)
+        } catch {
+            writeError("job-host: checkpoint not written: \(error)\n")
+        }
     }
 
     /// Replaces a child that died, if its algorithm allows it and it has not died too often;

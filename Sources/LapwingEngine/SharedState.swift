@@ -92,6 +92,20 @@ final class SharedState {
         return before >= total ? 0 : min(n, total - before)
     }
 
+    /// Sets the claim counter (a resumed job, before any worker runs).
+    func restoreClaimed(_ n: Int) { claimed.pointee.store(UInt64(n), ordering: .relaxed) }
+
+    /// A worker's step and sample counters.
+    func counters(slot: Int) -> (steps: Int, samples: Int) {
+        let s = arena.slot(slot)
+        return (Int(truncatingIfNeeded: s.steps), Int(truncatingIfNeeded: s.samples))
+    }
+
+    /// Sets a worker's counters (a resumed job, before any worker runs).
+    func restoreCounters(slot: Int, steps: Int, samples: Int) {
+        arena.slot(slot).setCounters(steps: UInt64(steps), samples: UInt64(samples))
+    }
+
     /// A running loss this many times the first step's loss (or 1e-3, if larger) counts as
     /// diverged: training from a random start lowers the loss; a hundredfold rise is a blow-up,
     /// even where it stays finite (an MLP on raw 0-255 pixels at the default rate climbs from

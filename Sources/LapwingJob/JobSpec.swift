@@ -35,6 +35,12 @@ public struct JobSpec: Sendable, Equatable {
     public var seed: UInt64
     /// A testing knob: one worker's steps are delayed (to compare algorithms under a straggler).
     public var straggler: Straggler?
+    /// Seconds between two checkpoints while training (nil: `defaultCheckpointEvery`; 0: only
+    /// when the job stops). A checkpoint is also written whenever the job ends.
+    public var checkpointEvery: Double?
+    /// A checkpoint to continue from (set by a launcher: `lapwing run --resume-from`, or the
+    /// daemon from the job's own directory; never a client's path).
+    public var resumeFrom: String?
     /// Job identifier: names the arena (`/lapwing.<id>`) and the job's files.
     public var id: String
     /// Where the host writes model.safetensors, metrics.jsonl and summary.json (nil: nowhere).
@@ -49,9 +55,13 @@ public struct JobSpec: Sendable, Equatable {
     /// sends one of these is refused).
     public static let fields = [
         "version", "data", "model", "algorithm", "compression", "workers", "replicas", "epochs", "batch", "schedule", "sgd",
-        "evalEvery", "holdout", "seed", "straggler", "id", "outputDir", "dataDescriptors", "dataNames",
+        "evalEvery", "holdout", "seed", "straggler", "checkpointEvery", "id", "outputDir", "dataDescriptors", "dataNames",
+        "resumeFrom",
     ]
-    public static let launcherFields = ["id", "outputDir", "dataDescriptors", "dataNames"]
+    public static let launcherFields = ["id", "outputDir", "dataDescriptors", "dataNames", "resumeFrom"]
+
+    /// Seconds between two checkpoints when the spec does not say.
+    public static let defaultCheckpointEvery = 300.0
 
     public init(
         data: String, model: String, algorithm: AlgorithmConfig, compression: AlgorithmConfig? = nil, workers: Int = 2,
@@ -106,6 +116,11 @@ public struct JobSpec: Sendable, Equatable {
             }
             guard straggler.milliseconds >= 0, straggler.milliseconds <= 60_000 else {
                 throw bad("--straggler \(straggler.worker):\(straggler.milliseconds)", "the delay must be 0 to 60000 ms")
+            }
+        }
+        if let every = checkpointEvery {
+            guard every.isFinite, every >= 0, every == 0 || every >= 1 else {
+                throw bad("--checkpoint-every \(every)", "give seconds, at least 1 (or 0: only when the job stops)")
             }
         }
         guard !id.isEmpty, id.count <= 48, id.utf8.allSatisfy({ $0.isJobIDByte }) else {
@@ -188,7 +203,7 @@ public struct Straggler: Codable, Sendable, Equatable {
 extension JobSpec: Codable {
     enum Key: String, CodingKey, CaseIterable {
         case version, data, model, algorithm, compression, workers, replicas, epochs, batch, schedule, sgd, evalEvery, holdout, seed
-        case straggler, id, outputDir, dataDescriptors, dataNames
+        case straggler, checkpointEvery, id, outputDir, dataDescriptors, dataNames, resumeFrom
         /// Version 1 only: the averaging period and warm-up.
         case averaging
     }
@@ -202,7 +217,8 @@ extension JobSpec: Codable {
         }
         let allowed =
             version == 1
-            ? Self.fields.filter { $0 != "version" && $0 != "straggler" && $0 != "compression" } + ["averaging"] : Self.fields
+            ? Self.fields.filter { !["version", "straggler", "compression", "checkpointEvery", "resumeFrom"].contains($0) } + ["averaging"]
+            : Self.fields
         try any.refuseUnknown(allowed: allowed, in: "the job spec")
         if let inner = try? any.nestedContainer(keyedBy: AnyKey.self, forKey: AnyKey("sgd")) {
             try inner.refuseUnknown(allowed: SGDRule.fields, in: "sgd")
@@ -236,6 +252,8 @@ extension JobSpec: Codable {
         holdout = try c.decode(Double.self, forKey: .holdout)
         seed = try c.decode(UInt64.self, forKey: .seed)
         straggler = try c.decodeIfPresent(Straggler.self, forKey: .straggler)
+        checkpointEvery = try c.decodeIfPresent(Double.self, forKey: .checkpointEvery)
+        resumeFrom = try c.decodeIfPresent(String.self, forKey: .resumeFrom)
         id = try c.decode(String.self, forKey: .id)
         outputDir = try c.decodeIfPresent(String.self, forKey: .outputDir)
         dataDescriptors = try c.decodeIfPresent([String: Int32].self, forKey: .dataDescriptors)
@@ -259,6 +277,8 @@ extension JobSpec: Codable {
         try c.encode(holdout, forKey: .holdout)
         try c.encode(seed, forKey: .seed)
         try c.encodeIfPresent(straggler, forKey: .straggler)
+        try c.encodeIfPresent(checkpointEvery, forKey: .checkpointEvery)
+        try c.encodeIfPresent(resumeFrom, forKey: .resumeFrom)
         try c.encode(id, forKey: .id)
         try c.encodeIfPresent(outputDir, forKey: .outputDir)
         try c.encodeIfPresent(dataDescriptors, forKey: .dataDescriptors)

@@ -22,6 +22,13 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var training: TrainingOptions
 
+    @Option(
+        name: .customLong("resume-from"),
+        help: ArgumentHelp(
+            "Continue from a checkpoint (a job's checkpoint.safetensors): same model, algorithm, workers and replicas; the schedule and the sample budget go on where it stopped (hogwild, lap-sgd, lpp-sgd).",
+            valueName: "checkpoint"))
+    var resumeFrom: String?
+
     @Option(name: .customLong("output-dir"), help: "Directory for the model, metrics and summary (default: lapwing-runs/<job-id>).")
     var outputDir: String?
 
@@ -33,7 +40,14 @@ struct RunCommand: ParsableCommand {
         do {
             let id = "run-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
             let dir = outputDir ?? "lapwing-runs/\(training.jobID ?? id)"
-            spec = try training.spec(defaultWorkers: JobHost.defaultWorkerCount(), id: id, outputDir: dir)
+            var made = try training.spec(defaultWorkers: JobHost.defaultWorkerCount(), id: id, outputDir: dir)
+            if let resumeFrom {
+                guard FileManager.default.isReadableFile(atPath: resumeFrom) else {
+                    throw LapwingError(.notFound, "--resume-from \(resumeFrom): no such file, or not readable")
+                }
+                made.resumeFrom = URL(fileURLWithPath: resumeFrom).standardizedFileURL.path
+            }
+            spec = made
             try JobHost.preflight(spec)
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         } catch let e as LapwingError {

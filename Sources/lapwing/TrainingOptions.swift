@@ -74,6 +74,11 @@ struct TrainingOptions: ParsableArguments {
             valueName: "W:MS"))
     var straggler: String?
 
+    @Option(
+        name: .customLong("checkpoint-every"),
+        help: "Seconds between two checkpoints while training (0: only when the job ends; default 300).")
+    var checkpointEvery: Double?
+
     @Argument(
         parsing: .allUnrecognized,
         help: ArgumentHelp("The algorithm's own options, e.g. --period 16 (listed below with their defaults).", valueName: "algorithm-options"))
@@ -94,8 +99,10 @@ struct TrainingOptions: ParsableArguments {
             sgd: SGDRule(momentum: momentum, nesterov: nesterov, weightDecay: weightDecay), evalEvery: evalEvery,
             holdout: holdout, seed: seed, straggler: try straggler.map { s throws(LapwingError) in try Straggler.parse(s) },
             id: jobID ?? id, outputDir: outputDir)
-        try spec.validate()
-        try Algorithms.check(spec)
-        return spec
+        var checked = spec
+        checked.checkpointEvery = checkpointEvery
+        try checked.validate()
+        try Algorithms.check(checked)
+        return checked
     }
 }

@@ -39,5 +39,7 @@ import Testing
         #expect(unit.contains("\nRemoveIPC=no\n"))
         #expect(unit.contains("\nType=notify\n") && unit.contains("\nWatchdogSec="))
         for call in ["mbind", "get_mempolicy", "move_pages", "sched_setaffinity"] { #expect(unit.contains(call)) }
+        // One job's OOM kill must not stop the service (systemd's default OOMPolicy=stop would).
+        #expect(unit.contains("\nOOMPolicy=continue\n"))
     }
 }

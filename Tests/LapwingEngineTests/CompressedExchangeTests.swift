@@ -56,7 +56,7 @@ import Testing
         let spec = JobSpec(
             data: "idx:/x", model: "softmax", algorithm: AlgorithmConfig(name: "local-sgd"),
             compression: AlgorithmConfig(name: "qsgd", knobs: ["qsgd-bits": 4]), id: "c")
-        let text = try HostEvent.jsonString(spec)
+        let text = HostEvent.jsonString(spec)
         #expect(text.contains("\"compression\":{\"name\":\"qsgd\",\"qsgd-bits\":4}"))
         #expect(try JSONDecoder().decode(JobSpec.self, from: Data(text.utf8)) == spec)
     }

@@ -47,6 +47,20 @@ public enum Algorithms {
         return names.joined(separator: ", ")
     }
 
+    /// A spec that resumes from a checkpoint must name an algorithm whose workers never wait for
+    /// each other: a synchronous worker's place in its plan (its step and barrier round) is not
+    /// in the checkpoint yet.
+    public static func checkResumable(_ spec: JobSpec) throws(LapwingError) {
+        guard spec.resumeFrom != nil else { return }
+        var asynchronous = false
+        for a in all where a.name == spec.algorithm.name { asynchronous = a.workersCanBeReplaced }
+        guard asynchronous else {
+            throw LapwingError(
+                .invalidArgument, "--resume-from: \(spec.algorithm.name) is synchronous; resuming it is not supported yet",
+                detail: "hogwild, lap-sgd and lpp-sgd resume")
+        }
+    }
+
     /// The arena an algorithm needs with the spec's compression.
     static func arenaNeeds(_ algorithm: any TrainingAlgorithm, spec: JobSpec, replicas: Int) -> ArenaNeeds {
         let own = algorithm.arenaNeeds(replicas: replicas)
