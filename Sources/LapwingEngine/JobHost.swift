@@ -90,6 +90,8 @@ struct JobRun {
     let children = ChildProcesses()
     /// Replacements of each process that died (by role), for the summary and the limit.
     var restarts: [String: Int] = [:]
+    /// The OOM kills of the host's memory cgroup when it started (nil: none to ask).
+    let oomKillsAtStart = OOMKills.count()
     var metrics: FileWriter?
     /// The coordinator's slot in the arena (after the workers').
     var coordinatorSlot: Int { spec.workers }
@@ -324,6 +326,10 @@ struct JobRun {
     /// returns why not otherwise (the job then fails with that reason).
     mutating func replace(_ child: ChildProcesses.Child) -> String? {
         let died = "\(child.role) (pid \(child.pid)) \(describeWaitStatus(child.status ?? 0))"
+        if (child.status ?? 0) & 0x7f == SIGKILL, let before = oomKillsAtStart, let now = OOMKills.count(), now > before {
+            // Another process like it would be killed again: the job needs more memory.
+            return "\(child.role) (pid \(child.pid)) was killed by the OOM killer (\(describeWaitStatus(child.status ?? 0)))"
+        }
         let count = (restarts[child.role] ?? 0) + 1
         let replaceable =
             child.isWorker
