@@ -75,8 +75,18 @@ extension ControlServer {
             respond(c, id: id, resultJSON: try encoded(record, requestID: id))
         case .pause(let ref):
             respond(c, id: id, result: try lapwing { () throws(LapwingError) in try manager.pause(ref.job, by: c.uid) })
-        case .resume(let ref):
-            respond(c, id: id, result: try lapwing { () throws(LapwingError) in try manager.resume(ref.job, by: c.uid) })
+        case .resume(let args, let fds):
+            if fds.isEmpty {
+                respond(c, id: id, result: try lapwing { () throws(LapwingError) in try manager.resume(args.job, by: c.uid) })
+            } else {
+                let files = zip(args.files, fds).map { (role: $0.role, name: $0.name, fd: $1.release()) }
+                do throws(LapwingError) {
+                    respond(c, id: id, result: try manager.resumeFromCheckpoint(args.job, by: c.uid, files: files))
+                } catch {
+                    for f in files { close(f.fd) }
+                    throw ProtocolError(error, requestID: id)
+                }
+            }
         case .cancel(let ref):
             respond(c, id: id, result: try lapwing { () throws(LapwingError) in try manager.cancel(ref.job, by: c.uid) })
         case .submit(let args, let fds):

@@ -196,7 +196,54 @@ public final class JobManager: Sendable {
     }
 
     public func resume(_ id: String, by uid: UInt32) throws(LapwingError) -> JobRecord {
-        try setRunState(id, by: uid, from: .paused, to: .running, arena: (.paused, .running))
+        let r = try owned(id, by: uid)
+        if r.state.isFinished && r.state != .succeeded {
+            throw LapwingError(
+                .invalidArgument, "job \(id) is \(r.state.rawValue): resuming it needs its data files again",
+                detail: "`lapwing resume \(id)` sends them (the daemon gave back the first ones when the job ended)")
+        }
+        return try setRunState(id, by: uid, from: .paused, to: .running, arena: (.paused, .running))
+    }
+
+    /// Queues an interrupted, failed or cancelled job again, to go on from its checkpoint with
+    /// the data files it is given again (checked like a submit's, taken over on success).
+    public func resumeFromCheckpoint(_ id: String, by uid: UInt32, files: [(role: String, name: String, fd: Int32)])
+        throws(LapwingError) -> JobRecord
+    {
+        let r = try owned(id, by: uid)
+        guard r.state == .interrupted || r.state == .failed || r.state == .cancelled else {
+            throw LapwingError(.busy, "job \(id) is \(r.state.rawValue): only an interrupted, failed or cancelled job resumes from its checkpoint")
+        }
+        let checkpoint = store.directory(of: id) + "/" + Checkpoint.fileName
+        guard FileManager.default.fileExists(atPath: checkpoint) else {
+            throw LapwingError(.notFound, "job \(id) left no checkpoint to resume from", detail: "submit it again")
+        }
+        try SubmitCheck.files(files.map { ($0.role, $0.name) }, data: r.spec.data)
+        var spec = r.spec
+        spec.resumeFrom = checkpoint
+        spec.dataNames = Dictionary(files.map { ($0.role, $0.name) }, uniquingKeysWith: { first, _ in first })
+        try JobHost.preflight(spec)
+        let result: Result<Void, LapwingError> = state.withLock { s in
+            if s.shuttingDown { return .failure(LapwingError(.busy, "the daemon is shutting down")) }
+            guard var q = s.records[id], q.state == r.state else {
+                return .failure(LapwingError(.busy, "job \(id) changed while it was being resumed"))
+            }
+            q.spec = spec
+            q.state = .queued
+            q.reason = "resumed by uid \(uid) from its checkpoint"
+            q.ended = nil
+            q.summary = nil
+            q.hostPID = nil
+            q.hostStartTime = nil
+            s.records[id] = q
+            s.pendingFiles[id] = files.map { ($0.role, $0.fd) }
+            return .success(())
+        }
+        try result.get()
+        try persist(id)
+        log("job \(id) resumed by uid \(uid) from its checkpoint")
+        schedule()
+        return try status(id)
     }
 
     /// Pause and resume: the arena's state word and the record change together, under the

@@ -19,8 +19,8 @@ import LapwingJob
 /// their positions in their sample orders (a resumed worker draws a fresh order, as a replaced
 /// one does). Periodic checkpoints are taken while the workers write, like the host's
 /// evaluations (Hogwild!-consistent); the one at a job's end is taken after they stopped.
-enum Checkpoint {
-    static let fileName = "checkpoint.safetensors"
+public enum Checkpoint {
+    public static let fileName = "checkpoint.safetensors"
 
     static func write(_ shared: SharedState, spec: JobSpec, replicas: Int, to path: String) throws(LapwingError) {
         let d = shared.parameterCount

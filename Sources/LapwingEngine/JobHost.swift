@@ -120,7 +120,9 @@ struct JobRun {
             workerReplicas: placement.workers.sorted { $0.worker < $1.worker }.map(\.replica))
         if let dir = spec.outputDir {
             let path = dir + "/metrics.jsonl"
-            let fd = try syscall("open", object: path) { open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
+            // A resumed job adds its evaluations to those before the checkpoint.
+            let keep = spec.resumeFrom != nil ? O_APPEND : O_TRUNC
+            let fd = try syscall("open", object: path) { open(path, O_WRONLY | O_CREAT | keep | O_CLOEXEC, 0o644) }
             metrics = FileWriter(fd: fd, path: path)
         }
     }

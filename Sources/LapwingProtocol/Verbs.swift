@@ -10,8 +10,8 @@ public enum Verb: String, Codable, Sendable, CaseIterable {
         }
     }
 
-    /// Verbs whose request frame carries descriptors (one per `SubmitArgs.files` entry).
-    public var takesDescriptors: Bool { self == .submit }
+    /// Verbs whose request frame carries descriptors (one per `files` entry of their args).
+    public var takesDescriptors: Bool { self == .submit || self == .resume }
 }
 
 /// Arguments of a verb, read strictly from the request's `args` object.
@@ -149,6 +149,44 @@ public struct FileRole: Codable, Sendable, Equatable {
     }
 }
 
+/// The args of resume: `{"job":"j42"}` for a paused job; for a job that ended (interrupted,
+/// failed or cancelled) and left a checkpoint, also its data files again, as submit sends them
+/// (`files`, with a descriptor each): the daemon gave back the first ones when the job ended.
+public struct ResumeArgs: RequestArgs, Codable {
+    public static let fields = ["job", "files"]
+    public var job: String
+    public var files: [FileRole]
+
+    public init(job: String, files: [FileRole] = []) {
+        self.job = job
+        self.files = files
+    }
+
+    public init(reading reader: JSONObjectReader) throws(ProtocolError) {
+        job = try JobRef(reading: reader).job
+        files = reader.contains("files") ? try FileRole.list(reader) : []
+    }
+}
+
+extension FileRole {
+    /// The `files` array of `reader`'s object, each entry read strictly.
+    static func list(_ reader: JSONObjectReader) throws(ProtocolError) -> [FileRole] {
+        var files: [FileRole] = []
+        for (i, item) in try reader.array("files").enumerated() {
+            let r = try JSONObjectReader(
+                item, context: "\(reader.context).files[\(i)]", allowed: FileRole.fields, requestID: reader.requestID)
+            files.append(FileRole(role: try r.string("role"), name: try r.string("name")))
+        }
+        guard files.count <= ControlProtocol.maxDescriptorsPerFrame else {
+            throw ProtocolError(
+                .invalidArgument, "\(reader.context): \(files.count) files",
+                detail: "a frame carries at most \(ControlProtocol.maxDescriptorsPerFrame) descriptors",
+                requestID: reader.requestID)
+        }
+        return files
+    }
+}
+
 /// The args of submit: the job spec (opaque here; the daemon reads it) and what each attached
 /// descriptor is, in the order they are attached to the frame.
 public struct SubmitArgs: RequestArgs, Codable {
@@ -163,19 +201,7 @@ public struct SubmitArgs: RequestArgs, Codable {
 
     public init(reading reader: JSONObjectReader) throws(ProtocolError) {
         spec = try reader.object("spec")
-        var files: [FileRole] = []
-        for (i, item) in try reader.array("files").enumerated() {
-            let r = try JSONObjectReader(
-                item, context: "\(reader.context).files[\(i)]", allowed: FileRole.fields, requestID: reader.requestID)
-            files.append(FileRole(role: try r.string("role"), name: try r.string("name")))
-        }
-        guard files.count <= ControlProtocol.maxDescriptorsPerFrame else {
-            throw ProtocolError(
-                .invalidArgument, "\(reader.context): \(files.count) files",
-                detail: "a frame carries at most \(ControlProtocol.maxDescriptorsPerFrame) descriptors",
-                requestID: reader.requestID)
-        }
-        self.files = files
+        files = try FileRole.list(reader)
     }
 }
 
@@ -187,7 +213,8 @@ public enum Call: Sendable {
     case status(JobRef)
     case watch(JobRef)
     case pause(JobRef)
-    case resume(JobRef)
+    /// The descriptors are in the order of `ResumeArgs.files`, one each (none for a paused job).
+    case resume(ResumeArgs, files: [OwnedFD])
     case cancel(JobRef)
     case export(ExportArgs)
     case logs(JobRef)
@@ -227,7 +254,7 @@ public enum Call: Sendable {
         if !request.verb.takesDescriptors && !fds.isEmpty {
             throw ProtocolError(
                 .invalidArgument, "request \(id) (\(request.verb.rawValue)): \(fds.count) descriptors attached",
-                detail: "only submit takes descriptors", requestID: id)
+                detail: "only submit and resume take descriptors", requestID: id)
         }
         func job() throws(ProtocolError) -> JobRef { try JobRef.decode(request.args, context: context, requestID: id) }
         func none() throws(ProtocolError) { _ = try NoArgs.decode(request.args, context: context, requestID: id) }
@@ -245,7 +272,15 @@ public enum Call: Sendable {
         case .status: return .status(try job())
         case .watch: return .watch(try job())
         case .pause: return .pause(try job())
-        case .resume: return .resume(try job())
+        case .resume:
+            let args = try ResumeArgs.decode(request.args, context: context, requestID: id)
+            guard args.files.count == fds.count else {
+                throw ProtocolError(
+                    .invalidArgument,
+                    "request \(id) (resume): \(args.files.count) files described, \(fds.count) descriptors attached",
+                    detail: "attach one descriptor per entry of \"files\", in order", requestID: id)
+            }
+            return .resume(args, files: fds)
         case .cancel: return .cancel(try job())
         case .export: return .export(try ExportArgs.decode(request.args, context: context, requestID: id))
         case .logs: return .logs(try job())

@@ -195,10 +195,39 @@ struct PauseCommand: ParsableCommand {
 }
 
 struct ResumeCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "resume", abstract: "Resume a paused job.")
+    static let configuration = CommandConfiguration(
+        commandName: "resume",
+        abstract: "Resume a paused job, or one that was interrupted, failed or cancelled from its checkpoint.",
+        discussion: """
+            A job that ended goes on from the checkpoint it left (hogwild, lap-sgd, lpp-sgd): the \
+            CLI opens its data files again, as submit does, and the job is queued once more under \
+            the same id, its schedule and sample budget going on where they stopped.
+            """)
     @Argument(help: "The job id.") var job: String
     @OptionGroup var client: ClientOptions
-    func run() throws { try JobVerb.run(.resume, job, client) }
+
+    func run() throws {
+        try runVerb {
+            let c = try client.connect()
+            let record: JobRecord = try c.call(.status, JobRef(job: job))
+            var args = ResumeArgs(job: job)
+            var fds: [Int32] = []
+            defer { for fd in fds { close(fd) } }
+            if record.state.isFinished {
+                // The daemon never opens a client's path: the data go again as descriptors.
+                let inputs = try DataSpec.parse(record.spec.data).inputFiles()
+                for f in inputs {
+                    let fd = open(f.path, O_RDONLY | O_CLOEXEC)
+                    guard fd >= 0 else { throw LapwingError.system("open", errno: errno, object: f.path) }
+                    fds.append(fd)
+                }
+                args.files = inputs.map { FileRole(role: $0.role, name: $0.path) }
+            }
+            let r: JobRecord = try c.call(.resume, args, fds: fds)
+            if client.json { return printJSON(r) }
+            print("job \(r.id): \(r.state.rawValue)\(r.reason.map { " (\($0))" } ?? "")")
+        }
+    }
 }
 
 struct CancelCommand: ParsableCommand {
