@@ -26,6 +26,8 @@ public final class JobManager: Sendable {
         var detached: [String: HostIdentity] = [:]
         /// Descriptors of queued jobs, held until their host starts.
         var pendingFiles: [String: [(role: String, fd: Int32)]] = [:]
+        /// Descriptors of running jobs, held until they end (a host that dies is started again).
+        var heldFiles: [String: [(role: String, fd: Int32)]] = [:]
         var watchers: [String: [Int: Watcher]] = [:]
         var nextWatcher = 0
         var nextJob = 1

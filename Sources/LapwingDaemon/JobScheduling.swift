@@ -66,8 +66,10 @@ extension JobManager {
         }
     }
 
+    /// Starts the job's host. The data descriptors stay held until the job ends, so that a host
+    /// that dies can be started again from the job's checkpoint (`restartHost`).
     func launch(_ record: JobRecord, _ files: [(role: String, fd: Int32)]) {
-        defer { for f in files { close(f.fd) } }
+        state.withLock { $0.heldFiles[record.id] = files }
         let host: HostProcess
         do {
             host = try HostProcess(
@@ -79,6 +81,7 @@ extension JobManager {
                 $0.reason = "could not start its job host: \(error)"
                 $0.ended = Date().timeIntervalSince1970
             }
+            releaseFiles(record.id)
             return
         }
         state.withLock { $0.hosts[record.id] = host }
@@ -116,16 +119,52 @@ extension JobManager {
             }
         }
         let status = host.wait() ?? 0
+        var oom = false
         if summary == nil && failure == nil {
             JobHost.cleanUpAfterLostHost(host.spec)
             failure = "the job host \(describeWaitStatus(status))"
             if let before = oomBefore, let after = OOMKills.count(), after > before, status & 0x7f == SIGKILL {
                 failure = "the job host was killed by the OOM killer (\(describeWaitStatus(status)))"
+                oom = true
             }
+            state.withLock { _ = $0.hosts.removeValue(forKey: id) }
+            if !oom, let why = failure, restartHost(id, after: why) { return }
         }
         conclude(id, summary: summary, failure: failure)
         state.withLock { _ = $0.hosts.removeValue(forKey: id) }
+        releaseFiles(id)
         schedule()
+    }
+
+    /// Starts a new host for a job whose host died (not cancelled, not by the OOM killer), from
+    /// the job's checkpoint, where its algorithm resumes, at most `JobHost.maxRestarts` times;
+    /// false when it cannot (the job then fails with the host's death).
+    func restartHost(_ id: String, after death: String) -> Bool {
+        guard let r = try? status(id), r.reason?.hasPrefix("cancelled") != true else { return false }
+        let checkpoint = store.directory(of: id) + "/" + Checkpoint.fileName
+        let count = (r.hostRestarts ?? 0) + 1
+        var spec = r.spec
+        spec.resumeFrom = checkpoint
+        let files: [(role: String, fd: Int32)]? = state.withLock { s in s.shuttingDown ? nil : s.heldFiles[id] }
+        guard let files, count <= JobHost.maxRestarts, FileManager.default.fileExists(atPath: checkpoint),
+            (try? Algorithms.checkResumable(spec)) != nil,
+            files.allSatisfy({ lseek($0.fd, 0, SEEK_SET) == 0 })  // each host reads its data from the start
+        else { return false }
+        let restarted = try? update(id) {
+            $0.spec = spec
+            $0.hostRestarts = count
+            $0.reason = "\(death); restarted from its checkpoint (\(count) of at most \(JobHost.maxRestarts))"
+        }
+        guard let restarted else { return false }
+        log("job \(id): \(death); restarting its host from its checkpoint (\(count) of at most \(JobHost.maxRestarts))")
+        launch(restarted, files)
+        return true
+    }
+
+    /// Closes the data descriptors a job held.
+    func releaseFiles(_ id: String) {
+        let files = state.withLock { $0.heldFiles.removeValue(forKey: id) } ?? []
+        for f in files { close(f.fd) }
     }
 
     /// Watches a host that an earlier daemon started (re-attached by pid and start time): its

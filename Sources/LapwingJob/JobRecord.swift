@@ -22,6 +22,8 @@ public struct JobRecord: Codable, Sendable, Equatable {
     /// names the process, so a later daemon never takes another process that reused the pid
     /// for the job's host (nil in records before 0.3).
     public var hostStartTime: UInt64?
+    /// Times the daemon started a new host from the checkpoint after one died (nil: never).
+    public var hostRestarts: Int?
     /// The data files' paths on the client's side, by role (for messages only).
     public var files: [String: String]
     /// The latest progress or evaluation event.

@@ -49,5 +49,29 @@ extension DaemonTests {
         let again = try d.cli(["resume", id])
         #expect(again.status != 0 && again.stderr.contains("only an interrupted, failed or cancelled job"), "\(again.stderr)")
     }
+
+    @Test func aKilledJobHostIsStartedAgainFromTheCheckpoint() throws {
+        let d = try DaemonHarness(tag: "hostkill")
+        defer { d.cleanUp() }
+        try d.start()
+        let epochs = 20
+        let id = try d.submit([
+            "--model", "mlp:784-64-10", "--algorithm", "lap-sgd", "--workers", "2", "--replicas", "2", "--epochs", "\(epochs)",
+            "--eval-every", "0", "--checkpoint-every", "1",
+        ]).id
+        let checkpoint = d.stateDirectory + "/jobs/\(id)/checkpoint.safetensors"
+        #expect(eventually(timeout: 120) { FileManager.default.fileExists(atPath: checkpoint) }, "no checkpoint")
+        let host = try #require(try record(d, id).hostPID)
+        kill(host, SIGKILL)
+        #expect(try eventually(timeout: 60) { try record(d, id).hostPID.map { $0 != host } ?? false }, "no new host")
+        _ = try d.cli(["watch", id], timeout: 300)
+        let end = try record(d, id)
+        #expect(end.state == .succeeded, "\(end.state) (\(end.reason ?? ""))")
+        #expect(end.hostRestarts == 1)
+        #expect(end.summary?.samples == epochs * 60_000, "samples \(end.summary?.samples ?? -1)")
+        #expect((end.summary?.testAccuracy ?? 0) >= 0.85)
+        let pid = d.daemon!.pid
+        #expect(eventually(timeout: 30) { descendants(of: pid).isEmpty }, "processes left: \(descendants(of: pid))")
+    }
 }
 }
