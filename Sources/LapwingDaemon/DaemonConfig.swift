@@ -21,6 +21,9 @@ public struct DaemonConfig: Sendable, Equatable {
     /// What control-socket clients may hold: connections, deadlines, buffered bytes, descriptors
     /// (the environment variables of `ControlLimits.environmentOverrides` change some).
     public var limits = ControlLimits()
+    /// Whether a shutdown leaves running jobs training, for the next daemon to re-attach to
+    /// (`--keep-jobs`); otherwise it interrupts them.
+    public var keepJobsOnExit = false
 
     public init(mode: Mode, socketPath: String, stateDirectory: String, hostExecutable: String, cores: Int) {
         self.mode = mode

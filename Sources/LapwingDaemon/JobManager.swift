@@ -349,6 +349,13 @@ public final class JobManager: Sendable {
             s.shuttingDown = true
             return (Array(s.hosts.values), s.detached)
         }
+        if config.keepJobsOnExit {
+            // The hosts train on (they ignore the broken event pipe); their records say
+            // running, with the host's pid and start time, for the next daemon to re-attach.
+            for id in state.withLock({ Array($0.hosts.keys) + Array($0.detached.keys) }) { try? persist(id) }
+            log("leaving \(hosts.count + detached.count) running job(s) to the next daemon")
+            return
+        }
         for h in hosts {
             if let arena = try? Arena.attach(jobID: h.spec.id), arena.state == .paused { arena.setState(.running) }
             h.kill(SIGTERM)

@@ -55,6 +55,12 @@ struct LapwingD: AsyncParsableCommand {
         help: ArgumentHelp("The socket's permissions, in octal (default: 0660 system, 0600 user).", valueName: "mode"))
     var socketMode: String?
 
+    @Flag(
+        name: .customLong("keep-jobs"),
+        help: ArgumentHelp(
+            "On SIGTERM, leave running jobs training: the next daemon re-attaches to them (the systemd unit's choice, with KillMode=process). Without it, stopping the daemon interrupts them."))
+    var keepJobs = false
+
     func validate() throws {
         for (name, value) in [("--socket", socket), ("--state-dir", stateDirectory)] {
             if let value, value.isEmpty || value.utf8.contains(0) { throw ValidationError("\(name): needs a path") }
@@ -102,6 +108,7 @@ struct LapwingD: AsyncParsableCommand {
                 : DaemonConfig.system(hostExecutable: exe, cores: cores)
             if let socket { config.socketPath = socket }
             if let stateDirectory { config.stateDirectory = stateDirectory }
+            config.keepJobsOnExit = keepJobs
             let log = logger
             let manager = try JobManager(config: config) { log.info("\($0)") }
             let activated = SystemdNotifier.listenFDs().first

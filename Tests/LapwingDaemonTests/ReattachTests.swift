@@ -100,5 +100,23 @@ extension DaemonTests {
         #expect(r.state == .interrupted && r.reason?.contains("daemon") == true, "\(r.state) (\(r.reason ?? ""))")
         #expect(!FileManager.default.fileExists(atPath: "/dev/shm/lapwing.\(id)"), "arena left behind")
     }
+
+    @Test func withKeepJobsAStopLeavesTheJobTrainingForTheNextDaemon() throws {
+        let d = try DaemonHarness(tag: "keep")
+        defer { d.cleanUp() }
+        let args = ["--user", "--socket-mode", "0666", "--keep-jobs"]
+        try d.start(arguments: args)
+        let id = try d.submit(["--model", "mlp:784-64-10", "--workers", "2", "--replicas", "2", "--epochs", "15"]).id
+        let host = try #require(try waitForProgress(d, id).hostPID)
+        #expect(d.stop() == 0)
+        #expect(alive(host), "the job host stopped with the daemon")
+        try d.start(arguments: args)
+        let again = try record(d, id)
+        #expect(again.state == .running || again.state == .succeeded, "\(again.state) (\(again.reason ?? ""))")
+        _ = try d.cli(["watch", id], timeout: 300)
+        let end = try record(d, id)
+        #expect(end.state == .succeeded, "\(end.state) (\(end.reason ?? ""))")
+        #expect((end.summary?.testAccuracy ?? 0) >= 0.85)
+    }
 }
 }
