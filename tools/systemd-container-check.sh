@@ -97,7 +97,7 @@ echo "$status" | grep -q "running" || fail "no STATUS= from the daemon (got '$st
 inside systemctl show lapwingd.service -p SystemCallFilter --value | grep -q mbind || fail "the syscall filter is not in force"
 
 step "training through the socket under the unit's hardening"
-job_options="--data idx:/usr/share/datasets/fashion-mnist --model mlp:784-256-10 --algorithm lap-sgd --workers 2 --replicas 2 --epochs 4"
+job_options="--data idx:/usr/share/datasets/fashion-mnist --model mlp:784-256-10 --algorithm lap-sgd --workers 2 --replicas 2 --epochs 12"
 out=$(as_alice lapwing submit --watch --json $job_options) || fail "training failed: $out"
 echo "$out" | tail -1 | grep -q '"outcome":"completed"' || fail "the job did not complete: $(echo "$out" | tail -1)"
 acc=$(echo "$out" | tail -1 | sed -n 's/.*"testAccuracy":\([0-9.]*\).*/\1/p')
@@ -105,28 +105,38 @@ echo "   trained to test accuracy $acc undisturbed" >&2
 
 samples() { as_alice lapwing status "$1" --json | tail -1 | sed -n 's/.*"samples":\([0-9]*\).*/\1/p' | head -1; }
 state() { as_alice lapwing status "$1" --json | tail -1 | sed -n 's/.*"state":"\([a-z]*\)".*/\1/p'; }
-step "a job survives systemctl restart and a kill -9 of the daemon, training all along"
-job=$(as_alice lapwing submit $job_options)
+step "a job survives systemctl restart and a kill -9 of the daemon, training all along; a queued one stays queued"
+job=$(as_alice lapwing submit $job_options --checkpoint-every 1)
 for _ in $(seq 100); do inside test -e "/dev/shm/lapwing.$job" && break; sleep 0.1; done
 inside test -e "/dev/shm/lapwing.$job" || fail "no arena for the running job $job"
+queued=$(as_alice lapwing submit --data idx:/usr/share/datasets/fashion-mnist --model softmax --workers 2 --epochs 1)
+[ "$(state "$queued")" = queued ] || fail "job $queued is not queued behind $job: $(state "$queued")"
 host=$(inside pgrep -x lw-host | head -1)
 inside systemctl restart lapwingd.service
 [ "$(inside pgrep -x lw-host | head -1)" = "$host" ] || fail "the job host did not survive systemctl restart"
 s1=$(samples "$job"); sleep 1; s2=$(samples "$job")
 [ "$(state "$job")" = running ] || fail "job $job after the restart: $(state "$job")"
 [ "${s2:-0}" -gt "${s1:-0}" ] || fail "job $job does not advance after the restart ($s1 -> $s2 samples)"
+[ "$(state "$queued")" = queued ] || fail "queued job $queued after the restart: $(state "$queued")"
 inside kill -9 "$(inside systemctl show lapwingd.service -p MainPID --value)"
 for _ in $(seq 100); do [ "$(inside systemctl is-active lapwingd.service)" = active ] && break; sleep 0.1; done
 [ "$(inside systemctl is-active lapwingd.service)" = active ] || fail "systemd did not restart the killed daemon"
+[ "$(state "$job")" = running ] || fail "job $job after the kill -9: $(state "$job")"
+step "its host killed too: the re-attached daemon starts a new one from the checkpoint (data from systemd's store)"
+inside kill -9 "$host"
+for _ in $(seq 200); do h=$(inside pgrep -x lw-host | head -1 || true); [ -n "$h" ] && [ "$h" != "$host" ] && break; sleep 0.1; done
+[ -n "$h" ] && [ "$h" != "$host" ] || fail "no new job host for $job after its host was killed"
 out=$(as_alice lapwing watch "$job" --json) || true
 final=$(as_alice lapwing status "$job" --json | tail -1)
-echo "$final" | grep -q '"state":"succeeded"' || fail "job $job after restart and kill -9: $final"
+echo "$final" | grep -q '"state":"succeeded"' || fail "job $job after a restart, a kill -9 of the daemon and of its host: $final"
 acc2=$(echo "$final" | sed -n 's/.*"testAccuracy":\([0-9.]*\).*/\1/p' | tail -1)
-echo "   trained to test accuracy $acc2 through a restart and a kill -9 (undisturbed: $acc)" >&2
+echo "   trained to test accuracy $acc2 through all that (undisturbed: $acc)" >&2
 python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); sys.exit(0 if abs(a-b) <= 0.005 else 1)" "$acc" "$acc2" \
   || fail "accuracy $acc2 is more than 0.5 points from the undisturbed $acc"
+out=$(as_alice lapwing watch "$queued" --json) || true
+[ "$(state "$queued")" = succeeded ] || fail "the queued job $queued: $(state "$queued")"
 inside test ! -e "/dev/shm/lapwing.$job" || fail "arena /dev/shm/lapwing.$job left behind"
 left=$(inside ps -u lapwing -o comm= | grep -vc '^lapwingd$' || true)
 [ "$left" = 0 ] || fail "$left processes of user lapwing left: $(inside ps -u lapwing -o pid=,comm=)"
 
-echo "systemd-container-check: all checks passed (socket activation, notify, hardening, restart and kill -9 during a job)" >&2
+echo "systemd-container-check: all checks passed (socket activation, notify, hardening, restart and kill -9 during a job, queued jobs, host restart)" >&2

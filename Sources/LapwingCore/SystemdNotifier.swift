@@ -1,3 +1,5 @@
+import CLapwing
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,8 +18,8 @@ public struct SystemdNotifier: Sendable {
         return SystemdNotifier(socketPath: String(cString: p))
     }
 
-    /// Sends the fields as one datagram.
-    public func notify(_ fields: [(String, String)]) throws(LapwingError) {
+    /// Sends the fields as one datagram (with `fds` attached as SCM_RIGHTS, for FDSTORE=1).
+    public func notify(_ fields: [(String, String)], fds: [Int32] = []) throws(LapwingError) {
         let text = fields.map { "\($0)=\($1)" }.joined(separator: "\n") + "\n"
         let fd = try syscall("socket", object: "NOTIFY_SOCKET \(socketPath)") {
             socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -38,12 +40,27 @@ public struct SystemdNotifier: Sendable {
         // Abstract names are exactly their bytes; paths end with a NUL.
         let length = socklen_t(MemoryLayout<sa_family_t>.size + name.count + (abstract ? 0 : 1))
         let bytes = Array(text.utf8)
-        let sent = withUnsafePointer(to: &addr) { a in
-            a.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                bytes.withUnsafeBytes { b in sendto(fd, b.baseAddress, b.count, Int32(MSG_NOSIGNAL), sa, length) }
-            }
+        // Connected, so that one sendmsg can carry the descriptors.
+        let connected = withUnsafePointer(to: &addr) { a in
+            a.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in connect(fd, sa, length) }
         }
-        if sent < 0 { throw LapwingError.system("sendto", errno: errno, object: "NOTIFY_SOCKET \(socketPath)") }
+        if connected < 0 { throw LapwingError.system("connect", errno: errno, object: "NOTIFY_SOCKET \(socketPath)") }
+        let sent = bytes.withUnsafeBytes { b in
+            fds.withUnsafeBufferPointer { f in lw_send_with_fds(fd, b.baseAddress, b.count, f.baseAddress, Int32(f.count)) }
+        }
+        if sent < 0 { throw LapwingError.system("sendmsg", errno: Int32(-sent), object: "NOTIFY_SOCKET \(socketPath)") }
+    }
+
+    /// Keeps `fds` in systemd's file descriptor store under `name` (FDSTORE=1): systemd hands
+    /// them back to the next process of the service, after a restart or a crash, in
+    /// $LISTEN_FDS with the name in $LISTEN_FDNAMES. Needs FileDescriptorStoreMax= in the unit.
+    public func store(_ fds: [Int32], name: String) throws(LapwingError) {
+        try notify([("FDSTORE", "1"), ("FDNAME", name)], fds: fds)
+    }
+
+    /// Drops the descriptors stored under `name`.
+    public func removeStored(name: String) throws(LapwingError) {
+        try notify([("FDSTOREREMOVE", "1"), ("FDNAME", name)])
     }
 
     public func ready(status: String) throws(LapwingError) { try notify([("READY", "1"), ("STATUS", status)]) }
@@ -64,13 +81,18 @@ public struct SystemdNotifier: Sendable {
 
     /// The sockets systemd passed (socket activation: $LISTEN_FDS from fd 3, when $LISTEN_PID is
     /// us). They are made close-on-exec and the variables unset, as sd_listen_fds(1) does.
-    public static func listenFDs() -> [Int32] {
+    public static func listenFDs() -> [Int32] { namedListenFDs().map(\.fd) }
+
+    /// `listenFDs()` with each descriptor's name ($LISTEN_FDNAMES, colon-separated: a socket
+    /// unit's FileDescriptorName=, or the FDNAME= it was stored under; "unknown" without one).
+    public static func namedListenFDs() -> [(fd: Int32, name: String)] {
         let fds = listenFDs(count: env("LISTEN_FDS"), pid: env("LISTEN_PID"), me: getpid())
         for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        let names = (env("LISTEN_FDNAMES") ?? "").split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         unsetenv("LISTEN_FDS")
         unsetenv("LISTEN_PID")
         unsetenv("LISTEN_FDNAMES")
-        return fds
+        return fds.enumerated().map { (fd: $1, name: $0 < names.count && !names[$0].isEmpty ? names[$0] : "unknown") }
     }
 
     static func listenFDs(count: String?, pid: String?, me: pid_t) -> [Int32] {

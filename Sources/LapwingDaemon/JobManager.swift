@@ -48,10 +48,16 @@ public final class JobManager: Sendable {
     let state = Mutex(State())
     let writers = Mutex<[String: RecordWriter]>([:])
     let log: @Sendable (String) -> Void
+    let descriptors: DescriptorStore
 
-    public init(config: DaemonConfig, log: @escaping @Sendable (String) -> Void) throws(LapwingError) {
+    /// `inherited`: descriptors systemd handed back from its store (`DescriptorStore`).
+    public init(
+        config: DaemonConfig, inherited: [(fd: Int32, name: String)] = [], log: @escaping @Sendable (String) -> Void
+    ) throws(LapwingError) {
         self.config = config
         self.log = log
+        descriptors = DescriptorStore(notifier: SystemdNotifier.fromEnvironment(), log: log)
+        var stored = DescriptorStore.byJob(inherited)
         numaNodes = max(1, QuickCounts.numaNodes() ?? 1)
         store = try JobStore(root: config.stateDirectory)
         let saved = store.loadAll(problem: log)
@@ -59,11 +65,16 @@ public final class JobManager: Sendable {
         var detached: [(String, HostIdentity)] = []
         state.withLock { s in
             for var r in saved.sorted(by: { $0.submitted < $1.submitted }) {
-                if !r.state.isFinished {
+                if r.state == .queued, let files = stored.removeValue(forKey: r.id) {
+                    // Its data came back from systemd's descriptor store: it stays queued.
+                    s.pendingFiles[r.id] = files
+                } else if !r.state.isFinished {
                     switch Self.recover(r, directory: store.directory(of: r.id)) {
                     case .reattach(let host):
-                        // Its host outlived the daemon that started it: keep watching it.
+                        // Its host outlived the daemon that started it: keep watching it (and
+                        // its data, if they came back, for a restart of its host).
                         detached.append((r.id, host))
+                        if let files = stored.removeValue(forKey: r.id) { s.heldFiles[r.id] = files }
                     case .ended(let summary):
                         // It ended while no daemon watched: its summary says how.
                         Self.apply(summary: summary, failure: nil, to: &r)
@@ -81,6 +92,11 @@ public final class JobManager: Sendable {
                 if let n = Int(r.id.dropFirst().prefix { $0.isNumber }), n >= s.nextJob { s.nextJob = n + 1 }
             }
             for (id, host) in detached { s.detached[id] = host }
+        }
+        // Descriptors of jobs that are over: closed, and dropped from the store.
+        for (id, files) in stored {
+            for f in files { close(f.fd) }
+            descriptors.drop(id, roles: files.map(\.role))
         }
         for (id, host) in detached {
             log("job \(id): re-attached to its job host (pid \(host.pid)), which outlived the previous daemon")
@@ -188,6 +204,7 @@ public final class JobManager: Sendable {
             return .success(record)
         }
         let record = try result.get()
+        descriptors.keep(record.id, files.map { ($0.role, $0.fd) })
         log("job \(record.id) submitted by uid \(owner): \(spec.algorithm.description) \(spec.model) on \(spec.data)")
         schedule()
         return try self.status(record.id)
@@ -242,6 +259,7 @@ public final class JobManager: Sendable {
             return .success(())
         }
         try result.get()
+        descriptors.keep(id, files.map { ($0.role, $0.fd) })
         try persist(id)
         log("job \(id) resumed by uid \(uid) from its checkpoint")
         schedule()
@@ -453,6 +471,7 @@ public final class JobManager: Sendable {
     func closePending(_ id: String) {
         let files = state.withLock { $0.pendingFiles.removeValue(forKey: id) } ?? []
         for f in files { close(f.fd) }
+        descriptors.drop(id, roles: files.map(\.role))
     }
 
     static func notFound(_ id: String) -> LapwingError { LapwingError(.noSuchJob, "job \(id): no such job") }

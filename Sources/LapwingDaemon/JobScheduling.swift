@@ -165,6 +165,7 @@ extension JobManager {
     func releaseFiles(_ id: String) {
         let files = state.withLock { $0.heldFiles.removeValue(forKey: id) } ?? []
         for f in files { close(f.fd) }
+        descriptors.drop(id, roles: files.map(\.role))
     }
 
     /// Watches a host that an earlier daemon started (re-attached by pid and start time): its
@@ -186,9 +187,13 @@ extension JobManager {
             usleep(500_000)
         }
         let summary = Self.readSummary(store.directory(of: id))
-        if summary == nil, let spec { JobHost.cleanUpAfterLostHost(spec) }
-        conclude(id, summary: summary, failure: summary == nil ? "its job host (pid \(host.pid)) ended without a summary" : nil)
         state.withLock { _ = $0.detached.removeValue(forKey: id) }
+        if summary == nil, let spec {
+            JobHost.cleanUpAfterLostHost(spec)
+            if restartHost(id, after: "its job host (pid \(host.pid)) died") { return }
+        }
+        conclude(id, summary: summary, failure: summary == nil ? "its job host (pid \(host.pid)) ended without a summary" : nil)
+        releaseFiles(id)
         schedule()
     }
 

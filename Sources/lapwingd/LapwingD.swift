@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLapwing
 import Foundation
 import LapwingCore
 import LapwingDaemon
@@ -110,8 +111,11 @@ struct LapwingD: AsyncParsableCommand {
             if let stateDirectory { config.stateDirectory = stateDirectory }
             config.keepJobsOnExit = keepJobs
             let log = logger
-            let manager = try JobManager(config: config) { log.info("\($0)") }
-            let activated = SystemdNotifier.listenFDs().first
+            // From systemd: the activated listening socket, and the jobs' data descriptors kept
+            // in its store across a restart of the service.
+            let inherited = SystemdNotifier.namedListenFDs()
+            let activated = inherited.first { lw_is_unix_listener($0.fd) == 1 }?.fd
+            let manager = try JobManager(config: config, inherited: inherited.filter { $0.fd != activated }) { log.info("\($0)") }
             let server = try ControlServer(
                 config: config, manager: manager, socketMode: parsedSocketMode ?? (mode == .user ? 0o600 : 0o660),
                 activated: activated

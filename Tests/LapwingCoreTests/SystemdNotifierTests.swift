@@ -1,3 +1,4 @@
+import CLapwing
 @testable import LapwingCore
 import Testing
 
@@ -79,5 +80,33 @@ import Glibc
         #expect(SystemdNotifier.listenFDs(count: "2", pid: "11", me: 10) == [])
         #expect(SystemdNotifier.listenFDs(count: "1", pid: nil, me: 10) == [])
         #expect(SystemdNotifier.listenFDs(count: "0", pid: "10", me: 10) == [])
+    }
+
+    /// FDSTORE=1 carries the descriptor itself (SCM_RIGHTS), and LISTEN_FDNAMES names come back.
+    @Test func storingSendsTheDescriptorWithItsName() throws {
+        let path = "/tmp/lapwing-fdstore-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let rx = try SystemdNotifierTests.Receiver(path)
+        defer { unlink(path) }
+        let file = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)
+        defer { close(file) }
+        try SystemdNotifier(socketPath: path).store([file], name: "job.j1-ab.train")
+        var buf = [UInt8](repeating: 0, count: 512)
+        var fds = [Int32](repeating: -1, count: 4)
+        var nfds: Int32 = 0, truncated: Int32 = 0
+        let n = buf.withUnsafeMutableBytes { b in
+            fds.withUnsafeMutableBufferPointer { f in lw_recv_with_fds(rx.fd, b.baseAddress, b.count, f.baseAddress, 4, &nfds, &truncated) }
+        }
+        #expect(n > 0 && String(decoding: buf[0..<max(0, n)], as: UTF8.self) == "FDSTORE=1\nFDNAME=job.j1-ab.train\n")
+        #expect(nfds == 1)
+        var a = stat(), b = stat()
+        #expect(fstat(file, &a) == 0 && fstat(fds[0], &b) == 0 && a.st_ino == b.st_ino, "another file came")
+        if nfds > 0 { close(fds[0]) }
+
+        setenv("LISTEN_FDS", "2", 1)
+        setenv("LISTEN_PID", "\(getpid())", 1)
+        setenv("LISTEN_FDNAMES", "lapwingd.socket:job.j1-ab.train", 1)
+        let named = SystemdNotifier.namedListenFDs()
+        #expect(named.map(\.fd) == [3, 4] && named.map(\.name) == ["lapwingd.socket", "job.j1-ab.train"])
+        #expect(getenv("LISTEN_FDS") == nil)
     }
 }
