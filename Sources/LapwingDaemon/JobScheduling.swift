@@ -84,7 +84,10 @@ extension JobManager {
             releaseFiles(record.id)
             return
         }
-        state.withLock { $0.hosts[record.id] = host }
+        state.withLock {
+            $0.hosts[record.id] = host
+            $0.hostLaunched[record.id] = Date().timeIntervalSince1970
+        }
         _ = try? update(record.id) {
             $0.hostPID = host.pid
             $0.hostStartTime = HostIdentity.startTime(of: host.pid)
@@ -145,18 +148,25 @@ extension JobManager {
         let count = (r.hostRestarts ?? 0) + 1
         var spec = r.spec
         spec.resumeFrom = checkpoint
-        let files: [(role: String, fd: Int32)]? = state.withLock { s in s.shuttingDown ? nil : s.heldFiles[id] }
-        guard let files, count <= JobHost.maxRestarts, FileManager.default.fileExists(atPath: checkpoint),
+        // A crash loop (deaths in a row, each soon after its start) ends the restarts; a host
+        // that had run a while starts the count again.
+        let (files, inARow): ([(role: String, fd: Int32)]?, Int) = state.withLock { s in
+            let quick = Date().timeIntervalSince1970 - (s.hostLaunched[id] ?? 0) < JobHost.quickDeathSeconds
+            let n = quick ? (s.hostQuickDeaths[id] ?? 0) + 1 : 0
+            s.hostQuickDeaths[id] = n
+            return (s.shuttingDown ? nil : s.heldFiles[id], n)
+        }
+        guard let files, inARow <= JobHost.maxRestarts, FileManager.default.fileExists(atPath: checkpoint),
             (try? Algorithms.checkResumable(spec)) != nil,
             files.allSatisfy({ lseek($0.fd, 0, SEEK_SET) == 0 })  // each host reads its data from the start
         else { return false }
         let restarted = try? update(id) {
             $0.spec = spec
             $0.hostRestarts = count
-            $0.reason = "\(death); restarted from its checkpoint (\(count) of at most \(JobHost.maxRestarts))"
+            $0.reason = "\(death); restarted from its checkpoint (restart \(count))"
         }
         guard let restarted else { return false }
-        log("job \(id): \(death); restarting its host from its checkpoint (\(count) of at most \(JobHost.maxRestarts))")
+        log("job \(id): \(death); restarting its host from its checkpoint (restart \(count))")
         launch(restarted, files)
         return true
     }

@@ -14,6 +14,8 @@ final class ChildProcesses {
     struct Child {
         let pid: pid_t
         let role: String
+        /// When it was forked (monotonic seconds).
+        var started = 0.0
         var status: Int32?
         /// Workers are named `worker-N`; every other child is a coordinator.
         var isWorker: Bool { role.hasPrefix("worker-") }
@@ -47,7 +49,7 @@ final class ChildProcesses {
             }
             _exit(body())
         }
-        children.append(Child(pid: pid, role: role, status: nil))
+        children.append(Child(pid: pid, role: role, started: monotonicSeconds(), status: nil))
         return pid
     }
 

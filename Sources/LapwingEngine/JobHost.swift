@@ -19,8 +19,11 @@ public enum JobHost {
     public static let exitCompleted: Int32 = 0
     public static let exitFailed: Int32 = 1
     public static let exitInterrupted: Int32 = 3
-    /// Times one process of a job (a worker, the coordinator) may be replaced when it dies.
+    /// Deaths in a row, each soon after its start, after which a process of a job (a worker, the
+    /// coordinator) or a job host is no longer replaced: a crash loop.
     public static let maxRestarts = 3
+    /// What "soon after its start" means for `maxRestarts`.
+    public static let quickDeathSeconds = 10.0
 
     /// One worker per physical core the process may use.
     public static func defaultWorkerCount() -> Int {
@@ -88,8 +91,10 @@ struct JobRun {
     let blas: BLASChoice
     let totalSamples: Int
     let children = ChildProcesses()
-    /// Replacements of each process that died (by role), for the summary and the limit.
+    /// Replacements of each process that died (by role), for the summary.
     var restarts: [String: Int] = [:]
+    /// Deaths in a row of each role within `JobHost.quickDeathSeconds` of their start.
+    var quickDeaths: [String: Int] = [:]
     /// The OOM kills of the host's memory cgroup when it started (nil: none to ask).
     let oomKillsAtStart = OOMKills.count()
     var metrics: FileWriter?
@@ -333,6 +338,10 @@ struct JobRun {
             return "\(child.role) (pid \(child.pid)) was killed by the OOM killer (\(describeWaitStatus(child.status ?? 0)))"
         }
         let count = (restarts[child.role] ?? 0) + 1
+        // Dying soon after starting, again and again, is a crash loop: the limit counts those
+        // deaths in a row; one that had run a while starts the count again.
+        let quick = monotonicSeconds() - child.started < JobHost.quickDeathSeconds
+        let inARow = quick ? (quickDeaths[child.role] ?? 0) + 1 : 0
         let replaceable =
             child.isWorker
             ? type(of: algorithm).workersCanBeReplaced
@@ -346,8 +355,11 @@ struct JobRun {
                 ? "\(died); \(spec.algorithm.name)'s workers wait for each other, so a worker cannot be replaced mid-job"
                 : "\(died); \(spec.algorithm.name)'s \(child.role) keeps state of its own and cannot be replaced mid-job"
         }
-        guard count <= JobHost.maxRestarts else { return "\(died), and it had been replaced \(JobHost.maxRestarts) times already" }
+        guard inARow <= JobHost.maxRestarts else {
+            return "\(died), the \(inARow)th time in a row within \(Int(JobHost.quickDeathSeconds)) s of its start (a crash loop)"
+        }
         restarts[child.role] = count
+        quickDeaths[child.role] = inARow
         do throws(LapwingError) {
             if child.isWorker, let index = Int(child.role.dropFirst("worker-".count)) {
                 try spawnWorker(index, incarnation: count)
@@ -357,7 +369,7 @@ struct JobRun {
         } catch {
             return "\(died), and its replacement could not start: \(error)"
         }
-        writeError("job-host: \(died); replaced (\(count) of at most \(JobHost.maxRestarts))\n")
+        writeError("job-host: \(died); replaced (\(count) so far)\n")
         return nil
     }
 

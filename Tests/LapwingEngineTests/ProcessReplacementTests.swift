@@ -88,7 +88,7 @@ extension JobTests {
         }
         #expect(job.cli.wait(timeout: 60) == 1)
         let s = try summary(job)
-        #expect(s.outcome == "failed" && s.reason?.contains("replaced \(JobHost.maxRestarts) times already") == true, "\(s.reason ?? "")")
+        #expect(s.outcome == "failed" && s.reason?.contains("the \(JobHost.maxRestarts + 1)th time in a row") == true, "\(s.reason ?? "")")
         #expect(s.restarts == JobHost.maxRestarts)
     }
 }
