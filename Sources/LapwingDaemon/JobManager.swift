@@ -28,8 +28,7 @@ public final class JobManager: Sendable {
         var pendingFiles: [String: [(role: String, fd: Int32)]] = [:]
         /// Descriptors of running jobs, held until they end (a host that dies is started again).
         var heldFiles: [String: [(role: String, fd: Int32)]] = [:]
-        /// When each job's current host started, and its hosts' quick deaths in a row.
-        var hostLaunched: [String: Double] = [:]
+        /// Each job's hosts' deaths in a row before they started training (a crash loop).
         var hostQuickDeaths: [String: Int] = [:]
         var watchers: [String: [Int: Watcher]] = [:]
         var nextWatcher = 0

@@ -84,10 +84,7 @@ extension JobManager {
             releaseFiles(record.id)
             return
         }
-        state.withLock {
-            $0.hosts[record.id] = host
-            $0.hostLaunched[record.id] = Date().timeIntervalSince1970
-        }
+        state.withLock { $0.hosts[record.id] = host }
         _ = try? update(record.id) {
             $0.hostPID = host.pid
             $0.hostStartTime = HostIdentity.startTime(of: host.pid)
@@ -103,11 +100,12 @@ extension JobManager {
         let oomBefore = OOMKills.count()
         var summary: JobSummary?
         var failure: String?
+        var began = false
         var lastSave = 0.0
         while let events = host.events(timeout: 0.5) {
             for e in events {
                 switch e.event {
-                case .started: break
+                case .started: began = true
                 case .progress, .evaluation:
                     let now = Date().timeIntervalSince1970
                     state.withLock { s in s.records[id]?.progress = e }
@@ -131,7 +129,7 @@ extension JobManager {
                 oom = true
             }
             state.withLock { _ = $0.hosts.removeValue(forKey: id) }
-            if !oom, let why = failure, restartHost(id, after: why) { return }
+            if !oom, let why = failure, restartHost(id, after: why, didWork: began) { return }
         }
         conclude(id, summary: summary, failure: failure)
         state.withLock { _ = $0.hosts.removeValue(forKey: id) }
@@ -140,19 +138,19 @@ extension JobManager {
     }
 
     /// Starts a new host for a job whose host died (not cancelled, not by the OOM killer), from
-    /// the job's checkpoint, where its algorithm resumes, at most `JobHost.maxRestarts` times;
-    /// false when it cannot (the job then fails with the host's death).
-    func restartHost(_ id: String, after death: String) -> Bool {
+    /// the job's checkpoint, where its algorithm resumes, unless it is in a crash loop
+    /// (`JobHost.maxRestarts` deaths in a row before training); false when it cannot (the job
+    /// then fails with the host's death).
+    func restartHost(_ id: String, after death: String, didWork: Bool) -> Bool {
         guard let r = try? status(id), r.reason?.hasPrefix("cancelled") != true else { return false }
         let checkpoint = store.directory(of: id) + "/" + Checkpoint.fileName
         let count = (r.hostRestarts ?? 0) + 1
         var spec = r.spec
         spec.resumeFrom = checkpoint
-        // A crash loop (deaths in a row, each soon after its start) ends the restarts; a host
-        // that had run a while starts the count again.
+        // A crash loop (deaths in a row, each before the host started training) ends the
+        // restarts; a host that had started its workers starts the count again.
         let (files, inARow): ([(role: String, fd: Int32)]?, Int) = state.withLock { s in
-            let quick = Date().timeIntervalSince1970 - (s.hostLaunched[id] ?? 0) < JobHost.quickDeathSeconds
-            let n = quick ? (s.hostQuickDeaths[id] ?? 0) + 1 : 0
+            let n = didWork ? 0 : (s.hostQuickDeaths[id] ?? 0) + 1
             s.hostQuickDeaths[id] = n
             return (s.shuttingDown ? nil : s.heldFiles[id], n)
         }
@@ -200,7 +198,7 @@ extension JobManager {
         state.withLock { _ = $0.detached.removeValue(forKey: id) }
         if summary == nil, let spec {
             JobHost.cleanUpAfterLostHost(spec)
-            if restartHost(id, after: "its job host (pid \(host.pid)) died") { return }
+            if restartHost(id, after: "its job host (pid \(host.pid)) died", didWork: true) { return }
         }
         conclude(id, summary: summary, failure: summary == nil ? "its job host (pid \(host.pid)) ended without a summary" : nil)
         releaseFiles(id)

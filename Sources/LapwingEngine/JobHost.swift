@@ -19,11 +19,9 @@ public enum JobHost {
     public static let exitCompleted: Int32 = 0
     public static let exitFailed: Int32 = 1
     public static let exitInterrupted: Int32 = 3
-    /// Deaths in a row, each soon after its start, after which a process of a job (a worker, the
-    /// coordinator) or a job host is no longer replaced: a crash loop.
+    /// Deaths in a row, each before the process did any work, after which a process of a job (a
+    /// worker, the coordinator) or a job host is no longer replaced: a crash loop.
     public static let maxRestarts = 3
-    /// What "soon after its start" means for `maxRestarts`.
-    public static let quickDeathSeconds = 10.0
 
     /// One worker per physical core the process may use.
     public static func defaultWorkerCount() -> Int {
@@ -93,8 +91,10 @@ struct JobRun {
     let children = ChildProcesses()
     /// Replacements of each process that died (by role), for the summary.
     var restarts: [String: Int] = [:]
-    /// Deaths in a row of each role within `JobHost.quickDeathSeconds` of their start.
+    /// Deaths in a row of each role before it did any work, and each role's work count
+    /// (steps of a worker, rounds of the coordinator) when its current process started.
     var quickDeaths: [String: Int] = [:]
+    var progressAtSpawn: [String: Int] = [:]
     /// The OOM kills of the host's memory cgroup when it started (nil: none to ask).
     let oomKillsAtStart = OOMKills.count()
     var metrics: FileWriter?
@@ -277,7 +277,7 @@ struct JobRun {
     }
 
     /// Forks the workers, then the algorithm's coordinator if it has one.
-    func startChildren() throws(LapwingError) {
+    mutating func startChildren() throws(LapwingError) {
         algorithm.configureBarriers(
             shared, replicaWorkers: placement.replicas.map(\.workers), replicaNodes: placement.replicas.map { Int32($0.node) })
         for w in placement.workers { try spawnWorker(w.worker, incarnation: 0) }
@@ -285,7 +285,7 @@ struct JobRun {
     }
 
     /// Forks worker `index` on its CPU (`incarnation` > 0: a replacement, with a fresh order).
-    func spawnWorker(_ index: Int, incarnation: Int) throws(LapwingError) {
+    mutating func spawnWorker(_ index: Int, incarnation: Int) throws(LapwingError) {
         guard let w = placement.workers.first(where: { $0.worker == index }) else { return }
         var context = WorkerContext(
             index: w.worker, replica: w.replica, spec: spec, shared: shared, replicaWorkers: placement.replicas.map(\.workers),
@@ -299,11 +299,12 @@ struct JobRun {
             return 0
         }
         shared.setPID(slot: w.worker, pid)
+        progressAtSpawn["worker-\(w.worker)"] = progress(of: "worker-\(w.worker)")
     }
 
     /// Forks the algorithm's coordinator, if it has one; returns whether it may be replaced.
     @discardableResult
-    func spawnCoordinator() throws(LapwingError) -> Bool {
+    mutating func spawnCoordinator() throws(LapwingError) -> Bool {
         var context = CoordinatorContext(
             spec: spec, shared: shared, replicaWorkers: placement.replicas.map(\.workers),
             replicaNodes: placement.replicas.map { Int32($0.node) }, slot: coordinatorSlot, node: Int32(placement.averager.node),
@@ -315,6 +316,7 @@ struct JobRun {
             return 0
         }
         shared.setPID(slot: coordinatorSlot, pid)
+        progressAtSpawn[coordinator.role] = progress(of: coordinator.role)
         return coordinator.canBeReplaced
     }
 
@@ -329,6 +331,12 @@ struct JobRun {
         }
     }
 
+    /// A role's work so far: a worker's steps, the coordinator's rounds.
+    func progress(of role: String) -> Int {
+        if role.hasPrefix("worker-"), let w = Int(role.dropFirst("worker-".count)) { return shared.counters(slot: w).steps }
+        return shared.roundStats(slot: coordinatorSlot).rounds
+    }
+
     /// Replaces a child that died, if its algorithm allows it and it has not died too often;
     /// returns why not otherwise (the job then fails with that reason).
     mutating func replace(_ child: ChildProcesses.Child) -> String? {
@@ -338,9 +346,9 @@ struct JobRun {
             return "\(child.role) (pid \(child.pid)) was killed by the OOM killer (\(describeWaitStatus(child.status ?? 0)))"
         }
         let count = (restarts[child.role] ?? 0) + 1
-        // Dying soon after starting, again and again, is a crash loop: the limit counts those
-        // deaths in a row; one that had run a while starts the count again.
-        let quick = monotonicSeconds() - child.started < JobHost.quickDeathSeconds
+        // Dying before doing any work, again and again, is a crash loop: the limit counts those
+        // deaths in a row; a process that had trained a step (or run a round) starts it again.
+        let quick = progress(of: child.role) == (progressAtSpawn[child.role] ?? -1)
         let inARow = quick ? (quickDeaths[child.role] ?? 0) + 1 : 0
         let replaceable =
             child.isWorker
@@ -356,7 +364,7 @@ struct JobRun {
                 : "\(died); \(spec.algorithm.name)'s \(child.role) keeps state of its own and cannot be replaced mid-job"
         }
         guard inARow <= JobHost.maxRestarts else {
-            return "\(died), the \(inARow)th time in a row within \(Int(JobHost.quickDeathSeconds)) s of its start (a crash loop)"
+            return "\(died), the \(inARow)th time in a row before it did any work (a crash loop)"
         }
         restarts[child.role] = count
         quickDeaths[child.role] = inARow

@@ -78,7 +78,9 @@ extension JobTests {
     }
 
     @Test func aWorkerThatKeepsDyingFailsTheJob() throws {
-        let job = try start("hogwild", epochs: "200")
+        // A step of a 4096-wide layer at batch 4096 takes seconds: each replacement is killed
+        // before it has trained one, which is what a crash loop looks like.
+        let job = try start("hogwild", epochs: "200", extra: ["--model", "mlp:784-4096-10", "--batch", "4096"])
         defer { TestSupport.removeTemporaryDirectory(job.dir) }
         var last: pid_t?
         for _ in 0...JobHost.maxRestarts {
@@ -88,7 +90,7 @@ extension JobTests {
         }
         #expect(job.cli.wait(timeout: 60) == 1)
         let s = try summary(job)
-        #expect(s.outcome == "failed" && s.reason?.contains("the \(JobHost.maxRestarts + 1)th time in a row") == true, "\(s.reason ?? "")")
+        #expect(s.outcome == "failed" && s.reason?.contains("the \(JobHost.maxRestarts + 1)th time in a row before it did any work") == true, "\(s.reason ?? "")")
         #expect(s.restarts == JobHost.maxRestarts)
     }
 }
