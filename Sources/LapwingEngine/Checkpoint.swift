@@ -11,7 +11,8 @@ import LapwingJob
 /// named `replica.R.vector.V`, with metadata `format` = `lapwing-checkpoint`, `version` = 1,
 /// `job`, `model`, `algorithm`, `parameters`, `replicas`, `vectors`, `workers`, `samples`
 /// (trained in all: the workers' counters, so a step in flight at a periodic checkpoint is
-/// trained again after a resume), `steps` and `worker_samples` (comma-separated, one per worker). Written
+/// trained again after a resume), `steps`, `worker_samples` and `first_losses` (the divergence
+/// check's yardsticks, Float bits; comma-separated, one per worker). Written
 /// atomically (a temp file of a unique name, fsync, rename, fsync of the directory): a crash
 /// while writing leaves the previous checkpoint whole.
 ///
@@ -41,6 +42,7 @@ public enum Checkpoint {
                 "workers": "\(shared.workers)", "samples": "\(counters.reduce(0) { $0 + $1.samples })",
                 "steps": counters.map { "\($0.steps)" }.joined(separator: ","),
                 "worker_samples": counters.map { "\($0.samples)" }.joined(separator: ","),
+                "first_losses": (0..<shared.workers).map { "\(shared.firstLossBits(slot: $0))" }.joined(separator: ","),
             ], to: path)
     }
 
@@ -86,6 +88,14 @@ public enum Checkpoint {
             }
         }
         for w in 0..<shared.workers { shared.restoreCounters(slot: w, steps: steps[w], samples: samples[w]) }
+        // The divergence check's yardsticks: the first losses of the job's start.
+        if let text = meta["first_losses"] {
+            let bits = try numbers(text, "first_losses", path)
+            guard bits.count == shared.workers, bits.allSatisfy({ $0 <= Int(UInt32.max) }) else {
+                throw LapwingError(.invalidData, "\(path): metadata field \"first_losses\" does not match its \(shared.workers) workers")
+            }
+            for w in 0..<shared.workers { shared.restoreFirstLoss(slot: w, bits: UInt32(bits[w])) }
+        }
         shared.restoreClaimed(claimed)
         return claimed
     }

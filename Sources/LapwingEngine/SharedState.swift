@@ -113,8 +113,19 @@ final class SharedState {
     /// for a millionfold rise, would let it pass.
     static let explosionFactor: Float = 100
 
-    /// Records a worker's first loss (before its first `recordStep`).
-    func recordFirstLoss(slot: Int, loss: Float) { arena.slot(slot).setAux(1, UInt64(loss.bitPattern)) }
+    /// Records a worker's first loss (before its first `recordStep`), the divergence check's
+    /// yardstick: once per slot, so a replacement worker or a resumed job, whose first loss comes
+    /// late in training and is small, keeps the yardstick of the job's start.
+    func recordFirstLoss(slot: Int, loss: Float) {
+        let s = arena.slot(slot)
+        if s.aux(1) == 0 { s.setAux(1, UInt64(loss.bitPattern)) }
+    }
+
+    /// A worker's yardstick (Float bits; 0 before its first step).
+    func firstLossBits(slot: Int) -> UInt32 { UInt32(truncatingIfNeeded: arena.slot(slot).aux(1)) }
+
+    /// Sets a worker's yardstick (a resumed job, before any worker runs).
+    func restoreFirstLoss(slot: Int, bits: UInt32) { arena.slot(slot).setAux(1, UInt64(bits)) }
 
     /// The first worker whose running loss is not finite (NaN or infinite) or has exploded
     /// (`explosionFactor`), with its step count, that loss and its first loss; nil when none.

@@ -46,6 +46,8 @@ extension JobTests {
         let stopped = try counters(dir + "/a/" + Checkpoint.fileName)
         #expect(stopped.samples > 0, "nothing trained before the interrupt")
         #expect(stopped.steps.count == 2 && stopped.steps.allSatisfy { $0 > 0 })
+        // The divergence check's yardsticks travel too (a resumed worker's first loss is small).
+        #expect((stopped.meta["first_losses"] ?? "").split(separator: ",").compactMap { UInt32($0) }.allSatisfy { $0 != 0 })
 
         // Second part: resumed; it trains only what was left.
         let s = try train(
@@ -84,6 +86,17 @@ extension JobTests {
                 + Self.job.map { $0 == "lap-sgd" ? "local-sgd" : $0 })
         #expect(sync.status == 2)
         #expect(sync.stderr.contains("local-sgd is synchronous"), "\(sync.stderr)")
+    }
+
+    /// The yardstick is the first loss of the slot, not of its latest process.
+    @Test func aReplacementKeepsTheFirstLossAsTheYardstick() throws {
+        let shared = try SharedState(
+            jobID: "ckpt-first-\(getpid())", parameterCount: 16, replicaNodes: [0], workers: 1, needs: ArenaNeeds(),
+            workerReplicas: [0])
+        defer { shared.remove() }
+        shared.recordFirstLoss(slot: 0, loss: 2.3)
+        shared.recordFirstLoss(slot: 0, loss: 0.001)
+        #expect(Float(bitPattern: shared.firstLossBits(slot: 0)) == 2.3)
     }
 }
 }
