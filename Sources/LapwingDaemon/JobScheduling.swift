@@ -146,7 +146,9 @@ extension JobManager {
         let checkpoint = store.directory(of: id) + "/" + Checkpoint.fileName
         let count = (r.hostRestarts ?? 0) + 1
         var spec = r.spec
-        spec.resumeFrom = checkpoint
+        // From the checkpoint; a host that died before the first one starts the job afresh.
+        let resume = FileManager.default.fileExists(atPath: checkpoint)
+        spec.resumeFrom = resume ? checkpoint : nil
         // A crash loop (deaths in a row, each before the host started training) ends the
         // restarts; a host that had started its workers starts the count again.
         let (files, inARow): ([(role: String, fd: Int32)]?, Int) = state.withLock { s in
@@ -154,14 +156,13 @@ extension JobManager {
             s.hostQuickDeaths[id] = n
             return (s.shuttingDown ? nil : s.heldFiles[id], n)
         }
-        guard let files, inARow <= JobHost.maxRestarts, FileManager.default.fileExists(atPath: checkpoint),
-            (try? Algorithms.checkResumable(spec)) != nil,
+        guard let files, inARow <= JobHost.maxRestarts, (try? Algorithms.checkResumable(spec)) != nil,
             files.allSatisfy({ lseek($0.fd, 0, SEEK_SET) == 0 })  // each host reads its data from the start
         else { return false }
         let restarted = try? update(id) {
             $0.spec = spec
             $0.hostRestarts = count
-            $0.reason = "\(death); restarted from its checkpoint (restart \(count))"
+            $0.reason = "\(death); restarted \(resume ? "from its checkpoint" : "afresh, before any checkpoint") (restart \(count))"
         }
         guard let restarted else { return false }
         log("job \(id): \(death); restarting its host from its checkpoint (restart \(count))")
