@@ -148,7 +148,7 @@ left=$(inside ps -u lapwing -o comm= | grep -vc '^lapwingd$' || true)
 
 if [ "$soak" -gt 0 ]; then
   step "soak: $soak kill -9s at random moments of random processes of a running job"
-  long="--data idx:/usr/share/datasets/fashion-mnist --model mlp:784-256-10 --algorithm lap-sgd --workers 2 --replicas 2 --epochs $((soak + 20)) --checkpoint-every 2"
+  long="--data idx:/usr/share/datasets/fashion-mnist --model mlp:784-256-10 --algorithm lap-sgd --workers 2 --replicas 2 --epochs $((2 * soak + 40)) --checkpoint-every 2"
   daemon_fds() { inside ls "/proc/$(inside systemctl show lapwingd.service -p MainPID --value)/fd" | wc -l; }
   ref=$(as_alice lapwing submit --watch --json $long | tail -1)
   acc_ref=$(echo "$ref" | sed -n 's/.*"testAccuracy":\([0-9.]*\).*/\1/p' | tail -1)
