@@ -95,6 +95,8 @@ struct JobRun {
     /// (steps of a worker, rounds of the coordinator) when its current process started.
     var quickDeaths: [String: Int] = [:]
     var progressAtSpawn: [String: Int] = [:]
+    /// Whether the running coordinator may be replaced (noted when it was forked).
+    var coordinatorReplaceable = false
     /// The OOM kills of the host's memory cgroup when it started (nil: none to ask).
     let oomKillsAtStart = OOMKills.count()
     var metrics: FileWriter?
@@ -302,22 +304,21 @@ struct JobRun {
         progressAtSpawn["worker-\(w.worker)"] = progress(of: "worker-\(w.worker)")
     }
 
-    /// Forks the algorithm's coordinator, if it has one; returns whether it may be replaced.
-    @discardableResult
-    mutating func spawnCoordinator() throws(LapwingError) -> Bool {
+    /// Forks the algorithm's coordinator, if it has one, and notes whether it may be replaced.
+    mutating func spawnCoordinator() throws(LapwingError) {
         var context = CoordinatorContext(
             spec: spec, shared: shared, replicaWorkers: placement.replicas.map(\.workers),
             replicaNodes: placement.replicas.map { Int32($0.node) }, slot: coordinatorSlot, node: Int32(placement.averager.node),
             totalSamples: totalSamples, parameterCount: model.parameterCount)
         context.compression = compression
-        guard var coordinator = algorithm.coordinator(context) else { return false }
+        guard var coordinator = algorithm.coordinator(context) else { return }
         let pid = try children.spawn(role: coordinator.role, cpu: placement.averager.cpu) {
             coordinator.run()
             return 0
         }
         shared.setPID(slot: coordinatorSlot, pid)
         progressAtSpawn[coordinator.role] = progress(of: coordinator.role)
-        return coordinator.canBeReplaced
+        coordinatorReplaceable = coordinator.canBeReplaced
     }
 
     /// Writes the job's checkpoint into its output directory (if it has one); a failure is
@@ -353,11 +354,7 @@ struct JobRun {
         let replaceable =
             child.isWorker
             ? type(of: algorithm).workersCanBeReplaced
-            : algorithm.coordinator(
-                CoordinatorContext(
-                    spec: spec, shared: shared, replicaWorkers: placement.replicas.map(\.workers),
-                    replicaNodes: placement.replicas.map { Int32($0.node) }, slot: coordinatorSlot, node: 0,
-                    totalSamples: totalSamples, parameterCount: model.parameterCount))?.canBeReplaced ?? false
+            : coordinatorReplaceable
         guard replaceable else {
             return child.isWorker
                 ? "\(died); \(spec.algorithm.name)'s workers wait for each other, so a worker cannot be replaced mid-job"

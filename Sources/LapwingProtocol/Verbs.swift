@@ -258,15 +258,19 @@ public enum Call: Sendable {
         }
         func job() throws(ProtocolError) -> JobRef { try JobRef.decode(request.args, context: context, requestID: id) }
         func none() throws(ProtocolError) { _ = try NoArgs.decode(request.args, context: context, requestID: id) }
+        /// One attached descriptor per described file, in order.
+        func matchFiles(_ files: [FileRole]) throws(ProtocolError) {
+            guard files.count == fds.count else {
+                throw ProtocolError(
+                    .invalidArgument,
+                    "request \(id) (\(request.verb.rawValue)): \(files.count) files described, \(fds.count) descriptors attached",
+                    detail: "attach one descriptor per entry of \"files\", in order", requestID: id)
+            }
+        }
         switch request.verb {
         case .submit:
             let args = try SubmitArgs.decode(request.args, context: context, requestID: id)
-            guard args.files.count == fds.count else {
-                throw ProtocolError(
-                    .invalidArgument,
-                    "request \(id) (submit): \(args.files.count) files described, \(fds.count) descriptors attached",
-                    detail: "attach one descriptor per entry of \"files\", in order", requestID: id)
-            }
+            try matchFiles(args.files)
             return .submit(args, files: fds)
         case .list: return .list(try ListArgs.decode(request.args, context: context, requestID: id))
         case .status: return .status(try job())
@@ -274,12 +278,7 @@ public enum Call: Sendable {
         case .pause: return .pause(try job())
         case .resume:
             let args = try ResumeArgs.decode(request.args, context: context, requestID: id)
-            guard args.files.count == fds.count else {
-                throw ProtocolError(
-                    .invalidArgument,
-                    "request \(id) (resume): \(args.files.count) files described, \(fds.count) descriptors attached",
-                    detail: "attach one descriptor per entry of \"files\", in order", requestID: id)
-            }
+            try matchFiles(args.files)
             return .resume(args, files: fds)
         case .cancel: return .cancel(try job())
         case .export: return .export(try ExportArgs.decode(request.args, context: context, requestID: id))

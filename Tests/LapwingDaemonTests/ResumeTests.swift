@@ -15,17 +15,24 @@ extension DaemonTests {
         try decode(JobRecord.self, d.cli(["status", id, "--json"]).stdout)
     }
 
+    static let epochs = 20
+
+    /// Submits a lap-sgd job that checkpoints every second and waits for its first checkpoint.
+    func submitUntilCheckpointed(_ d: DaemonHarness) throws -> String {
+        let id = try d.submit([
+            "--model", "mlp:784-64-10", "--algorithm", "lap-sgd", "--workers", "2", "--replicas", "2",
+            "--epochs", "\(Self.epochs)", "--eval-every", "0", "--checkpoint-every", "1",
+        ]).id
+        let checkpoint = d.stateDirectory + "/jobs/\(id)/checkpoint.safetensors"
+        #expect(eventually(timeout: 120) { FileManager.default.fileExists(atPath: checkpoint) }, "no checkpoint")
+        return id
+    }
+
     @Test func aCancelledJobResumesFromItsCheckpoint() throws {
         let d = try DaemonHarness(tag: "resume")
         defer { d.cleanUp() }
         try d.start()
-        let epochs = 20
-        let id = try d.submit([
-            "--model", "mlp:784-64-10", "--algorithm", "lap-sgd", "--workers", "2", "--replicas", "2", "--epochs", "\(epochs)",
-            "--eval-every", "0", "--checkpoint-every", "1",
-        ]).id
-        let checkpoint = d.stateDirectory + "/jobs/\(id)/checkpoint.safetensors"
-        #expect(eventually(timeout: 120) { FileManager.default.fileExists(atPath: checkpoint) }, "no checkpoint")
+        let id = try submitUntilCheckpointed(d)
         #expect(try d.cli(["cancel", id]).status == 0)
         #expect(try eventually(timeout: 60) { try record(d, id).state.isFinished })
         let cancelled = try record(d, id)
@@ -40,7 +47,7 @@ extension DaemonTests {
         _ = try d.cli(["watch", id], timeout: 300)
         let end = try record(d, id)
         #expect(end.state == .succeeded, "\(end.state) (\(end.reason ?? ""))")
-        #expect(end.summary?.samples == epochs * 60_000, "samples \(end.summary?.samples ?? -1)")
+        #expect(end.summary?.samples == Self.epochs * 60_000, "samples \(end.summary?.samples ?? -1)")
         #expect((end.summary?.testAccuracy ?? 0) >= 0.85, "accuracy \(end.summary?.testAccuracy ?? 0)")
         let out = d.dir + "/model.safetensors"
         #expect(try d.cli(["export", id, "-o", out]).status == 0)
@@ -54,13 +61,7 @@ extension DaemonTests {
         let d = try DaemonHarness(tag: "hostkill")
         defer { d.cleanUp() }
         try d.start()
-        let epochs = 20
-        let id = try d.submit([
-            "--model", "mlp:784-64-10", "--algorithm", "lap-sgd", "--workers", "2", "--replicas", "2", "--epochs", "\(epochs)",
-            "--eval-every", "0", "--checkpoint-every", "1",
-        ]).id
-        let checkpoint = d.stateDirectory + "/jobs/\(id)/checkpoint.safetensors"
-        #expect(eventually(timeout: 120) { FileManager.default.fileExists(atPath: checkpoint) }, "no checkpoint")
+        let id = try submitUntilCheckpointed(d)
         let host = try #require(try record(d, id).hostPID)
         kill(host, SIGKILL)
         #expect(try eventually(timeout: 60) { try record(d, id).hostPID.map { $0 != host } ?? false }, "no new host")
@@ -68,7 +69,7 @@ extension DaemonTests {
         let end = try record(d, id)
         #expect(end.state == .succeeded, "\(end.state) (\(end.reason ?? ""))")
         #expect(end.hostRestarts == 1)
-        #expect(end.summary?.samples == epochs * 60_000, "samples \(end.summary?.samples ?? -1)")
+        #expect(end.summary?.samples == Self.epochs * 60_000, "samples \(end.summary?.samples ?? -1)")
         #expect((end.summary?.testAccuracy ?? 0) >= 0.85)
         let pid = d.daemon!.pid
         #expect(eventually(timeout: 30) { descendants(of: pid).isEmpty }, "processes left: \(descendants(of: pid))")
