@@ -6,6 +6,8 @@
 #   - Type=notify: the service becomes active only after READY=1, and shows our STATUS= text;
 #   - the hardening keeps training working: a member of group lapwing trains an MLP through the
 #     socket (shm arena, mbind, sched_setaffinity under the syscall filter, as user lapwing);
+#   - each job runs in a control group of its own (systemctl status lists job-ID under the
+#     service's delegated group);
 #   - a job survives systemctl restart and a kill -9 of the daemon (same host, still training), a
 #     queued job stays queued, and a killed job host is started again from the checkpoint with
 #     the data from systemd's descriptor store; the job ends within 0.5 points of an undisturbed
@@ -125,6 +127,13 @@ s1=$(samples "$job"); sleep 1; s2=$(samples "$job")
 [ "$(state "$job")" = running ] || fail "job $job after the restart: $(state "$job")"
 [ "${s2:-0}" -gt "${s1:-0}" ] || fail "job $job does not advance after the restart ($s1 -> $s2 samples)"
 [ "$(state "$queued")" = queued ] || fail "queued job $queued after the restart: $(state "$queued")"
+# One control group per job, in the service's delegated group: systemctl status lists it with
+# the job's host, averager and workers.
+cgroup_status=$(inside systemctl status lapwingd.service --no-pager -l 2>&1 || true)
+echo "$cgroup_status" | grep -q "job-$job" || fail "systemctl status shows no control group for job $job: $cgroup_status"
+inside grep -q "/job-$job\$" "/proc/$host/cgroup" || fail "the job host is not in its job's group: $(inside cat /proc/$host/cgroup)"
+echo "   systemctl status lapwingd lists job-$job with its processes:" >&2
+echo "$cgroup_status" | grep -A5 "job-$job" | sed 's/^/     /' >&2
 inside kill -9 "$(inside systemctl show lapwingd.service -p MainPID --value)"
 for _ in $(seq 100); do [ "$(inside systemctl is-active lapwingd.service)" = active ] && break; sleep 0.1; done
 [ "$(inside systemctl is-active lapwingd.service)" = active ] || fail "systemd did not restart the killed daemon"

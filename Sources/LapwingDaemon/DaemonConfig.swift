@@ -24,6 +24,8 @@ public struct DaemonConfig: Sendable, Equatable {
     /// Whether a shutdown leaves running jobs training, for the next daemon to re-attach to
     /// (`--keep-jobs`); otherwise it interrupts them.
     public var keepJobsOnExit = false
+    /// Where each job gets its own control group (systemd's delegated subtree), if anywhere.
+    public var jobCgroups: JobCgroups?
 
     public init(mode: Mode, socketPath: String, stateDirectory: String, hostExecutable: String, cores: Int) {
         self.mode = mode

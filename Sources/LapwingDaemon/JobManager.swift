@@ -100,6 +100,15 @@ public final class JobManager: Sendable {
             for f in files { close(f.fd) }
             descriptors.drop(id, roles: files.map(\.role))
         }
+        // Control groups of jobs whose host is gone: whatever is left in them is killed.
+        if let groups = config.jobCgroups {
+            let live = Set(detached.map(\.0))
+            for id in groups.jobs() where !live.contains(id) {
+                if let killed = try? groups.remove(job: id) {
+                    log("job \(id): removed the control group its host left\(killed > 0 ? ", killing \(killed) process(es)" : "")")
+                }
+            }
+        }
         for (id, host) in detached {
             log("job \(id): re-attached to its job host (pid \(host.pid)), which outlived the previous daemon")
             let thread = Thread { [self] in superviseDetached(id, host) }

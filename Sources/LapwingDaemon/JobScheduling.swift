@@ -74,7 +74,8 @@ extension JobManager {
         do {
             host = try HostProcess(
                 executable: config.hostExecutable, arguments: ["job-host"], spec: record.spec, descriptors: files,
-                stderrPath: store.directory(of: record.id) + "/host.log")
+                stderrPath: store.directory(of: record.id) + "/host.log"
+            ) { pid in placeInCgroup(pid, job: record.id) }
         } catch {
             _ = try? update(record.id) {
                 $0.state = .failed
@@ -88,6 +89,7 @@ extension JobManager {
         _ = try? update(record.id) {
             $0.hostPID = host.pid
             $0.hostStartTime = HostIdentity.startTime(of: host.pid)
+            $0.cgroup = config.jobCgroups.map { $0.unitPath(of: record.id) }
         }
         log("job \(record.id) started: host pid \(host.pid)")
         let thread = Thread { [self] in supervise(record.id, host) }
@@ -110,6 +112,7 @@ extension JobManager {
                     let now = Date().timeIntervalSince1970
                     state.withLock { s in s.records[id]?.progress = e }
                     if e.event == .evaluation || now - lastSave > 5 {
+                        noteCPUTime(id)
                         lastSave = now
                         try? persist(id)
                     }
@@ -134,7 +137,38 @@ extension JobManager {
         conclude(id, summary: summary, failure: failure)
         state.withLock { _ = $0.hosts.removeValue(forKey: id) }
         releaseFiles(id)
+        removeCgroup(id)
         schedule()
+    }
+
+    /// Moves a new job host into its job's control group (when the daemon has delegated ones);
+    /// a failure leaves the job in the daemon's own group, with a line in the log.
+    func placeInCgroup(_ pid: pid_t, job id: String) {
+        guard let groups = config.jobCgroups else { return }
+        do throws(LapwingError) {
+            try groups.place(pid, job: id)
+        } catch {
+            log("job \(id): could not give it its own control group (\(error)); it runs in the daemon's")
+        }
+    }
+
+    /// Records the CPU time of the job's control group so far.
+    func noteCPUTime(_ id: String) {
+        guard let seconds = config.jobCgroups?.cpuSeconds(of: id) else { return }
+        state.withLock { s in s.records[id]?.cpuSeconds = seconds }
+    }
+
+    /// Once a job has ended: its CPU time goes into its record, anything still in its control
+    /// group is killed, and the group is removed.
+    func removeCgroup(_ id: String) {
+        guard let groups = config.jobCgroups else { return }
+        if let seconds = groups.cpuSeconds(of: id) { _ = try? update(id) { $0.cpuSeconds = seconds } }
+        do throws(LapwingError) {
+            let killed = try groups.remove(job: id)
+            if killed > 0 { log("job \(id): killed \(killed) process(es) left in its control group after it ended") }
+        } catch {
+            log("job \(id): could not remove its control group: \(error)")
+        }
     }
 
     /// Starts a new host for a job whose host died (not cancelled, not by the OOM killer), from
@@ -193,6 +227,7 @@ extension JobManager {
                 state.withLock { s in s.records[id]?.progress = e }
                 notify(id, e)
             }
+            noteCPUTime(id)
             usleep(500_000)
         }
         let summary = Self.readSummary(store.directory(of: id))
@@ -203,6 +238,7 @@ extension JobManager {
         }
         conclude(id, summary: summary, failure: summary == nil ? "its job host (pid \(host.pid)) ended without a summary" : nil)
         releaseFiles(id)
+        removeCgroup(id)
         schedule()
     }
 

@@ -23,10 +23,12 @@ public final class HostProcess: @unchecked Sendable {
     private var reaped: Int32? { reapedStatus.withLock { $0 } }
 
     /// Starts `executable arguments...` as the job host of `spec`. `descriptors` (by role) are
-    /// passed to the host as fds 3, 4, ... and recorded in the spec it receives.
+    /// passed to the host as fds 3, 4, ... and recorded in the spec it receives. `spawned` runs
+    /// once the host exists and before it has its spec, i.e. before it forks any process (the
+    /// daemon moves it into the job's control group there).
     public init(
         executable: String, arguments: [String], spec: JobSpec, descriptors: [(role: String, fd: Int32)] = [],
-        stderrPath: String? = nil
+        stderrPath: String? = nil, spawned: (pid_t) -> Void = { _ in }
     ) throws(LapwingError) {
         var spec = spec
         if !descriptors.isEmpty {
@@ -84,6 +86,7 @@ public final class HostProcess: @unchecked Sendable {
         }
         pid = child
         eventsFD = fromHost[0]
+        spawned(child)
         // The spec is small (well under a pipe's buffer); write it and close, so the host sees EOF.
         let json = (try? JSONEncoder().encode(spec)) ?? Data()
         _ = json.withUnsafeBytes { raw in write(toHost[1], raw.baseAddress, raw.count) }

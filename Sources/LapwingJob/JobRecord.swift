@@ -24,6 +24,10 @@ public struct JobRecord: Codable, Sendable, Equatable {
     public var hostStartTime: UInt64?
     /// Times the daemon started a new host from the checkpoint after one died (nil: never).
     public var hostRestarts: Int?
+    /// The job's control group (relative to /sys/fs/cgroup) when the daemon has a delegated
+    /// one (`JobCgroups`), and the CPU time its processes used so far.
+    public var cgroup: String?
+    public var cpuSeconds: Double?
     /// The data files' paths on the client's side, by role (for messages only).
     public var files: [String: String]
     /// The latest progress or evaluation event.

@@ -169,6 +169,9 @@ struct StatusCommand: ParsableCommand {
             print("  owner uid \(r.owner); \(r.spec.algorithm.description) \(r.spec.model) on \(r.spec.data)")
             print("  \(r.spec.workers) workers, batch \(r.spec.batch), \(ProgressLine.fixed(r.spec.epochs, 2)) epochs")
             if let p = r.progress { print("  " + ProgressLine.format(p, accuracy: p.testAccuracy)) }
+            if let group = r.cgroup {
+                print("  control group \(group)\(r.cpuSeconds.map { ", CPU time " + ProgressLine.fixed($0, 1) + " s" } ?? "")")
+            }
             if let s = r.summary {
                 print("  result: test accuracy \(s.testAccuracy.map { ProgressLine.fixed($0 * 100, 2) + "%" } ?? "n/a"), \(ProgressLine.si(s.samplesPerSecond)) samples/s")
             }

@@ -62,7 +62,17 @@ struct LapwingD: AsyncParsableCommand {
             "On SIGTERM, leave running jobs training: the next daemon re-attaches to them (the systemd unit's choice, with KillMode=process). Without it, stopping the daemon interrupts them."))
     var keepJobs = false
 
+    @Option(
+        name: .customLong("job-cgroups"),
+        help: ArgumentHelp(
+            "Where each job gets its own control group: auto (under the service's group when systemd delegated it, Delegate=yes), off, or a cgroup v2 directory the daemon may write.",
+            valueName: "auto|off|dir"))
+    var jobCgroups = "auto"
+
     func validate() throws {
+        if jobCgroups != "auto", jobCgroups != "off", !jobCgroups.hasPrefix("/") {
+            throw ValidationError("--job-cgroups \(jobCgroups): needs auto, off or an absolute path")
+        }
         for (name, value) in [("--socket", socket), ("--state-dir", stateDirectory)] {
             if let value, value.isEmpty || value.utf8.contains(0) { throw ValidationError("\(name): needs a path") }
         }
@@ -110,7 +120,13 @@ struct LapwingD: AsyncParsableCommand {
             if let socket { config.socketPath = socket }
             if let stateDirectory { config.stateDirectory = stateDirectory }
             config.keepJobsOnExit = keepJobs
+            switch jobCgroups {
+            case "auto": config.jobCgroups = JobCgroups.delegated()
+            case "off": config.jobCgroups = nil
+            default: config.jobCgroups = try JobCgroups.checked(root: jobCgroups)
+            }
             let log = logger
+            if let groups = config.jobCgroups { log.info("one control group per job, under \(groups.root)") }
             // From systemd: the activated listening socket, and the jobs' data descriptors kept
             // in its store across a restart of the service.
             let inherited = SystemdNotifier.namedListenFDs()
