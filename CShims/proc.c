@@ -47,6 +47,32 @@ int lw_install_stop_handlers(void) {
 
 int lw_stop_signal(void) { return stop_signal; }
 
+static volatile sig_atomic_t checkpoint_requested = 0;
+
+static void request_checkpoint(int sig) {
+    (void)sig;
+    checkpoint_requested = 1;
+}
+
+int lw_install_checkpoint_handler(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = request_checkpoint;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGUSR1, &sa, NULL) != 0) return -errno;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    return sigprocmask(SIG_UNBLOCK, &set, NULL) == 0 ? 0 : -errno;
+}
+
+int lw_take_checkpoint_request(void) {
+    if (!checkpoint_requested) return 0;
+    checkpoint_requested = 0;
+    return 1;
+}
+
 int lw_reset_stop_handlers(void) {
     for (size_t i = 0; i < sizeof stop_signals / sizeof *stop_signals; i++)
         if (signal(stop_signals[i], SIG_DFL) == SIG_ERR) return -errno;

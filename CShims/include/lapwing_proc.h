@@ -31,6 +31,13 @@ int lw_install_stop_handlers(void);
 /// The last stop signal received (0 if none).
 int lw_stop_signal(void);
 
+/// Installs a SIGUSR1 handler that records a request for a checkpoint (`lapwing checkpoint`,
+/// sent by the daemon to a job host). Returns 0 or -errno.
+int lw_install_checkpoint_handler(void);
+
+/// 1 if a checkpoint was requested since the last call (and clears the request), else 0.
+int lw_take_checkpoint_request(void);
+
 /// Restores default dispositions of the stop signals (in a child before it runs its own loop).
 int lw_reset_stop_handlers(void);
 

@@ -311,6 +311,25 @@ public final class JobManager: Sendable {
         return try status(id)
     }
 
+    /// Asks a running or paused job's host for a checkpoint now (SIGUSR1 to the host, named by
+    /// pid and start time); the record's `checkpointed` moves once it is written.
+    public func checkpoint(_ id: String, by uid: UInt32) throws(LapwingError) -> JobRecord {
+        let r = try owned(id, by: uid)
+        guard r.state == .running || r.state == .paused else {
+            throw LapwingError(.busy, "job \(id) is \(r.state.rawValue): only a running or paused job writes a checkpoint")
+        }
+        let target: pid_t? = state.withLock { s in
+            if let host = s.hosts[id] { return host.pid }
+            if let host = s.detached[id], host.isAlive { return host.pid }
+            return nil
+        }
+        guard let pid = target, kill(pid, SIGUSR1) == 0 else {
+            throw LapwingError(.busy, "job \(id) has no job host now (it is starting, restarting or ending)")
+        }
+        log("job \(id): checkpoint requested by uid \(uid)")
+        return try status(id)
+    }
+
     public func cancel(_ id: String, by uid: UInt32) throws(LapwingError) -> JobRecord {
         let r = try owned(id, by: uid)
         switch r.state {

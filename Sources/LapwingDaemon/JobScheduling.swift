@@ -112,7 +112,6 @@ extension JobManager {
                     let now = Date().timeIntervalSince1970
                     state.withLock { s in s.records[id]?.progress = e }
                     if e.event == .evaluation || now - lastSave > 5 {
-                        noteCPUTime(id)
                         lastSave = now
                         try? persist(id)
                     }
@@ -121,6 +120,7 @@ extension JobManager {
                 }
                 notify(id, e)
             }
+            noteAccounting(id)
         }
         let status = host.wait() ?? 0
         var oom = false
@@ -152,10 +152,17 @@ extension JobManager {
         }
     }
 
-    /// Records the CPU time of the job's control group so far.
-    func noteCPUTime(_ id: String) {
-        guard let seconds = config.jobCgroups?.cpuSeconds(of: id) else { return }
-        state.withLock { s in s.records[id]?.cpuSeconds = seconds }
+    /// Records the CPU time of the job's control group so far and when its latest checkpoint
+    /// was written.
+    func noteAccounting(_ id: String) {
+        let seconds = config.jobCgroups?.cpuSeconds(of: id)
+        var st = stat()
+        let written = stat(store.directory(of: id) + "/" + Checkpoint.fileName, &st) == 0
+            ? Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9 : nil
+        state.withLock { s in
+            if let seconds { s.records[id]?.cpuSeconds = seconds }
+            if let written { s.records[id]?.checkpointed = written }
+        }
     }
 
     /// Once a job has ended: its CPU time goes into its record, anything still in its control
@@ -227,7 +234,7 @@ extension JobManager {
                 state.withLock { s in s.records[id]?.progress = e }
                 notify(id, e)
             }
-            noteCPUTime(id)
+            noteAccounting(id)
             usleep(500_000)
         }
         let summary = Self.readSummary(store.directory(of: id))

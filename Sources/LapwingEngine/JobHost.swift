@@ -47,6 +47,7 @@ public enum JobHost {
     /// Runs the job, reporting events through `emit`; returns the process exit code.
     public static func run(_ spec: JobSpec, emit: @escaping (HostEvent) -> Void) -> Int32 {
         _ = lw_install_stop_handlers()
+        _ = lw_install_checkpoint_handler()
         _ = lw_set_process_name("lw-host")
         _ = lw_flush_denormals()  // before the fork: workers and the averager inherit it
         do {
@@ -213,7 +214,7 @@ struct JobRun {
                     break
                 }
             }
-            if checkpointEvery > 0 && now - lastCheckpoint >= checkpointEvery {
+            if lw_take_checkpoint_request() != 0 || (checkpointEvery > 0 && now - lastCheckpoint >= checkpointEvery) {
                 lastCheckpoint = now
                 writeCheckpoint()
             }

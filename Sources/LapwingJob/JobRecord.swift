@@ -28,6 +28,8 @@ public struct JobRecord: Codable, Sendable, Equatable {
     /// one (`JobCgroups`), and the CPU time its processes used so far.
     public var cgroup: String?
     public var cpuSeconds: Double?
+    /// When the job's latest checkpoint was written (seconds since 1970), as its file says.
+    public var checkpointed: Double?
     /// The data files' paths on the client's side, by role (for messages only).
     public var files: [String: String]
     /// The latest progress or evaluation event.

@@ -1,6 +1,6 @@
 /// The verbs of protocol version 1.
 public enum Verb: String, Codable, Sendable, CaseIterable {
-    case submit, list, status, watch, pause, resume, cancel, export, logs, topology, version
+    case submit, list, status, watch, pause, resume, cancel, checkpoint, export, logs, topology, version
 
     /// Verbs that send events before their final response.
     public var isStreaming: Bool {
@@ -216,6 +216,7 @@ public enum Call: Sendable {
     /// The descriptors are in the order of `ResumeArgs.files`, one each (none for a paused job).
     case resume(ResumeArgs, files: [OwnedFD])
     case cancel(JobRef)
+    case checkpoint(JobRef)
     case export(ExportArgs)
     case logs(JobRef)
     case topology
@@ -230,6 +231,7 @@ public enum Call: Sendable {
         case .pause: .pause
         case .resume: .resume
         case .cancel: .cancel
+        case .checkpoint: .checkpoint
         case .export: .export
         case .logs: .logs
         case .topology: .topology
@@ -281,6 +283,7 @@ public enum Call: Sendable {
             try matchFiles(args.files)
             return .resume(args, files: fds)
         case .cancel: return .cancel(try job())
+        case .checkpoint: return .checkpoint(try job())
         case .export: return .export(try ExportArgs.decode(request.args, context: context, requestID: id))
         case .logs: return .logs(try job())
         case .topology: try none(); return .topology

@@ -13,7 +13,8 @@ struct Lapwing: ParsableCommand {
         version: LapwingVersion.string,
         subcommands: [
             RunCommand.self, SubmitCommand.self, ListCommand.self, StatusCommand.self, WatchCommand.self,
-            PauseCommand.self, ResumeCommand.self, CancelCommand.self, ExportCommand.self, LogsCommand.self,
+            PauseCommand.self, ResumeCommand.self, CancelCommand.self, CheckpointCommand.self, ExportCommand.self,
+            LogsCommand.self,
             DaemonTopologyCommand.self, VersionCommand.self, JobHostCommand.self,
         ]
     )
