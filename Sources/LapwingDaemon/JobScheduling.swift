@@ -123,6 +123,10 @@ extension JobManager {
             noteAccounting(id)
         }
         let status = host.wait() ?? 0
+        if summary?.diverged == true {
+            state.withLock { _ = $0.hosts.removeValue(forKey: id) }
+            if backOff(id, after: summary) { return }
+        }
         var oom = false
         if summary == nil && failure == nil {
             JobHost.cleanUpAfterLostHost(host.spec)
@@ -211,6 +215,27 @@ extension JobManager {
         return true
     }
 
+    /// `--on-divergence backoff`: a job whose training diverged goes on with half the learning
+    /// rate, from its last checkpoint (`JobHost.backoff`); false when it fails instead.
+    func backOff(_ id: String, after summary: JobSummary?) -> Bool {
+        guard let r = try? status(id), r.reason?.hasPrefix("cancelled") != true else { return false }
+        let done = r.divergenceBackoffs ?? 0
+        let checkpoint = store.directory(of: id) + "/" + Checkpoint.fileName
+        guard let next = JobHost.backoff(r.spec, after: summary, checkpoint: checkpoint, done: done) else { return false }
+        let files = state.withLock { s in s.shuttingDown ? nil : s.heldFiles[id] }
+        guard let files, files.allSatisfy({ lseek($0.fd, 0, SEEK_SET) == 0 }) else { return false }
+        let why = JobHost.describeBackoff(next, count: done + 1, of: r.spec.divergenceBackoffs ?? 0)
+        let updated = try? update(id) {
+            $0.spec = next
+            $0.divergenceBackoffs = done + 1
+            $0.reason = why
+        }
+        guard let updated else { return false }
+        log("job \(id): \(why)")
+        launch(updated, files)
+        return true
+    }
+
     /// Closes the data descriptors a job held.
     func releaseFiles(_ id: String) {
         let files = state.withLock { $0.heldFiles.removeValue(forKey: id) } ?? []
@@ -239,6 +264,7 @@ extension JobManager {
         }
         let summary = Self.readSummary(store.directory(of: id))
         state.withLock { _ = $0.detached.removeValue(forKey: id) }
+        if summary?.diverged == true, backOff(id, after: summary) { return }
         if summary == nil, let spec {
             JobHost.cleanUpAfterLostHost(spec)
             if restartHost(id, after: "its job host (pid \(host.pid)) died", didWork: true) { return }

@@ -216,7 +216,7 @@ struct JobRun {
             }
             if lw_take_checkpoint_request() != 0 || (checkpointEvery > 0 && now - lastCheckpoint >= checkpointEvery) {
                 lastCheckpoint = now
-                writeCheckpoint()
+                writeCheckpoint(evaluator)
             }
             if now - lastProgress >= 0.25 {
                 lastProgress = now
@@ -233,7 +233,7 @@ struct JobRun {
         let samples = shared.totalSamples()
         let final = evaluator.evaluate(consistent: true)
         emitEvaluation(final, samples: samples, elapsed: seconds)
-        if !diverged { writeCheckpoint() }
+        if !diverged { writeCheckpoint(evaluator) }
         if !diverged && outcome != "failed", let why = divergence(evaluator: evaluator) {
             (outcome, reason, diverged) = ("failed", why, true)
         }
@@ -251,7 +251,7 @@ struct JobRun {
         }
         let rounds = shared.roundStats(slot: coordinatorSlot)
         let exchanged = shared.bytesExchanged()
-        let summary = JobSummary(
+        var summary = JobSummary(
             job: spec.id, outcome: outcome, reason: reason, algorithm: spec.algorithm.name, model: spec.model,
             data: spec.data, workers: spec.workers, replicas: placement.replicas.count, batch: spec.batch,
             epochs: Double(samples) / Double(data.trainRows.count), samples: samples, trainSeconds: seconds,
@@ -262,6 +262,7 @@ struct JobRun {
             bytesExchanged: exchanged.bytes, crossNodeBytes: exchanged.crossNode,
             knobs: (try? Knobs(spec.algorithm, declared: type(of: algorithm).knobs))?.values,
             compression: compression?.config.description, restarts: restarts.values.reduce(0, +), blas: blas.corename, modelPath: modelPath, metricsPath: spec.outputDir.map { $0 + "/metrics.jsonl" })
+        summary.diverged = diverged ? true : nil
         if let dir = spec.outputDir {
             try? AtomicFile.write(to: dir + "/summary.json", bytes: Array((HostEvent.jsonString(summary) + "\n").utf8))
         }
@@ -323,9 +324,14 @@ struct JobRun {
     }
 
     /// Writes the job's checkpoint into its output directory (if it has one); a failure is
-    /// logged, and training goes on.
-    func writeCheckpoint() {
+    /// logged, and training goes on. A model that is diverging is never checkpointed: the
+    /// previous checkpoint stays, for `--on-divergence backoff` to go on from.
+    func writeCheckpoint(_ evaluator: Evaluator) {
         guard let dir = spec.outputDir else { return }
+        if shared.divergedWorker() != nil || evaluator.firstNonFiniteParameter() != nil {
+            writeError("job-host: checkpoint not written: the training is diverging\n")
+            return
+        }
         do throws(LapwingError) {
             try Checkpoint.write(shared, spec: spec, replicas: placement.replicas.count, to: dir + "/" + Checkpoint.fileName)
         } catch {

@@ -124,6 +124,9 @@ public struct JobSummary: Codable, Sendable, Equatable {
     public var compression: String?
     /// Processes of the job that died and were replaced (nil in records before 0.3).
     public var restarts: Int?
+    /// True when the job failed because its training diverged (NaN, infinity, a loss that
+    /// grew a hundredfold): what `--on-divergence backoff` acts on.
+    public var diverged: Bool?
     public var blas: String
     public var modelPath: String?
     public var metricsPath: String?

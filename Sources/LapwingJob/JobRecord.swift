@@ -24,6 +24,9 @@ public struct JobRecord: Codable, Sendable, Equatable {
     public var hostStartTime: UInt64?
     /// Times the daemon started a new host from the checkpoint after one died (nil: never).
     public var hostRestarts: Int?
+    /// Times the job went on with half the learning rate after its training diverged
+    /// (`--on-divergence backoff`; nil: never).
+    public var divergenceBackoffs: Int?
     /// The job's control group (relative to /sys/fs/cgroup) when the daemon has a delegated
     /// one (`JobCgroups`), and the CPU time its processes used so far.
     public var cgroup: String?

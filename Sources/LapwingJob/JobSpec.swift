@@ -38,6 +38,9 @@ public struct JobSpec: Sendable, Equatable {
     /// Seconds between two checkpoints while training (nil: `defaultCheckpointEvery`; 0: only
     /// when the job stops). A checkpoint is also written whenever the job ends.
     public var checkpointEvery: Double?
+    /// Times a job that diverges goes on from its last checkpoint with half the learning rate
+    /// (`--on-divergence backoff:N`; nil or 0: it fails at once, `--on-divergence fail`).
+    public var divergenceBackoffs: Int?
     /// A checkpoint to continue from (set by a launcher: `lapwing run --resume-from`, or the
     /// daemon from the job's own directory; never a client's path).
     public var resumeFrom: String?
@@ -55,7 +58,7 @@ public struct JobSpec: Sendable, Equatable {
     /// sends one of these is refused).
     public static let fields = [
         "version", "data", "model", "algorithm", "compression", "workers", "replicas", "epochs", "batch", "schedule", "sgd",
-        "evalEvery", "holdout", "seed", "straggler", "checkpointEvery", "id", "outputDir", "dataDescriptors", "dataNames",
+        "evalEvery", "holdout", "seed", "straggler", "checkpointEvery", "divergenceBackoffs", "id", "outputDir", "dataDescriptors", "dataNames",
         "resumeFrom",
     ]
     public static let launcherFields = ["id", "outputDir", "dataDescriptors", "dataNames", "resumeFrom"]
@@ -122,6 +125,9 @@ public struct JobSpec: Sendable, Equatable {
             guard every.isFinite, every >= 0, every == 0 || every >= 1 else {
                 throw bad("--checkpoint-every \(every)", "give seconds, at least 1 (or 0: only when the job stops)")
             }
+        }
+        if let n = divergenceBackoffs, !(0...10).contains(n) {
+            throw bad("--on-divergence backoff:\(n)", "give 0 to 10 backoffs")
         }
         guard !id.isEmpty, id.count <= 48, id.utf8.allSatisfy({ $0.isJobIDByte }) else {
             throw bad("job id '\(id)'", "use 1 to 48 characters of A-Z, a-z, 0-9, '-' and '_'")
@@ -203,7 +209,7 @@ public struct Straggler: Codable, Sendable, Equatable {
 extension JobSpec: Codable {
     enum Key: String, CodingKey, CaseIterable {
         case version, data, model, algorithm, compression, workers, replicas, epochs, batch, schedule, sgd, evalEvery, holdout, seed
-        case straggler, checkpointEvery, id, outputDir, dataDescriptors, dataNames, resumeFrom
+        case straggler, checkpointEvery, divergenceBackoffs, id, outputDir, dataDescriptors, dataNames, resumeFrom
         /// Version 1 only: the averaging period and warm-up.
         case averaging
     }
@@ -217,7 +223,7 @@ extension JobSpec: Codable {
         }
         let allowed =
             version == 1
-            ? Self.fields.filter { !["version", "straggler", "compression", "checkpointEvery", "resumeFrom"].contains($0) } + ["averaging"]
+            ? Self.fields.filter { !["version", "straggler", "compression", "checkpointEvery", "divergenceBackoffs", "resumeFrom"].contains($0) } + ["averaging"]
             : Self.fields
         try any.refuseUnknown(allowed: allowed, in: "the job spec")
         if let inner = try? any.nestedContainer(keyedBy: AnyKey.self, forKey: AnyKey("sgd")) {
@@ -253,6 +259,7 @@ extension JobSpec: Codable {
         seed = try c.decode(UInt64.self, forKey: .seed)
         straggler = try c.decodeIfPresent(Straggler.self, forKey: .straggler)
         checkpointEvery = try c.decodeIfPresent(Double.self, forKey: .checkpointEvery)
+        divergenceBackoffs = try c.decodeIfPresent(Int.self, forKey: .divergenceBackoffs)
         resumeFrom = try c.decodeIfPresent(String.self, forKey: .resumeFrom)
         id = try c.decode(String.self, forKey: .id)
         outputDir = try c.decodeIfPresent(String.self, forKey: .outputDir)
@@ -278,6 +285,7 @@ extension JobSpec: Codable {
         try c.encode(seed, forKey: .seed)
         try c.encodeIfPresent(straggler, forKey: .straggler)
         try c.encodeIfPresent(checkpointEvery, forKey: .checkpointEvery)
+        try c.encodeIfPresent(divergenceBackoffs, forKey: .divergenceBackoffs)
         try c.encodeIfPresent(resumeFrom, forKey: .resumeFrom)
         try c.encode(id, forKey: .id)
         try c.encodeIfPresent(outputDir, forKey: .outputDir)

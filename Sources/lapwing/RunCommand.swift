@@ -54,6 +54,33 @@ struct RunCommand: ParsableCommand {
             throw ValidationError(e.description)
         }
         _ = lw_install_stop_handlers()
+        var (summary, failure) = try host(spec)
+        var current = spec
+        var backoffs = 0
+        while let next = JobHost.backoff(
+            current, after: summary, checkpoint: current.outputDir.map { $0 + "/" + Checkpoint.fileName }, done: backoffs)
+        {
+            backoffs += 1
+            writeError("lapwing: job \(spec.id): \(JobHost.describeBackoff(next, count: backoffs, of: current.divergenceBackoffs ?? 0))\n")
+            current = next
+            (summary, failure) = try host(current)
+        }
+        if let summary {
+            if json {
+                print(HostEvent.jsonString(summary))
+            } else {
+                Self.printSummary(summary)
+            }
+            if summary.outcome == "interrupted" { throw ExitCode(130) }
+            if summary.outcome != "completed" { throw ExitCode.failure }
+        } else {
+            writeError("lapwing: job \(spec.id) failed: \(failure ?? "unknown error")\n")
+            throw ExitCode.failure
+        }
+    }
+
+    /// Runs one job host to its end, showing its progress: its summary, or why it has none.
+    func host(_ spec: JobSpec) throws -> (JobSummary?, String?) {
         let host = try HostProcess(executable: currentExecutablePath(), arguments: ["job-host"], spec: spec)
         var progress = ProgressLine()
         var summary: JobSummary?
@@ -87,18 +114,7 @@ struct RunCommand: ParsableCommand {
             JobHost.cleanUpAfterLostHost(spec)
             failure = "the job host \(describeWaitStatus(status))"
         }
-        if let summary {
-            if json {
-                print(HostEvent.jsonString(summary))
-            } else {
-                Self.printSummary(summary)
-            }
-            if summary.outcome == "interrupted" { throw ExitCode(130) }
-            if summary.outcome != "completed" { throw ExitCode.failure }
-        } else {
-            writeError("lapwing: job \(spec.id) failed: \(failure ?? "unknown error")\n")
-            throw ExitCode.failure
-        }
+        return (summary, failure)
     }
 
     static func printSummary(_ s: JobSummary) {

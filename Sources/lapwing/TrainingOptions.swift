@@ -79,6 +79,13 @@ struct TrainingOptions: ParsableArguments {
         help: "Seconds between two checkpoints while training (0: only when the job ends; default 300).")
     var checkpointEvery: Double?
 
+    @Option(
+        name: .customLong("on-divergence"),
+        help: ArgumentHelp(
+            "When the loss or the parameters turn NaN or infinite (or the loss grows a hundredfold): fail (the default), or backoff[:N]: go on from the last checkpoint with half the learning rate, at most N times (default 3).",
+            valueName: "fail|backoff[:N]"))
+    var onDivergence = "fail"
+
     @Argument(
         parsing: .allUnrecognized,
         help: ArgumentHelp("The algorithm's own options, e.g. --period 16 (listed below with their defaults).", valueName: "algorithm-options"))
@@ -86,6 +93,14 @@ struct TrainingOptions: ParsableArguments {
 
     @Option(name: .customLong("job-id"), help: "Job identifier (names the arena /dev/shm/lapwing.<id>); default: generated.")
     var jobID: String?
+
+    /// `--on-divergence fail|backoff[:N]` as a count of backoffs (nil: fail).
+    static func backoffs(_ option: String) throws(LapwingError) -> Int? {
+        if option == "fail" { return nil }
+        if option == "backoff" { return 3 }
+        if option.hasPrefix("backoff:"), let n = Int(option.dropFirst("backoff:".count)), (1...10).contains(n) { return n }
+        throw LapwingError(.invalidArgument, "--on-divergence \(option): choose fail, backoff, or backoff:N with N from 1 to 10")
+    }
 
     func spec(defaultWorkers: Int, id: String, outputDir: String?) throws(LapwingError) -> JobSpec {
         let (config, compression) = try Algorithms.parseOptions(algorithmOptions, for: algorithm, compress: compress)
@@ -101,6 +116,7 @@ struct TrainingOptions: ParsableArguments {
             id: jobID ?? id, outputDir: outputDir)
         var checked = spec
         checked.checkpointEvery = checkpointEvery
+        checked.divergenceBackoffs = try Self.backoffs(onDivergence)
         try checked.validate()
         try Algorithms.check(checked)
         return checked
