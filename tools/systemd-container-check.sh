@@ -106,7 +106,7 @@ echo "$status" | grep -q "running" || fail "no STATUS= from the daemon (got '$st
 inside systemctl show lapwingd.service -p SystemCallFilter --value | grep -q mbind || fail "the syscall filter is not in force"
 
 step "training through the socket under the unit's hardening"
-job_options="--data idx:/usr/share/datasets/fashion-mnist --model mlp:784-256-10 --algorithm lap-sgd --workers 2 --replicas 2 --epochs 12"
+job_options="--data idx:/usr/share/datasets/fashion-mnist --model mlp:784-256-10 --algorithm lap-sgd --workers 2 --replicas 2 --epochs 30"
 out=$(as_alice lapwing submit --watch --json $job_options) || fail "training failed: $out"
 echo "$out" | tail -1 | grep -q '"outcome":"completed"' || fail "the job did not complete: $(echo "$out" | tail -1)"
 acc=$(echo "$out" | tail -1 | sed -n 's/.*"testAccuracy":\([0-9.]*\).*/\1/p')

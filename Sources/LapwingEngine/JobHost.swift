@@ -45,7 +45,12 @@ public enum JobHost {
     }
 
     /// Runs the job, reporting events through `emit`; returns the process exit code.
-    public static func run(_ spec: JobSpec, emit: @escaping (HostEvent) -> Void) -> Int32 {
+    public static func run(_ spec: JobSpec, emit events: @escaping (HostEvent) -> Void) -> Int32 {
+        // Every event but progress also goes into the host's log (stderr).
+        let emit: (HostEvent) -> Void = { e in
+            if let line = HostLog.line(for: e, spec: spec) { HostLog.write(spec.id, line) }
+            events(e)
+        }
         _ = lw_install_stop_handlers()
         _ = lw_install_checkpoint_handler()
         _ = lw_set_process_name("lw-host")
@@ -329,13 +334,14 @@ struct JobRun {
     func writeCheckpoint(_ evaluator: Evaluator) {
         guard let dir = spec.outputDir else { return }
         if shared.divergedWorker() != nil || evaluator.firstNonFiniteParameter() != nil {
-            writeError("job-host: checkpoint not written: the training is diverging\n")
+            HostLog.write(spec.id, "checkpoint not written: the training is diverging")
             return
         }
         do throws(LapwingError) {
             try Checkpoint.write(shared, spec: spec, replicas: placement.replicas.count, to: dir + "/" + Checkpoint.fileName)
+            HostLog.write(spec.id, "checkpoint written at \(shared.totalSamples()) samples")
         } catch {
-            writeError("job-host: checkpoint not written: \(error)\n")
+            HostLog.write(spec.id, "checkpoint not written: \(error)")
         }
     }
 
@@ -381,7 +387,7 @@ struct JobRun {
         } catch {
             return "\(died), and its replacement could not start: \(error)"
         }
-        writeError("job-host: \(died); replaced (\(count) so far)\n")
+        HostLog.write(spec.id, "\(died); replaced (\(count) so far)")
         return nil
     }
 

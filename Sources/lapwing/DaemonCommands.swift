@@ -313,20 +313,34 @@ struct ExportCommand: ParsableCommand {
 }
 
 struct LogsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "logs", abstract: "Print a job host's log.")
+    static let configuration = CommandConfiguration(
+        commandName: "logs", abstract: "Print a job's log: its start and placement, evaluations, checkpoints, warnings, its end or error.")
     @Argument(help: "The job id.") var job: String
+    @Flag(name: [.customShort("f"), .customLong("follow")], help: "Keep printing what the job logs until it ends.")
+    var follow = false
     @OptionGroup var client: ClientOptions
 
     func run() throws {
         try runVerb {
-            let (_, fds): (ExportResult, [Int32]) = try client.connect().callWithDescriptors(.logs, JobRef(job: job))
+            let c = try client.connect()
+            let (_, fds): (ExportResult, [Int32]) = try c.callWithDescriptors(.logs, JobRef(job: job))
             defer { for f in fds { close(f) } }
             guard let fd = fds.first else { return }
+            // The descriptor is the log file itself: what the host appends later reads from it too.
             var buf = [UInt8](repeating: 0, count: 1 << 16)
-            while true {
-                let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if n <= 0 { break }
-                _ = buf.withUnsafeBytes { write(1, $0.baseAddress, n) }
+            func drain() {
+                while true {
+                    let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                    if n <= 0 { break }
+                    _ = buf.withUnsafeBytes { write(1, $0.baseAddress, n) }
+                }
+            }
+            drain()
+            while follow {
+                let r: JobRecord = try c.call(.status, JobRef(job: job))
+                usleep(250_000)
+                drain()
+                if r.state.isFinished { break }
             }
         }
     }

@@ -81,7 +81,10 @@ struct RunCommand: ParsableCommand {
 
     /// Runs one job host to its end, showing its progress: its summary, or why it has none.
     func host(_ spec: JobSpec) throws -> (JobSummary?, String?) {
-        let host = try HostProcess(executable: currentExecutablePath(), arguments: ["job-host"], spec: spec)
+        // The host's log goes beside its model; the terminal keeps the progress line.
+        let host = try HostProcess(
+            executable: currentExecutablePath(), arguments: ["job-host"], spec: spec,
+            stderrPath: spec.outputDir.map { $0 + "/host.log" })
         var progress = ProgressLine()
         var summary: JobSummary?
         var failure: String?
@@ -129,6 +132,7 @@ struct RunCommand: ParsableCommand {
               averaging: \(s.averagingRounds) rounds, \(ProgressLine.fixed(Double(s.averagingBytes) / 1e9, 2)) GB in \(ProgressLine.fixed(s.averagingSeconds, 2)) s\(s.compression.map { ", compressed: \($0)" } ?? "")
               model: \(s.modelPath ?? "-")
               metrics: \(s.metricsPath ?? "-")
+              log: \(s.metricsPath.map { URL(fileURLWithPath: $0).deletingLastPathComponent().path + "/host.log" } ?? "-")
             """)
     }
 }
