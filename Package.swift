@@ -57,6 +57,7 @@ let package = Package(
             name: "LapwingDaemon",
             dependencies: [
                 "LapwingCore", "LapwingJob", "LapwingEngine", "LapwingArena", "LapwingTopology", "LapwingProtocol", "CLapwing",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

@@ -221,3 +221,18 @@ int lw_open_reserve_fd(void) {
 }
 
 int lw_release_free_memory(void) { return malloc_trim(0); }
+
+int lw_datagram_send(const char *path, const void *bytes, size_t count) {
+  struct sockaddr_un addr;
+  int r = fill_address(&addr, path);
+  if (r < 0) return r;
+  static int fd = -1;
+  if (fd < 0) {
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+  }
+  for (;;) {
+    if (sendto(fd, bytes, count, MSG_NOSIGNAL, (struct sockaddr *)&addr, sizeof(addr)) >= 0) return 0;
+    if (errno != EINTR) return -errno;
+  }
+}

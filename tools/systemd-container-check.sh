@@ -111,6 +111,14 @@ out=$(as_alice lapwing submit --watch --json $job_options) || fail "training fai
 echo "$out" | tail -1 | grep -q '"outcome":"completed"' || fail "the job did not complete: $(echo "$out" | tail -1)"
 acc=$(echo "$out" | tail -1 | sed -n 's/.*"testAccuracy":\([0-9.]*\).*/\1/p')
 echo "   trained to test accuracy $acc undisturbed" >&2
+first_job=$(echo "$out" | tail -1 | sed -n 's/.*"job":"\(j[^"]*\)".*/\1/p')
+step "the journal: structured entries with JOB_ID=, USER= and a priority by severity"
+entries=$(inside journalctl -u lapwingd.service -o json --no-pager "JOB_ID=$first_job" 2>/dev/null || true)
+echo "$entries" | grep -q "\"JOB_ID\":\"$first_job\"" || fail "no journal entry with JOB_ID=$first_job: $(inside journalctl -u lapwingd.service -o json --no-pager | tail -3)"
+echo "$entries" | grep -q '"USER":"alice"' || fail "no journal entry of job $first_job names its user alice"
+echo "   $(echo "$entries" | grep -c JOB_ID) entries with JOB_ID=$first_job, e.g.: $(inside journalctl -u lapwingd.service --no-pager -o cat "JOB_ID=$first_job" | head -2 | tr '\n' '|')" >&2
+score=$(inside systemd-analyze security lapwingd.service --no-pager 2>/dev/null | tail -1)
+echo "   systemd-analyze security: $score" >&2
 
 samples() { as_alice lapwing status "$1" --json | tail -1 | sed -n 's/.*"samples":\([0-9]*\).*/\1/p' | head -1; }
 state() { as_alice lapwing status "$1" --json | tail -1 | sed -n 's/.*"state":"\([a-z]*\)".*/\1/p'; }

@@ -69,6 +69,10 @@ int lw_epoll_forget(int ep, int fd);
 /// Waits up to timeout_ms for at most `max` events: fds[i] got events[i]. Returns the count or -errno.
 int lw_epoll_wait(int ep, int *fds, unsigned *events, int max, int timeout_ms);
 
+/// One datagram of `count` bytes to the AF_UNIX datagram socket at `path` (systemd's journal
+/// socket: the native journal protocol), from one socket kept open. Returns 0 or -errno.
+int lw_datagram_send(const char *path, const void *bytes, size_t count);
+
 #ifdef __cplusplus
 }
 #endif

@@ -338,6 +338,7 @@ public final class JobManager: Sendable {
         case .running, .paused:
             let (host, detached) = state.withLock { ($0.hosts[id], $0.detached[id]) }
             _ = try update(id) { $0.reason = "cancelled by uid \(uid)" }
+            log("job \(id) cancelled by uid \(uid) while \(r.state.rawValue): stopping its host")
             if r.state == .paused, let arena = try? Arena.attach(jobID: id) { arena.setState(.running) }
             host?.kill(SIGTERM)
             if let detached, detached.isAlive { kill(detached.pid, SIGTERM) }

@@ -108,6 +108,11 @@ struct LapwingD: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Under systemd, straight into the journal with structured fields; plain lines otherwise.
+        let journal = JournalLogHandler.stderrIsJournal()
+        LoggingSystem.bootstrap { label in
+            journal ? JournalLogHandler(identifier: "lapwingd") as any LogHandler : StreamLogHandler.standardError(label: label)
+        }
         var logger = Logger(label: "lapwingd")
         logger.logLevel = .info
         do {
@@ -131,11 +136,14 @@ struct LapwingD: AsyncParsableCommand {
             // in its store across a restart of the service.
             let inherited = SystemdNotifier.namedListenFDs()
             let activated = inherited.first { lw_is_unix_listener($0.fd) == 1 }?.fd
-            let manager = try JobManager(config: config, inherited: inherited.filter { $0.fd != activated }) { log.info("\($0)") }
+            let jobLog: @Sendable (String) -> Void = { message in
+                let (level, fields) = JobLogFields.metadata(for: message)
+                log.log(level: level, "\(message)", metadata: fields)
+            }
+            let manager = try JobManager(config: config, inherited: inherited.filter { $0.fd != activated }, log: jobLog)
             let server = try ControlServer(
                 config: config, manager: manager, socketMode: parsedSocketMode ?? (mode == .user ? 0o600 : 0o660),
-                activated: activated
-            ) { log.info("\($0)") }
+                activated: activated, log: jobLog)
             let daemon = Daemon(config: config, manager: manager, server: server, logger: logger)
             try await daemon.run()
         } catch let error as LapwingError {
