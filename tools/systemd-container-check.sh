@@ -110,15 +110,21 @@ job_options="--data idx:/usr/share/datasets/fashion-mnist --model mlp:784-256-10
 out=$(as_alice lapwing submit --watch --json $job_options) || fail "training failed: $out"
 echo "$out" | tail -1 | grep -q '"outcome":"completed"' || fail "the job did not complete: $(echo "$out" | tail -1)"
 acc=$(echo "$out" | tail -1 | sed -n 's/.*"testAccuracy":\([0-9.]*\).*/\1/p')
-echo "   trained to test accuracy $acc undisturbed" >&2
+# Asynchronous training is not deterministic: two undisturbed runs differ by up to a point on
+# this 2-core machine under load, so the disturbed job is held to the nearer of two.
+acc_b=$(as_alice lapwing submit --watch --json $job_options | tail -1 | sed -n 's/.*"testAccuracy":\([0-9.]*\).*/\1/p')
+echo "   trained to test accuracy $acc and $acc_b in two undisturbed runs" >&2
 first_job=$(echo "$out" | tail -1 | sed -n 's/.*"job":"\(j[^"]*\)".*/\1/p')
-step "the journal: structured entries with JOB_ID=, USER= and a priority by severity"
+step "the journal: structured entries with JOB_ID=, USER= and a priority by severity; the unit's exposure"
 entries=$(inside journalctl -u lapwingd.service -o json --no-pager "JOB_ID=$first_job" 2>/dev/null || true)
 echo "$entries" | grep -q "\"JOB_ID\":\"$first_job\"" || fail "no journal entry with JOB_ID=$first_job: $(inside journalctl -u lapwingd.service -o json --no-pager | tail -3)"
 echo "$entries" | grep -q '"USER":"alice"' || fail "no journal entry of job $first_job names its user alice"
 echo "   $(echo "$entries" | grep -c JOB_ID) entries with JOB_ID=$first_job, e.g.: $(inside journalctl -u lapwingd.service --no-pager -o cat "JOB_ID=$first_job" | head -2 | tr '\n' '|')" >&2
 score=$(inside systemd-analyze security lapwingd.service --no-pager 2>/dev/null | tail -1)
-echo "   systemd-analyze security: $score" >&2
+echo "   systemd-analyze security: $score (and the job above trained under it)" >&2
+level=$(echo "$score" | sed -n 's/.*lapwingd.service: \([0-9.]*\).*/\1/p')
+python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) <= 1.0 else 1)" "${level:-99}" \
+  || fail "systemd-analyze security rates lapwingd.service at ${level:-?}, above 1.0"
 
 samples() { as_alice lapwing status "$1" --json | tail -1 | sed -n 's/.*"samples":\([0-9]*\).*/\1/p' | head -1; }
 state() { as_alice lapwing status "$1" --json | tail -1 | sed -n 's/.*"state":"\([a-z]*\)".*/\1/p'; }
@@ -154,9 +160,9 @@ out=$(as_alice lapwing watch "$job" --json) || true
 final=$(as_alice lapwing status "$job" --json | tail -1)
 echo "$final" | grep -q '"state":"succeeded"' || fail "job $job after a restart, a kill -9 of the daemon and of its host: $final"
 acc2=$(echo "$final" | sed -n 's/.*"testAccuracy":\([0-9.]*\).*/\1/p' | tail -1)
-echo "   trained to test accuracy $acc2 through all that (undisturbed: $acc)" >&2
-python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); sys.exit(0 if abs(a-b) <= 0.005 else 1)" "$acc" "$acc2" \
-  || fail "accuracy $acc2 is more than 0.5 points from the undisturbed $acc"
+echo "   trained to test accuracy $acc2 through all that (undisturbed: $acc, $acc_b)" >&2
+python3 -c "import sys; a,b,c=map(float, sys.argv[1:]); sys.exit(0 if min(abs(a-c), abs(b-c)) <= 0.005 else 1)" "$acc" "$acc_b" "$acc2" \
+  || fail "accuracy $acc2 is more than 0.5 points from both undisturbed runs ($acc, $acc_b)"
 out=$(as_alice lapwing watch "$queued" --json) || true
 [ "$(state "$queued")" = succeeded ] || fail "the queued job $queued: $(state "$queued")"
 inside test ! -e "/dev/shm/lapwing.$job" || fail "arena /dev/shm/lapwing.$job left behind"

@@ -44,6 +44,8 @@ public struct JobSpec: Sendable, Equatable {
     /// A checkpoint to continue from (set by a launcher: `lapwing run --resume-from`, or the
     /// daemon from the job's own directory; never a client's path).
     public var resumeFrom: String?
+    /// A name for people (`--name`): 1 to 64 printable characters, no control characters.
+    public var name: String?
     /// Job identifier: names the arena (`/lapwing.<id>`) and the job's files.
     public var id: String
     /// Where the host writes model.safetensors, metrics.jsonl and summary.json (nil: nowhere).
@@ -58,7 +60,7 @@ public struct JobSpec: Sendable, Equatable {
     /// sends one of these is refused).
     public static let fields = [
         "version", "data", "model", "algorithm", "compression", "workers", "replicas", "epochs", "batch", "schedule", "sgd",
-        "evalEvery", "holdout", "seed", "straggler", "checkpointEvery", "divergenceBackoffs", "id", "outputDir", "dataDescriptors", "dataNames",
+        "evalEvery", "holdout", "seed", "straggler", "checkpointEvery", "divergenceBackoffs", "name", "id", "outputDir", "dataDescriptors", "dataNames",
         "resumeFrom",
     ]
     public static let launcherFields = ["id", "outputDir", "dataDescriptors", "dataNames", "resumeFrom"]
@@ -125,6 +127,10 @@ public struct JobSpec: Sendable, Equatable {
             guard every.isFinite, every >= 0, every == 0 || every >= 1 else {
                 throw bad("--checkpoint-every \(every)", "give seconds, at least 1 (or 0: only when the job stops)")
             }
+        }
+        if let name {
+            let printable = name.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value != 0x7F && !(0x80...0x9F).contains($0.value) }
+            guard !name.isEmpty, name.count <= 64, printable, name.first != " ", name.last != " " else { throw bad("--name '\(name.prefix(80))'", "use 1 to 64 printable characters, without leading or trailing spaces") }
         }
         if let n = divergenceBackoffs, !(0...10).contains(n) {
             throw bad("--on-divergence backoff:\(n)", "give 0 to 10 backoffs")
@@ -209,7 +215,7 @@ public struct Straggler: Codable, Sendable, Equatable {
 extension JobSpec: Codable {
     enum Key: String, CodingKey, CaseIterable {
         case version, data, model, algorithm, compression, workers, replicas, epochs, batch, schedule, sgd, evalEvery, holdout, seed
-        case straggler, checkpointEvery, divergenceBackoffs, id, outputDir, dataDescriptors, dataNames, resumeFrom
+        case straggler, checkpointEvery, divergenceBackoffs, name, id, outputDir, dataDescriptors, dataNames, resumeFrom
         /// Version 1 only: the averaging period and warm-up.
         case averaging
     }
@@ -223,7 +229,7 @@ extension JobSpec: Codable {
         }
         let allowed =
             version == 1
-            ? Self.fields.filter { !["version", "straggler", "compression", "checkpointEvery", "divergenceBackoffs", "resumeFrom"].contains($0) } + ["averaging"]
+            ? Self.fields.filter { !["version", "straggler", "compression", "checkpointEvery", "divergenceBackoffs", "name", "resumeFrom"].contains($0) } + ["averaging"]
             : Self.fields
         try any.refuseUnknown(allowed: allowed, in: "the job spec")
         if let inner = try? any.nestedContainer(keyedBy: AnyKey.self, forKey: AnyKey("sgd")) {
@@ -260,6 +266,7 @@ extension JobSpec: Codable {
         straggler = try c.decodeIfPresent(Straggler.self, forKey: .straggler)
         checkpointEvery = try c.decodeIfPresent(Double.self, forKey: .checkpointEvery)
         divergenceBackoffs = try c.decodeIfPresent(Int.self, forKey: .divergenceBackoffs)
+        name = try c.decodeIfPresent(String.self, forKey: .name)
         resumeFrom = try c.decodeIfPresent(String.self, forKey: .resumeFrom)
         id = try c.decode(String.self, forKey: .id)
         outputDir = try c.decodeIfPresent(String.self, forKey: .outputDir)
@@ -286,6 +293,7 @@ extension JobSpec: Codable {
         try c.encodeIfPresent(straggler, forKey: .straggler)
         try c.encodeIfPresent(checkpointEvery, forKey: .checkpointEvery)
         try c.encodeIfPresent(divergenceBackoffs, forKey: .divergenceBackoffs)
+        try c.encodeIfPresent(name, forKey: .name)
         try c.encodeIfPresent(resumeFrom, forKey: .resumeFrom)
         try c.encode(id, forKey: .id)
         try c.encodeIfPresent(outputDir, forKey: .outputDir)

@@ -14,11 +14,13 @@ final class DaemonClient {
     let client: ControlClient
     let path: String
 
-    /// Connects to `socket`, or to the user's daemon if one listens, else the system daemon.
+    /// Connects to `socket`, else $LAPWING_SOCKET, else the user's daemon if one listens, else
+    /// the system daemon.
     init(socket: String?) throws(CLIFailure) {
         let user = ControlProtocol.userSocketPath()
         let found = [user, ControlProtocol.systemSocketPath].first { (p: String) in access(p, F_OK) == 0 }
-        let path = socket ?? found ?? user
+        let fromEnvironment = getenv("LAPWING_SOCKET").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
+        let path = socket ?? fromEnvironment ?? found ?? user
         self.path = path
         do {
             client = try ControlClient(path: path, timeout: nil)  // watch may wait long (a queued job)

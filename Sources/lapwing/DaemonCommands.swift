@@ -13,7 +13,7 @@ import Glibc
 
 /// Options every daemon verb takes.
 struct ClientOptions: ParsableArguments {
-    @Option(help: "The daemon's control socket (default: the user daemon's, else /run/lapwing/control.sock).")
+    @Option(help: "The daemon's control socket (default: $LAPWING_SOCKET, else the user daemon's, else /run/lapwing/control.sock).")
     var socket: String?
 
     @Flag(help: "Print the result as JSON.")
@@ -120,12 +120,24 @@ struct SubmitCommand: ParsableCommand {
 }
 
 struct ListCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List the daemon's jobs, oldest first.")
-    @Option(help: "Only the newest N jobs.") var last: Int?
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List the daemon's jobs, oldest first.",
+        discussion: "Times are local; DURATION is the time it trained (so far, for a running job).")
+    @Option(help: "Only the newest N jobs (before the filters).") var last: Int?
+    @Option(help: ArgumentHelp("Only the jobs of this user (a name or a uid).", valueName: "user")) var user: String?
+    @Option(help: ArgumentHelp("Only jobs in these states, comma-separated (queued, running, paused, succeeded, failed, cancelled, interrupted).", valueName: "states"))
+    var state: String?
+    @Option(help: ArgumentHelp("Only jobs whose name contains this.", valueName: "text")) var name: String?
     @OptionGroup var client: ClientOptions
 
     func validate() throws {
         if let last, last < 1 { throw ValidationError("--last \(last): must be at least 1") }
+        if let state {
+            for s in state.split(separator: ",", omittingEmptySubsequences: false) where JobRecord.State(rawValue: String(s)) == nil {
+                throw ValidationError("--state \(s): choose among \(JobRecord.State.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+        }
+        if let user, UserNames.uid(of: user) == nil { throw ValidationError("--user \(user): no such user") }
     }
 
     func run() throws {
@@ -141,19 +153,81 @@ struct ListCommand: ParsableCommand {
                 jobs = page + jobs
                 before = first.id
             }
-            if client.json { return printJSON(jobs) }
-            print(pad("JOB", 14) + pad("STATE", 12) + pad("OWNER", 7) + pad("ALGORITHM", 15) + pad("MODEL", 18) + pad("EPOCH", 12) + "TEST ACC")
-            for j in jobs {
-                let epoch = j.progress?.epoch.map { ProgressLine.fixed($0, 2) } ?? "-"
-                let acc = (j.summary?.testAccuracy ?? j.progress?.testAccuracy).map { ProgressLine.fixed($0 * 100, 2) + "%" } ?? "-"
-                print(
-                    pad(j.id, 14) + pad(j.state.rawValue, 12) + pad("\(j.owner)", 7) + pad(j.spec.algorithm.name, 15)
-                        + pad(j.spec.model, 18) + pad("\(epoch)/\(ProgressLine.fixed(j.spec.epochs, 0))", 12) + acc)
+            let states = state.map { Set($0.split(separator: ",").compactMap { JobRecord.State(rawValue: String($0)) }) }
+            let owner = user.flatMap { UserNames.uid(of: $0) }
+            jobs = jobs.filter { j in
+                (states?.contains(j.state) ?? true) && (owner.map { j.owner == $0 } ?? true)
+                    && (name.map { n in j.spec.name?.contains(n) == true } ?? true)
             }
+            if client.json { return printJSON(jobs) }
+            let rows = jobs.map { j -> [String] in
+                let epoch = j.progress?.epoch.map { ProgressLine.fixed($0, 2) } ?? (j.summary.map { ProgressLine.fixed($0.epochs, 2) } ?? "-")
+                let acc = (j.summary?.testAccuracy ?? j.progress?.testAccuracy).map { ProgressLine.fixed($0 * 100, 2) + "%" } ?? "-"
+                return [
+                    j.id, j.spec.name ?? "-", j.state.rawValue, UserNames.name(of: j.owner), j.spec.algorithm.name, j.spec.model,
+                    "\(epoch)/\(ProgressLine.fixed(j.spec.epochs, 0))", acc, Times.clock(j.submitted),
+                    j.started.map { s in Times.duration((j.ended ?? (j.state.isFinished ? s : Date().timeIntervalSince1970)) - s) } ?? "-",
+                ]
+            }
+            printTable(["JOB", "NAME", "STATE", "USER", "ALGORITHM", "MODEL", "EPOCH", "TEST ACC", "SUBMITTED", "DURATION"], rows)
         }
     }
+}
 
-    func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
+/// Prints rows under a header, each column as wide as its widest cell.
+func printTable(_ header: [String], _ rows: [[String]]) {
+    let widths = header.indices.map { c in ([header[c]] + rows.map { $0[c] }).map(\.count).max() ?? 0 }
+    for row in [header] + rows {
+        let cells = row.enumerated().map { c, cell in c == row.count - 1 ? cell : cell.padding(toLength: widths[c], withPad: " ", startingAt: 0) }
+        print(cells.joined(separator: "  "))
+    }
+}
+
+/// User names for uids and back, from the password database.
+enum UserNames {
+    static func name(of uid: UInt32) -> String {
+        var pwd = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getpwuid_r(uid, &pwd, &buffer, buffer.count, &result) == 0, result != nil, let n = pwd.pw_name else {
+            return "\(uid)"
+        }
+        return String(cString: n)
+    }
+
+    static func uid(of user: String) -> UInt32? {
+        if let uid = UInt32(user) { return uid }
+        var pwd = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getpwnam_r(user, &pwd, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
+        return pwd.pw_uid
+    }
+}
+
+/// Times as the CLI shows them: local clock times, and durations.
+enum Times {
+    /// "14:03:12" today, "12-01 14:03" on another day.
+    static func clock(_ t: Double) -> String {
+        var seconds = time_t(t)
+        var parts = tm()
+        localtime_r(&seconds, &parts)
+        var now = time(nil)
+        var today = tm()
+        localtime_r(&now, &today)
+        if parts.tm_year == today.tm_year && parts.tm_yday == today.tm_yday {
+            return String(format: "%02d:%02d:%02d", parts.tm_hour, parts.tm_min, parts.tm_sec)
+        }
+        return String(format: "%04d-%02d-%02d %02d:%02d", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min)
+    }
+
+    /// "42s", "3m05s", "2h14m".
+    static func duration(_ s: Double) -> String {
+        let n = max(0, Int(s.rounded()))
+        if n < 60 { return "\(n)s" }
+        if n < 3600 { return String(format: "%dm%02ds", n / 60, n % 60) }
+        return String(format: "%dh%02dm", n / 3600, (n % 3600) / 60)
+    }
 }
 
 struct StatusCommand: ParsableCommand {
@@ -165,8 +239,13 @@ struct StatusCommand: ParsableCommand {
         try runVerb {
             let r: JobRecord = try client.connect().call(.status, JobRef(job: job))
             if client.json { return printJSON(r) }
-            print("job \(r.id): \(r.state.rawValue)\(r.reason.map { " (\($0))" } ?? "")")
-            print("  owner uid \(r.owner); \(r.spec.algorithm.description) \(r.spec.model) on \(r.spec.data)")
+            print("job \(r.id)\(r.spec.name.map { " (\($0))" } ?? ""): \(r.state.rawValue)\(r.reason.map { " (\($0))" } ?? "")")
+            print("  user \(UserNames.name(of: r.owner)) (uid \(r.owner)); \(r.spec.algorithm.description) \(r.spec.model) on \(r.spec.data)")
+            var times = "  submitted \(Times.clock(r.submitted))"
+            if let s = r.started { times += ", started \(Times.clock(s))" }
+            if let e = r.ended { times += ", ended \(Times.clock(e))" }
+            if let s = r.started { times += "; trained \(Times.duration((r.ended ?? Date().timeIntervalSince1970) - s))" }
+            print(times)
             print("  \(r.spec.workers) workers, batch \(r.spec.batch), \(ProgressLine.fixed(r.spec.epochs, 2)) epochs")
             if let p = r.progress { print("  " + ProgressLine.format(p, accuracy: p.testAccuracy)) }
             if let group = r.cgroup {

@@ -91,6 +91,9 @@ struct TrainingOptions: ParsableArguments {
         help: ArgumentHelp("The algorithm's own options, e.g. --period 16 (listed below with their defaults).", valueName: "algorithm-options"))
     var algorithmOptions: [String] = []
 
+    @Option(help: "A name for the job, shown by list and status (1 to 64 printable characters).")
+    var name: String?
+
     @Option(name: .customLong("job-id"), help: "Job identifier (names the arena /dev/shm/lapwing.<id>); default: generated.")
     var jobID: String?
 
@@ -117,6 +120,7 @@ struct TrainingOptions: ParsableArguments {
         var checked = spec
         checked.checkpointEvery = checkpointEvery
         checked.divergenceBackoffs = try Self.backoffs(onDivergence)
+        checked.name = name
         try checked.validate()
         try Algorithms.check(checked)
         return checked
