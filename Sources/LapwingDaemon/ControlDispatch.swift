@@ -91,6 +91,8 @@ extension ControlServer {
             respond(c, id: id, result: try lapwing { () throws(LapwingError) in try manager.cancel(ref.job, by: c.uid) })
         case .checkpoint(let ref):
             respond(c, id: id, result: try lapwing { () throws(LapwingError) in try manager.checkpoint(ref.job, by: c.uid) })
+        case .remove(let ref):
+            respond(c, id: id, result: try lapwing { () throws(LapwingError) in try manager.remove(ref.job, by: c.uid) })
         case .submit(let args, let fds):
             let spec: JobSpec
             do throws(ProtocolError) {

@@ -24,6 +24,10 @@ public struct DaemonConfig: Sendable, Equatable {
     /// Whether a shutdown leaves running jobs training, for the next daemon to re-attach to
     /// (`--keep-jobs`); otherwise it interrupts them.
     public var keepJobsOnExit = false
+    /// The configuration file's limits, fair share and retention, and the file to read again
+    /// on SIGHUP (nil: none; the defaults hold).
+    public var settings = DaemonSettings()
+    public var settingsPath: String?
     /// Where each job gets its own control group (systemd's delegated subtree), if anywhere.
     public var jobCgroups: JobCgroups?
 
@@ -54,6 +58,14 @@ public struct DaemonConfig: Sendable, Equatable {
 
     /// The user-mode socket path, as clients find it too.
     public static func userSocketPath() throws(LapwingError) -> String { ControlProtocol.userSocketPath() }
+
+    /// The configuration file a daemon of `mode` reads when --config does not name one.
+    public static func defaultSettingsPath(_ mode: Mode) -> String {
+        switch mode {
+        case .system: return "/etc/lapwing/lapwingd.conf"
+        case .user: return (env("XDG_CONFIG_HOME") ?? ((env("HOME") ?? "/tmp") + "/.config")) + "/lapwing/lapwingd.conf"
+        }
+    }
 
     static func userStateDirectory() -> String {
         if let state = env("XDG_STATE_HOME") { return state + "/lapwing" }

@@ -47,6 +47,8 @@ public final class JobManager: Sendable {
     let store: JobStore
     /// NUMA nodes of this machine: the replica count some algorithms default to, for arena estimates.
     let numaNodes: Int
+    /// Limits, fair share and retention: the configuration file's, swapped whole on a reload.
+    let settings: Mutex<DaemonSettings>
     let state = Mutex(State())
     let writers = Mutex<[String: RecordWriter]>([:])
     let log: @Sendable (String) -> Void
@@ -58,6 +60,7 @@ public final class JobManager: Sendable {
     ) throws(LapwingError) {
         self.config = config
         self.log = log
+        settings = Mutex(config.settings)
         descriptors = DescriptorStore(notifier: SystemdNotifier.fromEnvironment(), log: log)
         var stored = DescriptorStore.byJob(inherited)
         numaNodes = max(1, QuickCounts.numaNodes() ?? 1)
@@ -115,6 +118,7 @@ public final class JobManager: Sendable {
             thread.name = "reattach-\(id)"
             thread.start()
         }
+        enforceRetention()
     }
 
     /// What a new daemon makes of a job that an earlier one left unfinished.
@@ -188,6 +192,10 @@ public final class JobManager: Sendable {
         spec.dataDescriptors = nil
         let result: Result<JobRecord, LapwingError> = state.withLock { s in
             if s.shuttingDown { return .failure(LapwingError(.busy, "the daemon is shutting down")) }
+            let queued = s.records.values.filter { $0.owner == owner && $0.state == .queued }.count
+            do throws(LapwingError) {
+                try Self.checkQueueCap(owner: owner, queued: queued, settings: settings.withLock { $0 })
+            } catch { return .failure(error) }
             let id = "j\(s.nextJob)-\(String(UInt32.random(in: 0...0xffff), radix: 16))"
             s.nextJob += 1
             spec.id = id
@@ -219,6 +227,20 @@ public final class JobManager: Sendable {
         log("job \(record.id) submitted by uid \(owner): \(spec.algorithm.description) \(spec.model) on \(spec.data)")
         schedule()
         return try self.status(record.id)
+    }
+
+    /// Reads the configuration file again (SIGHUP, `systemctl reload`): the new limits apply to
+    /// jobs that start from now on, running jobs are left as they are. A file that does not
+    /// read is refused with its line and reason, and the previous settings stay.
+    @discardableResult
+    public func reloadSettings() throws(LapwingError) -> DaemonSettings {
+        guard let path = config.settingsPath else { return settings.withLock { $0 } }
+        let fresh = access(path, F_OK) == 0 ? try DaemonSettings.read(path) : DaemonSettings()
+        settings.withLock { $0 = fresh }
+        log("configuration \(access(path, F_OK) == 0 ? "read again from \(path)" : "reset to the defaults (\(path) is gone)")")
+        enforceRetention()
+        schedule()
+        return fresh
     }
 
     public func pause(_ id: String, by uid: UInt32) throws(LapwingError) -> JobRecord {

@@ -13,26 +13,33 @@ extension JobManager {
     // MARK: Scheduling and supervision
 
     /// Starts queued jobs while they fit in the free cores (a job larger than the machine
-    /// runs alone) and their arenas in the free /dev/shm. A job whose arena does not fit waits
-    /// while other jobs run (their arenas go when they end) and fails when none does.
+    /// runs alone) and their arenas in the free /dev/shm, within their owners' caps
+    /// (`DaemonSettings`): among the jobs whose owner is under its caps, the least-served
+    /// owner's oldest goes first (fair share: core-seconds in the window), else the oldest. A
+    /// job held by a cap says which. A job whose arena does not fit waits while other jobs run
+    /// (their arenas go when they end) and fails when none does.
     public func schedule() {
+        let settings = self.settings.withLock { $0 }
         while true {
             var unfit: (id: String, reason: String)?
-            var waiting: String?
+            var waiting: [String] = []
             let next: (JobRecord, [(role: String, fd: Int32)])? = state.withLock { s in
-                /// The queue's head waits; its reason is saved once, not on every pass.
+                /// A job waits; its reason is saved when it changes, not on every pass.
                 func wait(_ id: String, _ reason: String, _ s: inout State) {
-                    guard var q = s.records[id], q.reason?.hasPrefix("waiting for") != true else { return }
+                    guard var q = s.records[id], q.reason != reason else { return }
                     q.reason = reason
                     s.records[id] = q
-                    waiting = id
+                    waiting.append(id)
                 }
                 guard !s.shuttingDown else { return nil }
                 let busy = s.records.values.filter { $0.state == .running || $0.state == .paused }
                 let used = busy.reduce(0) { $0 + $1.spec.workers }
-                guard let id = s.order.first(where: { s.records[$0]?.state == .queued }), let r = s.records[id] else {
-                    return nil
-                }
+                let queued = s.order.compactMap { s.records[$0] }.filter { $0.state == .queued }
+                guard !queued.isEmpty else { return nil }
+                let pick = Self.choose(queued, busy: busy, all: Array(s.records.values), settings: settings, numaNodes: numaNodes)
+                for (id, reason) in pick.held { wait(id, reason, &s) }
+                guard let r = pick.next else { return nil }
+                let id = r.id
                 let free = config.cores - used
                 guard busy.isEmpty || r.spec.workers <= free else {
                     wait(id, "waiting for \(r.spec.workers) free \(r.spec.workers == 1 ? "core" : "cores") (\(max(0, free)) free)", &s)
@@ -56,7 +63,7 @@ extension JobManager {
                 s.records[id] = started
                 return (started, s.pendingFiles.removeValue(forKey: id) ?? [])
             }
-            if let waiting { try? persist(waiting) }
+            for id in waiting { try? persist(id) }
             if let unfit {
                 _ = try? endUnstarted(unfit.id, .failed, reason: unfit.reason)
                 continue
@@ -287,6 +294,7 @@ extension JobManager {
         end.summary = summary
         end.error = record?.state == .succeeded ? nil : (record?.reason ?? failure)
         notify(id, end, final: true)
+        enforceRetention()
         log("job \(id) ended: \(record?.state.rawValue ?? "?")\(record?.reason.map { " (\($0))" } ?? "")")
     }
 

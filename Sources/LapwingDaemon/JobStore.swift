@@ -42,12 +42,29 @@ struct JobStore {
         try AtomicFile.write(to: dir + "/job.json", bytes: Array(data), mode: 0o640)
     }
 
+    /// Removes a job's directory: renamed out of the way first (one atomic step: the job is
+    /// gone), then deleted; a removal cut short leaves a `.removing-` directory that the next
+    /// `loadAll` deletes.
+    func remove(_ id: String) throws(LapwingError) {
+        let dir = directory(of: id)
+        let doomed = root + "/jobs/.removing-\(id)-\(UInt32.random(in: 0...UInt32.max))"
+        guard rename(dir, doomed) == 0 else { throw LapwingError.system("rename", errno: errno, object: dir) }
+        do {
+            try FileManager.default.removeItem(atPath: doomed)
+        } catch {
+            throw LapwingError(.system, "job \(id): its files could not all be deleted (\(doomed)): \(error)")
+        }
+    }
+
     /// Every saved record; unreadable ones are reported through `problem` and skipped.
     func loadAll(problem: (String) -> Void) -> [JobRecord] {
         let dir = root + "/jobs"
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [] }
         var out: [JobRecord] = []
-        for name in names.sorted() {
+        for name in names.sorted() where name.hasPrefix(".removing-") {
+            try? FileManager.default.removeItem(atPath: "\(dir)/\(name)")
+        }
+        for name in names.sorted() where !name.hasPrefix(".") {
             let path = "\(dir)/\(name)/job.json"
             guard let data = FileManager.default.contents(atPath: path) else { continue }
             do {

@@ -1,6 +1,6 @@
 /// The verbs of protocol version 1.
 public enum Verb: String, Codable, Sendable, CaseIterable {
-    case submit, list, status, watch, pause, resume, cancel, checkpoint, export, logs, topology, version
+    case submit, list, status, watch, pause, resume, cancel, checkpoint, remove, export, logs, topology, version
 
     /// Verbs that send events before their final response.
     public var isStreaming: Bool {
@@ -217,6 +217,7 @@ public enum Call: Sendable {
     case resume(ResumeArgs, files: [OwnedFD])
     case cancel(JobRef)
     case checkpoint(JobRef)
+    case remove(JobRef)
     case export(ExportArgs)
     case logs(JobRef)
     case topology
@@ -232,6 +233,7 @@ public enum Call: Sendable {
         case .resume: .resume
         case .cancel: .cancel
         case .checkpoint: .checkpoint
+        case .remove: .remove
         case .export: .export
         case .logs: .logs
         case .topology: .topology
@@ -284,6 +286,7 @@ public enum Call: Sendable {
             return .resume(args, files: fds)
         case .cancel: return .cancel(try job())
         case .checkpoint: return .checkpoint(try job())
+        case .remove: return .remove(try job())
         case .export: return .export(try ExportArgs.decode(request.args, context: context, requestID: id))
         case .logs: return .logs(try job())
         case .topology: try none(); return .topology

@@ -319,6 +319,27 @@ struct CancelCommand: ParsableCommand {
     func run() throws { try JobVerb.run(.cancel, job, client) }
 }
 
+struct RemoveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rm", abstract: "Remove finished jobs with their files (model, metrics, logs, checkpoint).")
+    @Argument(help: "The job ids.") var jobs: [String]
+    @OptionGroup var client: ClientOptions
+
+    func validate() throws {
+        if jobs.isEmpty { throw ValidationError("name at least one job") }
+    }
+
+    func run() throws {
+        try runVerb {
+            let c = try client.connect()
+            for job in jobs {
+                let r: JobRecord = try c.call(.remove, JobRef(job: job))
+                if client.json { printJSON(r) } else { print("job \(r.id): removed") }
+            }
+        }
+    }
+}
+
 struct WatchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "watch", abstract: "Follow a job's progress until it ends.",

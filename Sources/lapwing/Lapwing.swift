@@ -13,7 +13,7 @@ struct Lapwing: ParsableCommand {
         version: LapwingVersion.string,
         subcommands: [
             RunCommand.self, SubmitCommand.self, ListCommand.self, StatusCommand.self, WatchCommand.self,
-            PauseCommand.self, ResumeCommand.self, CancelCommand.self, CheckpointCommand.self, ExportCommand.self,
+            PauseCommand.self, ResumeCommand.self, CancelCommand.self, CheckpointCommand.self, RemoveCommand.self, ExportCommand.self,
             LogsCommand.self,
             DaemonTopologyCommand.self, VersionCommand.self, JobHostCommand.self,
         ]

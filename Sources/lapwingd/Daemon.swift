@@ -40,7 +40,7 @@ final class Daemon: Sendable {
             .init(
                 service: NotifierService(manager: manager, ready: ready, logger: logger),
                 successTerminationBehavior: .ignore, serviceName: "notifier"),
-            .init(service: HangupService(logger: logger), successTerminationBehavior: .ignore, serviceName: "hangup"),
+            .init(service: HangupService(manager: manager, logger: logger), successTerminationBehavior: .ignore, serviceName: "hangup"),
         ]
         var groupConfig = ServiceGroupConfiguration(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
@@ -174,15 +174,23 @@ struct NotifierService: Service {
     }
 }
 
-/// Logs SIGHUP and otherwise ignores it: there is no configuration file to reload yet, and its
-/// default action would end the daemon (a terminal that closes sends it to `lapwingd --user`).
+/// SIGHUP (`systemctl reload lapwingd`): reads the configuration file again. A file that does
+/// not read leaves the previous configuration in force, with the reason in the log.
 struct HangupService: Service {
+    let manager: JobManager
     let logger: Logger
 
     func run() async throws {
         let hangups = await UnixSignalsSequence(trapping: .sighup)
+        let notifier = SystemdNotifier.fromEnvironment()
         for await _ in hangups.cancelOnGracefulShutdown() {
-            logger.notice("SIGHUP: ignored (lapwingd has no configuration to reload yet)")
+            try? notifier?.notify([("RELOADING", "1")])
+            do throws(LapwingError) {
+                try manager.reloadSettings()
+            } catch {
+                logger.error("configuration not reloaded, the previous one stays: \(error)")
+            }
+            try? notifier?.notify([("READY", "1")])
         }
     }
 }

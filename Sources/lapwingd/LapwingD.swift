@@ -27,7 +27,7 @@ struct LapwingD: AsyncParsableCommand {
             (systemd's RUNTIME_DIRECTORY and STATE_DIRECTORY win when set); user mode on
             $XDG_RUNTIME_DIR/lapwing/control.sock with state in $XDG_STATE_HOME/lapwing. A socket passed by
             systemd (LISTEN_FDS) is used as it is. SIGTERM and SIGINT stop the daemon (running jobs are
-            interrupted cleanly); SIGHUP is ignored (there is no configuration file to reload yet).
+            interrupted cleanly); SIGHUP reads the configuration file again (--config).
             \(ExitStatus.summary)
             """,
         version: LapwingVersion.string)
@@ -63,6 +63,12 @@ struct LapwingD: AsyncParsableCommand {
     var keepJobs = false
 
     @Option(
+        help: ArgumentHelp(
+            "The configuration file: limits per user and group, fair share, retention (default: /etc/lapwing/lapwingd.conf, or $XDG_CONFIG_HOME/lapwing/lapwingd.conf in user mode; a default one that does not exist means the defaults). SIGHUP reads it again.",
+            valueName: "file"))
+    var config: String?
+
+    @Option(
         name: .customLong("job-cgroups"),
         help: ArgumentHelp(
             "Where each job gets its own control group: auto (under the service's group when systemd delegated it, Delegate=yes), off, or a cgroup v2 directory the daemon may write.",
@@ -73,7 +79,7 @@ struct LapwingD: AsyncParsableCommand {
         if jobCgroups != "auto", jobCgroups != "off", !jobCgroups.hasPrefix("/") {
             throw ValidationError("--job-cgroups \(jobCgroups): needs auto, off or an absolute path")
         }
-        for (name, value) in [("--socket", socket), ("--state-dir", stateDirectory)] {
+        for (name, value) in [("--socket", socket), ("--state-dir", stateDirectory), ("--config", config)] {
             if let value, value.isEmpty || value.utf8.contains(0) { throw ValidationError("\(name): needs a path") }
         }
         if let socketMode, parsedSocketMode == nil {
@@ -125,6 +131,12 @@ struct LapwingD: AsyncParsableCommand {
             if let socket { config.socketPath = socket }
             if let stateDirectory { config.stateDirectory = stateDirectory }
             config.keepJobsOnExit = keepJobs
+            // The configuration file: one named here must exist; the default one may not.
+            let settingsPath = self.config ?? DaemonConfig.defaultSettingsPath(mode == .user ? .user : .system)
+            config.settingsPath = settingsPath
+            if self.config != nil || access(settingsPath, F_OK) == 0 {
+                config.settings = try DaemonSettings.read(settingsPath)
+            }
             switch jobCgroups {
             case "auto": config.jobCgroups = JobCgroups.delegated()
             case "off": config.jobCgroups = nil

@@ -26,7 +26,7 @@ final class DaemonHarness {
         chmod(runtime, 0o755)
     }
 
-    var environment: [String: String] { ["XDG_RUNTIME_DIR": runtime, "XDG_STATE_HOME": stateHome] }
+    var environment: [String: String] { ["XDG_RUNTIME_DIR": runtime, "XDG_STATE_HOME": stateHome, "XDG_CONFIG_HOME": dir + "/config"] }
 
     /// Starts the daemon and waits until its socket accepts connections.
     func start(extraEnvironment: [String: String] = [:], arguments: [String] = ["--user", "--socket-mode", "0666"]) throws {

@@ -140,7 +140,7 @@ import Glibc
             #expect(try Call.decode(Request(id: 1, verb: verb)).verb == verb)
             expectProtocolError(.unknownField) { _ = try Call.decode(Request(id: 1, verb: verb, args: ["job": "x"])) }
         }
-        #expect(Verb.allCases.count == 12)
+        #expect(Verb.allCases.count == 13)
         #expect(Verb.allCases.filter(\.isStreaming) == [.watch])
     }
 

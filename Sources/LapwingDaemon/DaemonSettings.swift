@@ -1,0 +1,216 @@
+import Foundation
+import LapwingCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What the daemon's configuration file sets (`/etc/lapwing/lapwingd.conf`, or
+/// `$XDG_CONFIG_HOME/lapwing/lapwingd.conf` for a user's daemon; lapwingd(8) lists every key):
+/// limits per user and per group, fair share, retention. systemd-style INI:
+///
+///     [Limits]                  # every user
+///     CoresPerUser = 8          # cores one user's running jobs may hold together
+///     QueuedJobsPerUser = 50    # jobs one user may have waiting
+///     ArenaBytesPerUser = 16G   # /dev/shm one user's running jobs may hold together
+///     [User:alice]              # one user's own limits (the same keys, without "PerUser")
+///     Cores = 16
+///     [Group:students]          # the limits of every member of a group
+///     Cores = 2
+///     [Scheduling]
+///     FairShare = yes           # the least-served user's job starts first
+///     FairShareWindow = 86400   # seconds of history that "served" counts
+///     [Retention]
+///     KeepFinishedJobs = 1000   # finished jobs kept (the oldest go first)
+///     KeepFinishedDays = 30     # finished jobs older than this go
+///
+/// A user's limit is the first that applies of: their [User:] section, the [Group:] sections
+/// of their groups (the largest value among them), [Limits].
+public struct DaemonSettings: Sendable, Equatable {
+    public struct Limits: Sendable, Equatable {
+        public var cores: Int?
+        public var queuedJobs: Int?
+        public var arenaBytes: Int?
+
+        public init(cores: Int? = nil, queuedJobs: Int? = nil, arenaBytes: Int? = nil) {
+            self.cores = cores
+            self.queuedJobs = queuedJobs
+            self.arenaBytes = arenaBytes
+        }
+    }
+
+    /// [Limits]: every user's.
+    public var limits = Limits(queuedJobs: 100)
+    public var users: [String: Limits] = [:]
+    public var groups: [String: Limits] = [:]
+    public var fairShare = true
+    public var fairShareWindow = 86400.0
+    public var keepFinishedJobs: Int?
+    public var keepFinishedDays: Double?
+    /// The file these came from (nil: the defaults).
+    public var source: String?
+
+    public init() {}
+
+    /// The limits of `uid`: its [User:] section, else the most generous [Group:] section among
+    /// its groups, else [Limits]; key by key.
+    public func limits(of uid: UInt32) -> (limits: Limits, from: [String]) {
+        var out = limits
+        var from = ["[Limits]", "[Limits]", "[Limits]"]
+        let account = UserAccount(uid: uid)
+        let groupLimits = groups.filter { account.groups.contains($0.key) }.sorted { $0.key < $1.key }
+        func pick(_ key: WritableKeyPath<Limits, Int?>, _ i: Int) {
+            var best: (Int, String)?
+            for (name, g) in groupLimits {
+                if let v = g[keyPath: key], best.map({ v > $0.0 }) ?? true { best = (v, "[Group:\(name)]") }
+            }
+            if let best {
+                out[keyPath: key] = best.0
+                from[i] = best.1
+            }
+            if let name = account.name, let u = users[name], let v = u[keyPath: key] {
+                out[keyPath: key] = v
+                from[i] = "[User:\(name)]"
+            }
+        }
+        pick(\.cores, 0)
+        pick(\.queuedJobs, 1)
+        pick(\.arenaBytes, 2)
+        return (out, from)
+    }
+
+    // MARK: Reading
+
+    /// Reads a file; errors name it, the line and the reason ("lapwingd.conf:7: ...").
+    public static func read(_ path: String) throws(LapwingError) -> DaemonSettings {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw LapwingError.system("open", errno: errno == 0 ? ENOENT : errno, object: path)
+        }
+        guard data.count <= 1 << 20 else { throw LapwingError(.invalidData, "\(path): larger than 1 MiB") }
+        guard let text = String(data: data, encoding: .utf8) else { throw LapwingError(.invalidData, "\(path): not UTF-8 text") }
+        var s = try parse(text, name: path)
+        s.source = path
+        return s
+    }
+
+    public static func parse(_ text: String, name: String) throws(LapwingError) -> DaemonSettings {
+        var s = DaemonSettings()
+        var section: String?
+        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            func bad(_ why: String) -> LapwingError { LapwingError(.invalidArgument, "\(name):\(n + 1): \(why)") }
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
+            if line.hasPrefix("[") {
+                guard line.hasSuffix("]"), line.count > 2 else { throw bad("a section header is [Name]") }
+                let header = String(line.dropFirst().dropLast())
+                guard ["Limits", "Scheduling", "Retention"].contains(header) || header.hasPrefix("User:") || header.hasPrefix("Group:")
+                else {
+                    throw bad("unknown section [\(header)]; the sections are [Limits], [User:NAME], [Group:NAME], [Scheduling], [Retention]")
+                }
+                if let colon = header.firstIndex(of: ":"), header[header.index(after: colon)...].isEmpty {
+                    throw bad("[\(header)] needs a name after the colon")
+                }
+                section = header
+                continue
+            }
+            guard let eq = line.firstIndex(of: "=") else { throw bad("expected Key = value, a [Section] or a # comment") }
+            let key = line[..<eq].trimmingCharacters(in: .whitespaces)
+            var value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            if let hash = value.range(of: " #") { value = value[..<hash.lowerBound].trimmingCharacters(in: .whitespaces) }
+            guard let section else { throw bad("\(key) is outside any section") }
+            func count(_ max: Int = 1 << 20) throws(LapwingError) -> Int {
+                guard let v = Int(value), v >= 0, v <= max else { throw bad("\(key) = \(value): needs a whole number from 0 to \(max)") }
+                return v
+            }
+            func bytes() throws(LapwingError) -> Int {
+                guard let v = parseBytes(value) else { throw bad("\(key) = \(value): needs a size such as 512M, 16G or 1T") }
+                return v
+            }
+            func flag() throws(LapwingError) -> Bool {
+                switch value.lowercased() {
+                case "yes", "true", "on", "1": return true
+                case "no", "false", "off", "0": return false
+                default: throw bad("\(key) = \(value): needs yes or no")
+                }
+            }
+            switch section {
+            case "Limits":
+                switch key {
+                case "CoresPerUser": s.limits.cores = try count(4096)
+                case "QueuedJobsPerUser": s.limits.queuedJobs = try count()
+                case "ArenaBytesPerUser": s.limits.arenaBytes = try bytes()
+                default: throw bad("unknown key \(key) in [Limits]; keys: CoresPerUser, QueuedJobsPerUser, ArenaBytesPerUser")
+                }
+            case "Scheduling":
+                switch key {
+                case "FairShare": s.fairShare = try flag()
+                case "FairShareWindow": s.fairShareWindow = Double(try count(365 * 86400))
+                default: throw bad("unknown key \(key) in [Scheduling]; keys: FairShare, FairShareWindow")
+                }
+            case "Retention":
+                switch key {
+                case "KeepFinishedJobs": s.keepFinishedJobs = try count()
+                case "KeepFinishedDays": s.keepFinishedDays = Double(try count(36500))
+                default: throw bad("unknown key \(key) in [Retention]; keys: KeepFinishedJobs, KeepFinishedDays")
+                }
+            default:
+                let isUser = section.hasPrefix("User:")
+                let who = String(section.drop { $0 != ":" }.dropFirst())
+                var l = (isUser ? s.users[who] : s.groups[who]) ?? Limits()
+                switch key {
+                case "Cores": l.cores = try count(4096)
+                case "QueuedJobs": l.queuedJobs = try count()
+                case "ArenaBytes": l.arenaBytes = try bytes()
+                default: throw bad("unknown key \(key) in [\(section)]; keys: Cores, QueuedJobs, ArenaBytes")
+                }
+                if isUser { s.users[who] = l } else { s.groups[who] = l }
+            }
+        }
+        return s
+    }
+
+    /// "512M", "16G", "1T", "4096" (bytes; K, M, G, T are powers of 1024).
+    static func parseBytes(_ text: String) -> Int? {
+        guard let last = text.last else { return nil }
+        let units: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
+        if let unit = units[Character(last.uppercased())] {
+            guard let n = Int(text.dropLast()), n >= 0, n <= Int.max / unit else { return nil }
+            return n * unit
+        }
+        return Int(text).flatMap { $0 >= 0 ? $0 : nil }
+    }
+}
+
+/// A uid's name and the names of its groups, from the user and group databases.
+struct UserAccount {
+    let name: String?
+    let groups: Set<String>
+
+    init(uid: UInt32) {
+        var pwd = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 16384)
+        guard getpwuid_r(uid, &pwd, &buffer, buffer.count, &result) == 0, result != nil, let n = pwd.pw_name else {
+            name = nil
+            groups = []
+            return
+        }
+        name = String(cString: n)
+        var count: Int32 = 64
+        var ids = [gid_t](repeating: 0, count: 64)
+        if getgrouplist(n, pwd.pw_gid, &ids, &count) < 0 {
+            ids = [gid_t](repeating: 0, count: Int(count))
+            _ = getgrouplist(n, pwd.pw_gid, &ids, &count)
+        }
+        var names = Set<String>()
+        for gid in ids.prefix(Int(max(0, count))) {
+            var grp = group()
+            var gresult: UnsafeMutablePointer<group>?
+            var gbuf = [CChar](repeating: 0, count: 16384)
+            if getgrgid_r(gid, &grp, &gbuf, gbuf.count, &gresult) == 0, gresult != nil, let g = grp.gr_name {
+                names.insert(String(cString: g))
+            }
+        }
+        groups = names
+    }
+}

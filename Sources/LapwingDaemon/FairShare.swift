@@ -1,0 +1,79 @@
+import Foundation
+import LapwingCore
+import LapwingEngine
+import LapwingJob
+
+/// Which queued job starts next, and which are held by their owners' caps (`schedule`).
+extension JobManager {
+    struct Choice {
+        var next: JobRecord?
+        /// Jobs held by a cap, with the reason that names it.
+        var held: [(id: String, reason: String)] = []
+    }
+
+    /// Among the queued jobs (oldest first) whose owners are under their caps given the
+    /// running ones: with fair share, the job of the owner served least (core-seconds of its
+    /// jobs within the window, running ones up to now), oldest first among equals; else the
+    /// oldest.
+    static func choose(
+        _ queued: [JobRecord], busy: [JobRecord], all: [JobRecord], settings: DaemonSettings, numaNodes: Int,
+        now: Double = Date().timeIntervalSince1970
+    ) -> Choice {
+        var choice = Choice()
+        var limits: [UInt32: (limits: DaemonSettings.Limits, from: [String])] = [:]
+        var eligible: [JobRecord] = []
+        for r in queued {
+            let (lim, from) = limits[r.owner] ?? settings.limits(of: r.owner)
+            limits[r.owner] = (lim, from)
+            let mine = busy.filter { $0.owner == r.owner }
+            let user = UserAccount(uid: r.owner).name ?? "uid \(r.owner)"
+            func key(_ perUser: String, _ i: Int) -> String {
+                from[i] == "[Limits]" ? "\(perUser)PerUser in \(from[i])" : "\(perUser) in \(from[i])"
+            }
+            if let cap = lim.cores {
+                let cores = mine.reduce(0) { $0 + $1.spec.workers }
+                if r.spec.workers > cap {
+                    choice.held.append((r.id, "held by a cap: it needs \(r.spec.workers) cores, more than the \(cap) that \(key("Cores", 0)) allows \(user)"))
+                    continue
+                }
+                if cores + r.spec.workers > cap {
+                    choice.held.append((r.id, "held by a cap: \(user)'s running jobs hold \(cores) of the \(cap) \(cap == 1 ? "core" : "cores") that \(key("Cores", 0)) allows"))
+                    continue
+                }
+            }
+            if let cap = lim.arenaBytes, let need = r.spec.arenaBytes(numaNodes: numaNodes) {
+                let held = mine.reduce(0) { $0 + ($1.spec.arenaBytes(numaNodes: numaNodes) ?? 0) }
+                if held + need > cap {
+                    choice.held.append((r.id, "held by a cap: \(user)'s running jobs hold \(formatBytes(held)) of /dev/shm and this one needs \(formatBytes(need)); \(key("ArenaBytes", 2)) allows \(formatBytes(cap))"))
+                    continue
+                }
+            }
+            eligible.append(r)
+        }
+        guard settings.fairShare, eligible.count > 1 else {
+            choice.next = eligible.first
+            return choice
+        }
+        let since = now - settings.fairShareWindow
+        var served: [UInt32: Double] = [:]
+        for r in all {
+            guard let start = r.started else { continue }
+            let end = r.ended ?? (r.state.isFinished ? start : now)
+            let overlap = max(0, min(end, now) - max(start, since))
+            served[r.owner, default: 0] += overlap * Double(r.spec.workers)
+        }
+        choice.next = eligible.min { (served[$0.owner] ?? 0) < (served[$1.owner] ?? 0) }
+        return choice
+    }
+
+    /// Refuses a submit that would put its owner over its cap of queued jobs.
+    static func checkQueueCap(owner: UInt32, queued: Int, settings: DaemonSettings) throws(LapwingError) {
+        let (lim, from) = settings.limits(of: owner)
+        guard let cap = lim.queuedJobs, queued >= cap else { return }
+        let user = UserAccount(uid: owner).name ?? "uid \(owner)"
+        let key = from[1] == "[Limits]" ? "QueuedJobsPerUser in [Limits]" : "QueuedJobs in \(from[1])"
+        throw LapwingError(
+            .busy, "\(user) has \(queued) queued \(queued == 1 ? "job" : "jobs"), the most that \(key) allows (\(cap))",
+            detail: "wait for one to start, or cancel one")
+    }
+}

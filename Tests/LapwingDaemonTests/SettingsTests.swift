@@ -1,0 +1,177 @@
+import Foundation
+import LapwingDaemon
+import LapwingJob
+import LapwingTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The configuration file (issue #14): its reading, with file:line errors.
+@Suite struct SettingsFileTests {
+    @Test func everySectionReads() throws {
+        let s = try DaemonSettings.parse(
+            """
+            # limits
+            [Limits]
+            CoresPerUser = 4   # every user
+            QueuedJobsPerUser = 10
+            ArenaBytesPerUser = 2G
+            [User:root]
+            Cores = 16
+            [Group:nogroup]
+            Cores = 1
+            QueuedJobs = 3
+            [Scheduling]
+            FairShare = no
+            FairShareWindow = 3600
+            [Retention]
+            KeepFinishedJobs = 500
+            KeepFinishedDays = 7
+            """, name: "lapwingd.conf")
+        #expect(s.limits == DaemonSettings.Limits(cores: 4, queuedJobs: 10, arenaBytes: 2 << 30))
+        #expect(s.users["root"]?.cores == 16 && s.groups["nogroup"]?.queuedJobs == 3)
+        #expect(!s.fairShare && s.fairShareWindow == 3600 && s.keepFinishedJobs == 500 && s.keepFinishedDays == 7)
+        let root = s.limits(of: 0)
+        #expect(root.limits.cores == 16 && root.from[0] == "[User:root]")
+        #expect(root.limits.queuedJobs == 10 && root.from[1] == "[Limits]")
+        let nobody = s.limits(of: 65534)
+        #expect(nobody.limits.cores == 1 && nobody.from[0] == "[Group:nogroup]" && nobody.limits.queuedJobs == 3)
+    }
+
+    @Test func aBadLineIsNamedWithItsFileAndLine() {
+        for (text, wanted) in [
+            ("[Limits]\nCoresPerUser = many\n", "lapwingd.conf:2: CoresPerUser = many: needs a whole number"),
+            ("[Limits]\n\nCores = 2\n", "lapwingd.conf:3: unknown key Cores in [Limits]"),
+            ("CoresPerUser = 2\n", "lapwingd.conf:1: CoresPerUser is outside any section"),
+            ("[Limit]\n", "lapwingd.conf:1: unknown section [Limit]"),
+            ("[User:]\n", "lapwingd.conf:1: [User:] needs a name"),
+            ("[Limits]\nArenaBytesPerUser = 3X\n", "lapwingd.conf:2: ArenaBytesPerUser = 3X: needs a size"),
+            ("[Scheduling]\nFairShare = maybe\n", "lapwingd.conf:2: FairShare = maybe: needs yes or no"),
+            ("[Limits]\njust words\n", "lapwingd.conf:2: expected Key = value"),
+        ] {
+            do {
+                _ = try DaemonSettings.parse(text, name: "lapwingd.conf")
+                Issue.record("accepted: \(text)")
+            } catch {
+                #expect(error.message.hasPrefix(wanted), "\(error.message)")
+            }
+        }
+    }
+}
+
+/// Limits and fair share between two users (root and nobody, through setpriv) on the daemon,
+/// and `systemctl reload`'s SIGHUP.
+extension DaemonTests {
+@Suite struct UserLimitsTests {
+    func record(_ d: DaemonHarness, _ id: String) throws -> JobRecord {
+        try decode(JobRecord.self, d.cli(["status", id, "--json"]).stdout)
+    }
+
+    func submit(_ d: DaemonHarness, workers: Int, asNobody: Bool = false) throws -> (status: Int32, id: String?, stderr: String) {
+        let r = try d.cli(
+            ["submit", "--json", "--data", fashionMNIST, "--model", "mlp:784-64-10", "--algorithm", "hogwild",
+             "--workers", "\(workers)", "--epochs", "500", "--eval-every", "0"], asNobody: asNobody)
+        return (r.status, r.status == 0 ? try decode(JobRecord.self, r.stdout).id : nil, r.stderr)
+    }
+
+    func writeConfig(_ d: DaemonHarness, _ text: String) throws {
+        try FileManager.default.createDirectory(atPath: d.dir + "/config/lapwing", withIntermediateDirectories: true)
+        try text.write(toFile: d.dir + "/config/lapwing/lapwingd.conf", atomically: true, encoding: .utf8)
+    }
+
+    @Test func aPerUserCapHoldsTheThirdJobAndAReloadLiftsIt() throws {
+        let d = try DaemonHarness(tag: "caps")
+        defer { d.cleanUp() }
+        try writeConfig(d, "[Limits]\nCoresPerUser = 1\n")
+        try d.start()
+        let a = try #require(submit(d, workers: 1).id)
+        let held = try #require(submit(d, workers: 1).id)
+        let b = try #require(submit(d, workers: 1, asNobody: true).id)
+        #expect(try eventually(timeout: 60) { try record(d, a).state == .running && record(d, b).state == .running })
+        let reason = try record(d, held).reason ?? ""
+        #expect(try record(d, held).state == .queued)
+        #expect(reason.contains("held by a cap") && reason.contains("CoresPerUser in [Limits]") && reason.contains("root"), "\(reason)")
+        let hosts = try (record(d, a).hostPID, record(d, b).hostPID)
+
+        // A bad file is refused with its line; the previous limits stay.
+        try writeConfig(d, "[Limits]\nCoresPerUser = lots\n")
+        kill(d.daemon!.pid, SIGHUP)
+        #expect(eventually(timeout: 30) { d.daemon!.stderr.contains("lapwingd.conf:2: CoresPerUser = lots") }, "\(d.daemon!.stderr)")
+        #expect(try record(d, held).reason == reason)
+
+        // Raised, the cap no longer holds it: it waits for a core like any job; nothing running moved.
+        try writeConfig(d, "[Limits]\nCoresPerUser = 2\n")
+        kill(d.daemon!.pid, SIGHUP)
+        let lifted = try eventually(timeout: 30) { try record(d, held).reason?.hasPrefix("waiting for 1 free core") == true }
+        #expect(lifted, "\((try? record(d, held))?.reason ?? "")")
+        #expect(try (record(d, a).hostPID, record(d, b).hostPID) == hosts)
+        #expect(try record(d, a).state == .running && record(d, b).state == .running)
+        for id in [a, held, b] { _ = try d.cli(["cancel", id]) }
+    }
+
+    @Test func fairShareStartsTheLessServedUsersJobFirstAndTheQueueHasACap() throws {
+        let d = try DaemonHarness(tag: "fair")
+        defer { d.cleanUp() }
+        try writeConfig(d, "[Limits]\nQueuedJobsPerUser = 1\n")
+        try d.start()
+        let first = try #require(submit(d, workers: 2).id)
+        #expect(try eventually(timeout: 60) { try record(d, first).state == .running })
+        let rootsNext = try #require(submit(d, workers: 2).id)
+        let refused = try submit(d, workers: 2)
+        #expect(refused.status != 0 && refused.stderr.contains("root has 1 queued job, the most that QueuedJobsPerUser in [Limits] allows (1)"),
+                "\(refused.stderr)")
+        let nobodys = try #require(submit(d, workers: 2, asNobody: true).id)
+        // root has been served (its first job), nobody not at all: nobody's job goes next.
+        #expect(try d.cli(["cancel", first]).status == 0)
+        #expect(try eventually(timeout: 60) { try record(d, nobodys).state == .running })
+        #expect(try record(d, rootsNext).state == .queued)
+        for id in [nobodys, rootsNext] { _ = try d.cli(["cancel", id]) }
+    }
+}
+}
+
+/// `lapwing rm` and the retention policy: finished jobs go, running and queued ones never.
+extension DaemonTests {
+@Suite struct RetentionTests {
+    @Test func retentionRemovesOldFinishedJobsAndNothingElse() throws {
+        let d = try DaemonHarness(tag: "retention")
+        defer { d.cleanUp() }
+        try FileManager.default.createDirectory(atPath: d.dir + "/config/lapwing", withIntermediateDirectories: true)
+        try "[Retention]\nKeepFinishedJobs = 2\n".write(toFile: d.dir + "/config/lapwing/lapwingd.conf", atomically: true, encoding: .utf8)
+        try d.start()
+        let short = ["--model", "softmax", "--workers", "1", "--epochs", "0.1", "--eval-every", "0"]
+        // A long job runs throughout (it is not finished, so it is never removed).
+        let running = try d.submit(["--model", "mlp:784-64-10", "--workers", "1", "--epochs", "500", "--eval-every", "0"]).id
+        var done: [String] = []
+        for _ in 0..<4 {
+            let id = try d.submit(short).id
+            _ = try d.cli(["watch", id], timeout: 300)
+            done.append(id)
+        }
+        let listed = try decode([JobRecord].self, d.cli(["list", "--json"]).stdout).map(\.id)
+        #expect(listed.contains(running))
+        #expect(!listed.contains(done[0]) && !listed.contains(done[1]), "\(listed)")
+        #expect(listed.contains(done[2]) && listed.contains(done[3]), "\(listed)")
+        #expect(!FileManager.default.fileExists(atPath: d.stateDirectory + "/jobs/\(done[0])"))
+        #expect(d.daemon!.stderr.contains("job \(done[0]) removed by the retention policy: only the newest 2 finished jobs are kept"))
+
+        // rm: a finished job goes with its files; a running one is refused; an unknown one named.
+        let rm = try d.cli(["rm", done[3]])
+        #expect(rm.status == 0 && rm.stdout.contains("removed"), "\(rm.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: d.stateDirectory + "/jobs/\(done[3])"))
+        let busy = try d.cli(["rm", running])
+        #expect(busy.status != 0 && busy.stderr.contains("only a finished job is removed"), "\(busy.stderr)")
+        let other = try d.cli(["rm", done[2]], asNobody: true)
+        #expect(other.status != 0 && other.stderr.contains("belongs to uid 0"), "\(other.stderr)")
+        _ = try d.cli(["cancel", running])
+
+        // A restarted daemon knows only what is left.
+        d.stop()
+        try d.start()
+        let after = try decode([JobRecord].self, d.cli(["list", "--json"]).stdout).map(\.id)
+        #expect(Set(after) == Set([running, done[2]]), "\(after)")
+    }
+}
+}
