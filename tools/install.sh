@@ -22,10 +22,11 @@ while [ $# -gt 0 ]; do
 done
 if [ $user = 1 ]; then
   bindir="$HOME/.local/bin" unitdir="$HOME/.config/systemd/user" units=(lapwingd-user.service)
-  sharedir="${XDG_DATA_HOME:-$HOME/.local/share}"
+  sharedir="${XDG_DATA_HOME:-$HOME/.local/share}" confdir="${XDG_CONFIG_HOME:-$HOME/.config}/lapwing"
+  systemctl=(systemctl --user)
 else
   bindir="$prefix/bin" unitdir=/etc/systemd/system units=(lapwingd.service lapwingd.socket)
-  sharedir="$prefix/share"
+  sharedir="$prefix/share" confdir=/etc/lapwing systemctl=(systemctl)
   [ "$(id -u)" = 0 ] || [ $dry = 1 ] || { echo "install.sh: system install needs root (or use --user)" >&2; exit 1; }
 fi
 bins=(lapwingd lapwing lapwing-numa)
@@ -33,6 +34,9 @@ bins=(lapwingd lapwing lapwing-numa)
 docs=(
   "man/lapwing.1:$sharedir/man/man1/lapwing.1"
   "man/lapwing-numa.1:$sharedir/man/man1/lapwing-numa.1"
+  "man/lapwingd.8:$sharedir/man/man8/lapwingd.8"
+  "lapwingd.conf.example:$confdir/lapwingd.conf.example"
+  "README.md:$sharedir/doc/lapwing/README.md"
   "completions/lapwing.bash:$sharedir/bash-completion/completions/lapwing"
   "completions/_lapwing:$sharedir/zsh/site-functions/_lapwing"
   "completions/lapwing.fish:$sharedir/fish/vendor_completions.d/lapwing.fish"
@@ -47,12 +51,19 @@ reload() {
 }
 
 if [ $uninstall = 1 ]; then
+  # Disabled and stopped first, so that no symlink of an enabled unit is left dangling.
+  if systemd_running; then
+    for u in "${units[@]}"; do
+      [ -e "$unitdir/$u" ] && run "${systemctl[@]}" disable --now "$u" >/dev/null 2>&1 || true
+    done
+  fi
   for b in "${bins[@]}"; do [ -e "$bindir/$b" ] && run rm -f "$bindir/$b"; done
   for u in "${units[@]}"; do [ -e "$unitdir/$u" ] && run rm -f "$unitdir/$u"; done
   for d in "${docs[@]}"; do [ -e "${d#*:}" ] && run rm -f "${d#*:}"; done
   [ $user = 1 ] || { [ -e /etc/sysusers.d/lapwing.conf ] && run rm -f /etc/sysusers.d/lapwing.conf; }
   reload
-  echo "lapwing: uninstalled (the state in /var/lib/lapwing or ~/.local/state/lapwing is kept)"
+  [ -d "$confdir" ] && run rmdir --ignore-fail-on-non-empty "$confdir"
+  echo "lapwing: uninstalled (kept: the state in /var/lib/lapwing or ~/.local/state/lapwing, and $confdir/lapwingd.conf if you wrote one)"
   exit 0
 fi
 
@@ -64,7 +75,7 @@ for u in "${units[@]}"; do [ -f "systemd/$u" ] || { echo "install.sh: systemd/$u
 # The man page and completions come from the parser itself (swift-argument-parser's plugin and
 # --generate-completion-script), into the build folder first.
 if [ $dry = 1 ]; then
-  echo "would generate lapwing(1), lapwing-numa(1) and bash/zsh/fish completions in $gen"
+  echo "would generate lapwing(1), lapwing-numa(1) and bash/zsh/fish completions in $gen, beside lapwingd(8)"
 else
   rm -rf "$gen" && mkdir -p "$gen/man" "$gen/completions"
   swift package --allow-writing-to-directory "$gen/man" generate-manual --configuration release \
@@ -74,6 +85,11 @@ else
     case $sh in bash) f=lapwing.bash ;; zsh) f=_lapwing ;; fish) f=lapwing.fish ;; esac
     .build/release/lapwing --generate-completion-script $sh > "$gen/completions/$f"
   done
+  # Written by hand, not generated: lapwingd(8) (for its configuration, files and signals) and
+  # the example configuration.
+  cp docs/lapwingd.8 "$gen/man/lapwingd.8"
+  cp systemd/lapwingd.conf.example "$gen/lapwingd.conf.example"
+  cp README.md "$gen/README.md"
   for d in "${docs[@]}"; do
     [ -s "$gen/${d%%:*}" ] || { echo "install.sh: $gen/${d%%:*} was not generated" >&2; exit 1; }
   done
@@ -87,7 +103,7 @@ for u in "${units[@]}"; do
   elif [ $dry = 1 ]; then
     echo "would write $unitdir/$u with ExecStart from $bindir"
   else
-    sed "s|/usr/local/bin/|$bindir/|g" "systemd/$u" > "$unitdir/$u.tmp" && mv "$unitdir/$u.tmp" "$unitdir/$u"
+    sed "s|/usr/local/bin/|$bindir/|g; s|/usr/local/share/|$sharedir/|g" "systemd/$u" > "$unitdir/$u.tmp" && mv "$unitdir/$u.tmp" "$unitdir/$u"
   fi
 done
 for d in "${docs[@]}"; do run install -D -m 0644 "$gen/${d%%:*}" "${d#*:}"; done

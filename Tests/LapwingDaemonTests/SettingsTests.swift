@@ -175,3 +175,31 @@ extension DaemonTests {
     }
 }
 }
+
+/// The configuration's documentation: every key in lapwingd(8) and the example file, and the
+/// example file reads, commented and uncommented.
+@Suite struct SettingsDocTests {
+    static let keys = [
+        "CoresPerUser", "QueuedJobsPerUser", "ArenaBytesPerUser", "Cores", "QueuedJobs", "ArenaBytes", "FairShare",
+        "FairShareWindow", "KeepFinishedJobs", "KeepFinishedDays",
+    ]
+
+    @Test func everyKeyIsDocumentedAndTheExampleReads() throws {
+        let man = try String(contentsOfFile: SystemdUnitTests.repo + "/docs/lapwingd.8", encoding: .utf8)
+        let example = try String(contentsOfFile: SystemdUnitTests.repo + "/systemd/lapwingd.conf.example", encoding: .utf8)
+        for key in Self.keys {
+            #expect(man.contains(".B \(key)") || man.contains(".BR \(key)") || man.contains("\(key),"), "lapwingd.8 lacks \(key)")
+            #expect(example.contains("#\(key) =") || example.contains("\(key) ="), "the example lacks \(key)")
+        }
+        for section in ["SIGNALS", "FILES", "ENVIRONMENT", "SEE ALSO"] { #expect(man.contains(".SH \(section)")) }
+        _ = try DaemonSettings.parse(example, name: "lapwingd.conf.example")
+        // Uncommented (keys and sections), it still reads and sets what it says.
+        let live = example.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            line.hasPrefix("#") && (line.dropFirst().first?.isUppercase == true || line.dropFirst().hasPrefix("["))
+                && (line.contains("=") || line.dropFirst().hasPrefix("[")) ? String(line.dropFirst()) : String(line)
+        }.joined(separator: "\n")
+        let s = try DaemonSettings.parse(live, name: "lapwingd.conf.example")
+        #expect(s.limits.cores == 8 && s.users["alice"]?.cores == 16 && s.groups["students"]?.queuedJobs == 5)
+        #expect(s.keepFinishedJobs == 1000 && s.keepFinishedDays == 30)
+    }
+}
