@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The one C target: thin headers per subsystem (shm, numa, proc, blas) and the arena layout.
@@ -58,6 +59,7 @@ let package = Package(
             dependencies: [
                 "LapwingCore", "LapwingJob", "LapwingEngine", "LapwingArena", "LapwingTopology", "LapwingProtocol", "CLapwing",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict
         ),

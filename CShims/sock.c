@@ -3,6 +3,7 @@
 #include "lapwing_sock.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <string.h>
@@ -235,4 +236,60 @@ int lw_datagram_send(const char *path, const void *bytes, size_t count) {
     if (sendto(fd, bytes, count, MSG_NOSIGNAL, (struct sockaddr *)&addr, sizeof(addr)) >= 0) return 0;
     if (errno != EINTR) return -errno;
   }
+}
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+int lw_tcp_listen_loopback(const char *host, int port, int backlog) {
+  struct addrinfo hints, *res = NULL;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  char service[16];
+  if (port < 1 || port > 65535) return -EINVAL;
+  snprintf(service, sizeof service, "%d", port);
+  int r = getaddrinfo(host, service, &hints, &res);
+  if (r != 0 || res == NULL) return -EADDRNOTAVAIL;
+  int loopback = 0;
+  if (res->ai_family == AF_INET) {
+    struct sockaddr_in *a = (struct sockaddr_in *)res->ai_addr;
+    loopback = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+  } else if (res->ai_family == AF_INET6) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)res->ai_addr;
+    loopback = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
+  }
+  if (!loopback) {
+    freeaddrinfo(res);
+    return -EPERM;
+  }
+  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    int e = errno;
+    freeaddrinfo(res);
+    return -e;
+  }
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, backlog) != 0) {
+    int e = errno;
+    close(fd);
+    freeaddrinfo(res);
+    return -e;
+  }
+  freeaddrinfo(res);
+  return fd;
+}
+
+int lw_is_tcp_listener(int fd) {
+  int type = 0, listening = 0, domain = 0;
+  socklen_t n = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &n) != 0 || type != SOCK_STREAM) return 0;
+  n = sizeof listening;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &n) != 0 || !listening) return 0;
+  n = sizeof domain;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &n) != 0) return 0;
+  return domain == AF_INET || domain == AF_INET6;
 }

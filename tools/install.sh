@@ -25,7 +25,7 @@ if [ $user = 1 ]; then
   sharedir="${XDG_DATA_HOME:-$HOME/.local/share}" confdir="${XDG_CONFIG_HOME:-$HOME/.config}/lapwing"
   systemctl=(systemctl --user)
 else
-  bindir="$prefix/bin" unitdir=/etc/systemd/system units=(lapwingd.service lapwingd.socket)
+  bindir="$prefix/bin" unitdir=/etc/systemd/system units=(lapwingd.service lapwingd.socket lapwingd-metrics.socket)
   sharedir="$prefix/share" confdir=/etc/lapwing systemctl=(systemctl)
   [ "$(id -u)" = 0 ] || [ $dry = 1 ] || { echo "install.sh: system install needs root (or use --user)" >&2; exit 1; }
 fi
@@ -116,5 +116,6 @@ reload
 if [ $user = 1 ]; then
   echo "lapwing: installed; start it with: systemctl --user enable --now lapwingd-user"
 else
-  echo "lapwing: installed; start it with: systemctl enable --now lapwingd.socket (add users to group lapwing)"
+  echo "lapwing: installed; start it with: systemctl enable --now lapwingd.socket (add users to group lapwing);"
+  echo "  Prometheus metrics on 127.0.0.1:9464: systemctl enable --now lapwingd-metrics.socket && systemctl restart lapwingd"
 fi

@@ -9,7 +9,7 @@
 #   - each job runs in a control group of its own (systemctl status lists job-ID under the
 #     service's delegated group); the journal's entries carry JOB_ID= and USER=; the unit's
 #     exposure (systemd-analyze security) is 1.0 or less; systemctl reload applies a changed
-#     limit without touching a running job;
+#     limit without touching a running job; the metrics socket serves a running job's samples/s;
 #   - a job survives systemctl restart and a kill -9 of the daemon (same host, still training), a
 #     queued job stays queued, and a killed job host is started again from the checkpoint with
 #     the data from systemd's descriptor store; the job ends within 0.5 points of an undisturbed
@@ -60,7 +60,7 @@ fi
 [ -x "$root/usr/bin/ps" ] || chroot "$root" apt-get install -y -q procps >/dev/null
 step "installing binaries, units and the lapwing user"
 install -m 0755 .build/release/lapwingd .build/release/lapwing .build/release/lapwing-numa "$root/usr/local/bin/"
-install -m 0644 systemd/lapwingd.service systemd/lapwingd.socket "$root/etc/systemd/system/"
+install -m 0644 systemd/lapwingd.service systemd/lapwingd.socket systemd/lapwingd-metrics.socket "$root/etc/systemd/system/"
 install -D -m 0644 systemd/sysusers.d/lapwing.conf "$root/etc/sysusers.d/lapwing.conf"
 chroot "$root" systemd-sysusers >/dev/null
 chroot "$root" id alice >/dev/null 2>&1 || chroot "$root" useradd -m -G lapwing alice
@@ -163,6 +163,20 @@ echo "$refused" | grep -q "QueuedJobsPerUser" || fail "the reloaded cap did not 
 echo "   after systemctl reload: $refused" >&2
 inside rm -f /etc/lapwing/lapwingd.conf
 inside systemctl reload lapwingd.service
+# The metrics socket: systemd binds 127.0.0.1:9464 (the container shares this machine's network)
+# and hands it to the daemon on its next start; a running job's samples/s are scraped.
+inside systemctl enable --now lapwingd-metrics.socket >/dev/null 2>&1
+inside systemctl restart lapwingd.service
+[ "$(inside pgrep -x lw-host | head -1)" = "$host" ] || fail "the job host did not survive the restart for the metrics socket"
+scraped=""
+for _ in $(seq 50); do
+  scraped=$(python3 -c 'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:9464/metrics", timeout=10).read().decode())' 2>/dev/null || true)
+  echo "$scraped" | grep -q "lapwing_job_samples_per_second{.*job=\"$job\"" && break
+  sleep 0.2
+done
+rate_line=$(echo "$scraped" | grep "lapwing_job_samples_per_second{.*job=\"$job\"" | head -1)
+[ -n "$rate_line" ] || fail "no samples/s of job $job at http://127.0.0.1:9464/metrics: $(echo "$scraped" | head -5)"
+echo "   metrics: $rate_line" >&2
 inside kill -9 "$(inside systemctl show lapwingd.service -p MainPID --value)"
 for _ in $(seq 100); do [ "$(inside systemctl is-active lapwingd.service)" = active ] && break; sleep 0.1; done
 [ "$(inside systemctl is-active lapwingd.service)" = active ] || fail "systemd did not restart the killed daemon"

@@ -73,6 +73,13 @@ int lw_epoll_wait(int ep, int *fds, unsigned *events, int max, int timeout_ms);
 /// socket: the native journal protocol), from one socket kept open. Returns 0 or -errno.
 int lw_datagram_send(const char *path, const void *bytes, size_t count);
 
+/// A TCP socket listening on a loopback address (127.0.0.0/8 or ::1) `host`:`port`, for the
+/// metrics endpoint. Returns the fd, -EPERM for an address that is not loopback, or -errno.
+int lw_tcp_listen_loopback(const char *host, int port, int backlog);
+
+/// 1 if `fd` is a listening TCP (IPv4 or IPv6) socket, else 0.
+int lw_is_tcp_listener(int fd);
+
 #ifdef __cplusplus
 }
 #endif

@@ -27,6 +27,12 @@ extension ControlServer {
                 frame.fds.forEach { $0.close() }
                 throw ProtocolError(.badFrame, "a second hello")
             }
+            let began = ContinuousClock.now
+            defer {
+                let took = ContinuousClock.now - began
+                manager.metrics.recordRequest(
+                    request.verb.rawValue, seconds: Double(took.components.seconds) + Double(took.components.attoseconds) * 1e-18)
+            }
             do throws(ProtocolError) {
                 try dispatch(c, request, Call.decode(request, fds: frame.fds))
             } catch {

@@ -49,6 +49,8 @@ public final class JobManager: Sendable {
     let numaNodes: Int
     /// Limits, fair share and retention: the configuration file's, swapped whole on a reload.
     let settings: Mutex<DaemonSettings>
+    /// What the metrics endpoint exports.
+    public let metrics = DaemonMetrics()
     let state = Mutex(State())
     let writers = Mutex<[String: RecordWriter]>([:])
     let log: @Sendable (String) -> Void

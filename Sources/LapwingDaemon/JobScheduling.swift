@@ -60,6 +60,7 @@ extension JobManager {
                 started.state = .running
                 started.reason = nil
                 started.started = Date().timeIntervalSince1970
+                metrics.recordQueueWait(started.started! - r.submitted)
                 s.records[id] = started
                 return (started, s.pendingFiles.removeValue(forKey: id) ?? [])
             }

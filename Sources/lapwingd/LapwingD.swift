@@ -69,6 +69,13 @@ struct LapwingD: AsyncParsableCommand {
     var config: String?
 
     @Option(
+        name: .customLong("metrics-address"),
+        help: ArgumentHelp(
+            "Serve Prometheus metrics at http://HOST:PORT/metrics, on a loopback address only (default: off; under systemd, enable lapwingd-metrics.socket instead).",
+            valueName: "host:port"))
+    var metricsAddress: String?
+
+    @Option(
         name: .customLong("job-cgroups"),
         help: ArgumentHelp(
             "Where each job gets its own control group: auto (under the service's group when systemd delegated it, Delegate=yes), off, or a cgroup v2 directory the daemon may write.",
@@ -152,7 +159,15 @@ struct LapwingD: AsyncParsableCommand {
                 let (level, fields) = JobLogFields.metadata(for: message)
                 log.log(level: level, "\(message)", metadata: fields)
             }
-            let manager = try JobManager(config: config, inherited: inherited.filter { $0.fd != activated }, log: jobLog)
+            // The metrics socket: systemd's (lapwingd-metrics.socket), else --metrics-address.
+            var metricsFD = inherited.first { $0.name == "metrics" && lw_is_tcp_listener($0.fd) == 1 }?.fd
+            if metricsFD == nil, let metricsAddress { metricsFD = try MetricsServer.listen(metricsAddress) }
+            let manager = try JobManager(
+                config: config, inherited: inherited.filter { $0.fd != activated && $0.fd != metricsFD }, log: jobLog)
+            if let metricsFD {
+                MetricsServer(listener: metricsFD, manager: manager).start()
+                log.info("metrics at http://\(metricsAddress ?? "the lapwingd-metrics socket")/metrics")
+            }
             let server = try ControlServer(
                 config: config, manager: manager, socketMode: parsedSocketMode ?? (mode == .user ? 0o600 : 0o660),
                 activated: activated, log: jobLog)
