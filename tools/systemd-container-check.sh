@@ -165,8 +165,9 @@ inside rm -f /etc/lapwing/lapwingd.conf
 inside systemctl reload lapwingd.service
 # The metrics socket: systemd binds 127.0.0.1:9464 (the container shares this machine's network)
 # and hands it to the daemon on its next start; a running job's samples/s are scraped.
-inside systemctl enable --now lapwingd-metrics.socket >/dev/null 2>&1
-inside systemctl restart lapwingd.service
+inside systemctl enable --now lapwingd-metrics.socket >/dev/null 2>&1 \
+  || fail "lapwingd-metrics.socket did not start: $(inside systemctl status lapwingd-metrics.socket --no-pager 2>&1 | tail -5)"
+inside systemctl restart lapwingd.service || fail "lapwingd did not restart with the metrics socket"
 [ "$(inside pgrep -x lw-host | head -1)" = "$host" ] || fail "the job host did not survive the restart for the metrics socket"
 scraped=""
 for _ in $(seq 50); do

@@ -11,7 +11,7 @@ import Testing
         let dir = try TestSupport.temporaryDirectory("units")
         defer { TestSupport.removeTemporaryDirectory(dir) }
         let daemon = try TestSupport.binary("lapwingd")
-        for name in ["lapwingd.service", "lapwingd.socket", "lapwingd-user.service"] {
+        for name in ["lapwingd.service", "lapwingd.socket", "lapwingd-metrics.socket", "lapwingd-user.service"] {
             let text = try String(contentsOfFile: Self.repo + "/systemd/" + name, encoding: .utf8)
                 .replacingOccurrences(of: "/usr/local/bin/lapwingd", with: daemon)
                 .replacingOccurrences(of: "%h/.local/bin/lapwingd", with: daemon)
@@ -19,7 +19,7 @@ import Testing
         }
         let r = try runProgram(
             "/usr/bin/env",
-            ["-C", dir, "systemd-analyze", "verify", "--man=no", "lapwingd.service", "lapwingd.socket", "lapwingd-user.service"])
+            ["-C", dir, "systemd-analyze", "verify", "--man=no", "lapwingd.service", "lapwingd.socket", "lapwingd-metrics.socket", "lapwingd-user.service"])
         #expect(r.status == 0, "systemd-analyze verify: \(r.stderr)")
         #expect(r.stderr.isEmpty, "systemd-analyze verify printed: \(r.stderr)")
     }
