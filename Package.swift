@@ -85,8 +85,9 @@ let package = Package(
         .executableTarget(
             name: "lapwing-numa",
             dependencies: [
-                "LapwingCore", "LapwingTopology", "LapwingArena",
+                "CLapwing", "LapwingCore", "LapwingTopology", "LapwingArena", "LapwingModels", "LapwingEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Atomics", package: "swift-atomics"),
             ],
             swiftSettings: strict
         ),

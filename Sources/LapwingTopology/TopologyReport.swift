@@ -43,7 +43,7 @@ public struct TopologyReport: Codable, Sendable, Equatable {
                 "\(cores.count)", node.cpus.isEmpty ? "-" : formatCPUList(node.cpus),
             ])
         }
-        out += table(nodeRows, rightAligned: [0, 1, 3])
+        out += textTable(nodeRows, rightAligned: [0, 1, 3])
         out.append("")
         out.append("cores (core: hyper-thread siblings):")
         for node in t.nodes {
@@ -62,7 +62,7 @@ public struct TopologyReport: Codable, Sendable, Equatable {
         for (i, node) in t.nodes.enumerated() {
             distRows.append(["\(node.osIndex)"] + t.distances[i].map(String.init))
         }
-        out += table(distRows, rightAligned: Set(0...t.nodes.count)).map { "  " + $0 }
+        out += textTable(distRows, rightAligned: Set(0...t.nodes.count)).map { "  " + $0 }
         out.append("")
 
         let p = placement
@@ -73,13 +73,13 @@ public struct TopologyReport: Codable, Sendable, Equatable {
         }
         workerRows.append(["averager", "\(p.averager.cpu)", "\(p.averager.core)", "\(p.averager.node)", "-"])
         workerRows.append(["host", "\(p.host.cpu)", "\(p.host.core)", "\(p.host.node)", "-"])
-        out += table(workerRows, rightAligned: [1, 2, 3, 4])
+        out += textTable(workerRows, rightAligned: [1, 2, 3, 4])
         out.append("")
         var replicaRows = [["replica", "node", "workers"]]
         for r in p.replicas {
             replicaRows.append(["\(r.replica)", "\(r.node)", formatCPUList(r.workers)])
         }
-        out += table(replicaRows, rightAligned: [0, 1])
+        out += textTable(replicaRows, rightAligned: [0, 1])
         if !p.notes.isEmpty {
             out.append("")
             out.append("notes:")
@@ -87,16 +87,18 @@ public struct TopologyReport: Codable, Sendable, Equatable {
         }
         return out.joined(separator: "\n")
     }
+}
 
-    private func table(_ rows: [[String]], rightAligned: Set<Int>) -> [String] {
-        let columns = rows.map(\.count).max() ?? 0
-        let widths = (0..<columns).map { c in rows.map { c < $0.count ? $0[c].count : 0 }.max() ?? 0 }
-        return rows.map { row in
-            row.enumerated().map { c, cell in
-                let pad = String(repeating: " ", count: widths[c] - cell.count)
-                return rightAligned.contains(c) ? pad + cell : cell + pad
-            }.joined(separator: "  ").droppingTrailingSpaces()
-        }
+/// Rows of cells as lines of aligned columns (two spaces apart); the columns in `rightAligned` are
+/// padded on the left. Trailing spaces are dropped.
+public func textTable(_ rows: [[String]], rightAligned: Set<Int>) -> [String] {
+    let columns = rows.map(\.count).max() ?? 0
+    let widths = (0..<columns).map { c in rows.map { c < $0.count ? $0[c].count : 0 }.max() ?? 0 }
+    return rows.map { row in
+        row.enumerated().map { c, cell in
+            let pad = String(repeating: " ", count: widths[c] - cell.count)
+            return rightAligned.contains(c) ? pad + cell : cell + pad
+        }.joined(separator: "  ").droppingTrailingSpaces()
     }
 }
 

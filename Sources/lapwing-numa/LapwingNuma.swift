@@ -12,9 +12,9 @@ import Glibc
 struct LapwingNuma: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lapwing-numa",
-        abstract: "NUMA tools for Lapwing: topology and placement.",
+        abstract: "NUMA tools for Lapwing: topology and placement, arenas, and what the nodes cost.",
         discussion: ExitStatus.summary + " (arena: 5 when the job has no arena)",
-        subcommands: [TopologyCommand.self, ArenaCommand.self]
+        subcommands: [TopologyCommand.self, ArenaCommand.self, BenchCommand.self]
     )
 
     /// As ParsableCommand's main, but a command line the parser refuses exits 2, as in every
