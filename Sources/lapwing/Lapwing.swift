@@ -12,7 +12,7 @@ struct Lapwing: ParsableCommand {
         discussion: ExitStatus.summary,
         version: LapwingVersion.string,
         subcommands: [
-            RunCommand.self, SubmitCommand.self, ListCommand.self, StatusCommand.self, WatchCommand.self,
+            RunCommand.self, SubmitCommand.self, StudyCommand.self, PlotCommand.self, ListCommand.self, StatusCommand.self, WatchCommand.self,
             PauseCommand.self, ResumeCommand.self, CancelCommand.self, ExportCommand.self, LogsCommand.self,
             DaemonTopologyCommand.self, VersionCommand.self, JobHostCommand.self,
         ]

@@ -54,39 +54,7 @@ struct RunCommand: ParsableCommand {
             throw ValidationError(e.description)
         }
         _ = lw_install_stop_handlers()
-        let host = try HostProcess(executable: currentExecutablePath(), arguments: ["job-host"], spec: spec)
-        var progress = ProgressLine()
-        var summary: JobSummary?
-        var failure: String?
-        var forwarded = false
-        while let events = host.events(timeout: 0.2) {
-            for e in events {
-                switch e.event {
-                case .started:
-                    if let s = e.started, !json {
-                        progress.finish()
-                        writeError(
-                            "lapwing: job \(spec.id): \(spec.algorithm.description), \(s.workers.count) workers on cpus \(s.workerCPUs), "
-                                + "\(s.replicas) replica(s), \(s.parameters) parameters, arena \(s.arena), BLAS \(s.blas)\n")
-                    }
-                case .progress, .evaluation: if !json { progress.show(e) }
-                case .finished: summary = e.summary
-                case .failed: failure = e.error
-                }
-            }
-            // Ctrl-C at a terminal reaches the host too; a signal sent to us alone is passed on.
-            if lw_stop_signal() != 0 && !forwarded {
-                forwarded = true
-                host.kill(SIGINT)
-            }
-        }
-        progress.finish()
-        let status = host.wait() ?? 0
-        if summary == nil && failure == nil {
-            // The host died without a word (e.g. kill -9): clean up what it cannot.
-            JobHost.cleanUpAfterLostHost(spec)
-            failure = "the job host \(describeWaitStatus(status))"
-        }
+        let (summary, failure) = try ForegroundJob.run(spec, quiet: json)
         if let summary {
             if json {
                 print(HostEvent.jsonString(summary))
@@ -117,6 +85,49 @@ struct RunCommand: ParsableCommand {
     }
 }
 
+
+/// One job trained by a job host child of this process (`run`, `study --foreground`).
+enum ForegroundJob {
+    /// Runs `spec` until its host ends, showing progress on stderr unless `quiet` (each line
+    /// after `prefix`); a stop signal this process alone received is passed on to the host
+    /// (install the stop handlers first). Returns the summary, or why there is none.
+    static func run(_ spec: JobSpec, quiet: Bool, prefix: String = "") throws -> (summary: JobSummary?, failure: String?) {
+        let host = try HostProcess(executable: currentExecutablePath(), arguments: ["job-host"], spec: spec)
+        var progress = ProgressLine(prefix: prefix)
+        var summary: JobSummary?
+        var failure: String?
+        var forwarded = false
+        while let events = host.events(timeout: 0.2) {
+            for e in events {
+                switch e.event {
+                case .started:
+                    if let s = e.started, !quiet {
+                        progress.finish()
+                        writeError(
+                            "lapwing: job \(spec.id): \(spec.algorithm.description), \(s.workers.count) workers on cpus \(s.workerCPUs), "
+                                + "\(s.replicas) replica(s), \(s.parameters) parameters, arena \(s.arena), BLAS \(s.blas)\n")
+                    }
+                case .progress, .evaluation: if !quiet { progress.show(e) }
+                case .finished: summary = e.summary
+                case .failed: failure = e.error
+                }
+            }
+            // Ctrl-C at a terminal reaches the host too; a signal sent to us alone is passed on.
+            if lw_stop_signal() != 0 && !forwarded {
+                forwarded = true
+                host.kill(SIGINT)
+            }
+        }
+        progress.finish()
+        let status = host.wait() ?? 0
+        if summary == nil && failure == nil {
+            // The host died without a word (e.g. kill -9): clean up what it cannot.
+            JobHost.cleanUpAfterLostHost(spec)
+            failure = "the job host \(describeWaitStatus(status))"
+        }
+        return (summary, failure)
+    }
+}
 
 /// `lapwing job-host`: the process that owns one job (started by `run` and by the daemon).
 struct JobHostCommand: ParsableCommand {
