@@ -45,16 +45,16 @@ public struct StudyJob: Sendable {
             }
         }
         let algorithm = summary?.algorithm ?? name
-        let settings = summary.map(Self.settings(of:)) ?? ""
+        let settings = summary.map { Self.settings(of: $0) } ?? ""
         return StudyJob(
             label: summary == nil ? name : "\(algorithm) (\(name))", algorithm: algorithm, settings: settings, summary: summary,
             evaluations: events)
     }
 
-    /// The knobs of a summary as `name=value` words, with its compressor.
-    public static func settings(of s: JobSummary) -> String {
+    /// The knobs of a summary as `name=value` words, with its compressor unless `compression` is false.
+    public static func settings(of s: JobSummary, compression: Bool = true) -> String {
         var words = (s.knobs ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\(StudyFormat.number($0.value))" }
-        if let c = s.compression { words.append("compress=\(c.replacingOccurrences(of: " ", with: ","))") }
+        if compression, let c = s.compression { words.append("compress=\(c.replacingOccurrences(of: " ", with: ","))") }
         return words.joined(separator: " ")
     }
 

@@ -104,7 +104,7 @@ struct StudyCommand: ParsableCommand {
                     if spec.dataSplit != .iid && job.sweptOption?.hasPrefix("data-split=") != true {
                         words.append("data-split=\(spec.dataSplit)")
                     }
-                    let knobs = StudyJob.settings(of: summary)
+                    let knobs = StudyJob.settings(of: summary, compression: job.sweptOption?.hasPrefix("compress=") != true)
                     if !knobs.isEmpty { words.append(knobs) }
                     done.append(
                         StudyJob(label: job.label, algorithm: job.algorithm, settings: words.joined(separator: " "), summary: summary, evaluations: events))

@@ -110,6 +110,8 @@ struct StudyPlan {
     static func title(data: String, model: String) -> String {
         let body = data.split(separator: ":", maxSplits: 1).last.map(String.init) ?? data
         let first = body.split(whereSeparator: { $0 == "," || $0 == ";" }).first.map(String.init) ?? body
-        return "\((first as NSString).lastPathComponent) \(model)"
+        var name = (first as NSString).lastPathComponent
+        for suffix in [".gz", ".train", ".txt"] where name.hasSuffix(suffix) { name.removeLast(suffix.count) }
+        return "\(name) \(model)"
     }
 }
