@@ -47,7 +47,9 @@ extension JobTests {
 
         for job in ["01-hogwild", "02-local-sgd"] {
             let metrics = try String(contentsOfFile: out + "/jobs/\(job)/metrics.jsonl", encoding: .utf8)
-            #expect(metrics.split(separator: "\n").count >= 2, "\(job): 400 epochs evaluated every 40")
+            // Evaluations are taken when the host looks (every 20 ms), so a fast machine may see
+            // only the final one of this short job.
+            #expect(metrics.split(separator: "\n").count >= 1 && metrics.contains("\"event\":\"evaluation\""), "\(job)")
             #expect(FileManager.default.fileExists(atPath: out + "/jobs/\(job)/summary.json"))
         }
         try checkPlots(in: out, labels: ["hogwild", "local-sgd"])
