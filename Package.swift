@@ -74,10 +74,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Studies: several jobs' tables and SVG plots from their summaries and metrics.
+        .target(name: "LapwingStudy", dependencies: ["LapwingCore", "LapwingJob"], swiftSettings: strict),
         .executableTarget(
             name: "lapwing",
             dependencies: [
-                "LapwingCore", "LapwingJob", "LapwingEngine", "LapwingProtocol", "LapwingData", "LapwingTopology",
+                "LapwingCore", "LapwingJob", "LapwingEngine", "LapwingProtocol", "LapwingData", "LapwingTopology", "LapwingStudy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -106,6 +108,7 @@ let package = Package(
             name: "LapwingEngineTests",
             dependencies: [
                 "LapwingEngine", "LapwingJob", "LapwingModels", "LapwingData", "LapwingCore", "LapwingTestSupport", "lapwing",
+                "LapwingStudy",
             ]),
         .testTarget(
             name: "LapwingDaemonTests",

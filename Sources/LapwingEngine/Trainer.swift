@@ -26,6 +26,9 @@ struct Trainer {
     /// The private momentum buffer of unfused steps (nil without momentum).
     let velocity: UnsafeMutablePointer<Float>?
     private var rng: SeededGenerator
+    /// Whether the order is one the workers share (each keeps its slice of a shared draw), or
+    /// this worker's own (it draws only its slice).
+    private let sharedOrder: Bool
     private var order: [Int]
     private var cursor: Int
     private var buffer: BatchBuffer
@@ -50,6 +53,7 @@ struct Trainer {
         let cap = max(batch, capacity ?? batch)
         rng = SeededGenerator(
             seed: c.spec.seed, stream: orderStream ?? (1000 + UInt64(c.index) + 1_000_003 * UInt64(c.incarnation)))
+        sharedOrder = orderStream != nil
         order = trainRows
         cursor = order.count
         buffer = BatchBuffer(cols: data.cols, sparse: data.isSparse, capacity: cap)
@@ -78,9 +82,11 @@ struct Trainer {
     mutating func draw(_ n: Int) { draw(n, keep: 0..<n) }
 
     /// Advances the order by `n` rows and gathers those at positions `keep` of them: a worker's
-    /// slice of a minibatch that several workers share (keep.count <= capacity).
+    /// slice of a minibatch that several workers share (keep.count <= capacity). A worker with an
+    /// order of its own draws `keep.count` rows of it.
     @inline(__always)
     mutating func draw(_ n: Int, keep: Range<Int>) {
+        let (n, keep) = sharedOrder ? (n, keep) : (keep.count, 0..<keep.count)
         var k = 0
         for i in 0..<n {
             if cursor == order.count {

@@ -13,6 +13,22 @@ struct TrainingData {
     let classes: Int?
 
     static func load(_ spec: JobSpec) throws(LapwingError) -> TrainingData {
+        let data = try loadRows(spec)
+        if case .labelSkew = spec.dataSplit {
+            guard data.classes != nil else {
+                throw LapwingError(
+                    .invalidArgument, "--data-split \(spec.dataSplit): \(spec.data) has real-valued labels; a label skew needs classes")
+            }
+            guard data.trainRows.count >= spec.workers else {
+                throw LapwingError(
+                    .invalidArgument,
+                    "--data-split \(spec.dataSplit): \(data.trainRows.count) training rows cannot give each of \(spec.workers) workers one")
+            }
+        }
+        return data
+    }
+
+    private static func loadRows(_ spec: JobSpec) throws(LapwingError) -> TrainingData {
         let (train, maybeTest): (Dataset, Dataset?)
         if let fds = spec.dataDescriptors {
             (train, maybeTest) = try DataSpec.parse(spec.data).load(descriptors: fds, names: spec.dataNames ?? [:])

@@ -19,8 +19,15 @@ struct Worker {
 
     func run() {
         let shape = algorithm.trainerShape(context)
+        // The worker's own rows under --data-split; a worker with a shard of its own samples it
+        // in its own order (a shared order over different shards would mean nothing).
+        let workers = context.replicaWorkers.reduce(0) { $0 + $1.count }
+        let spec = context.spec
+        let rows = DataShards.rows(spec.dataSplit, worker: context.index, workers: workers, of: trainRows, seed: spec.seed) {
+            data.label($0)
+        }
         var trainer = Trainer(
-            context, model: model, data: data, trainRows: trainRows, orderStream: shape.orderStream,
+            context, model: model, data: data, trainRows: rows, orderStream: spec.dataSplit == .iid ? shape.orderStream : nil,
             capacity: shape.capacity, fuseMomentum: shape.fuseMomentum)
         defer { trainer.release() }
         drive(algorithm.workerStep(context), &trainer)

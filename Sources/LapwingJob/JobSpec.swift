@@ -33,6 +33,8 @@ public struct JobSpec: Sendable, Equatable {
     /// Hold out this fraction of the training set as the test set when the data has none.
     public var holdout: Double
     public var seed: UInt64
+    /// Which training rows each worker samples (`--data-split`; absent in the JSON: iid).
+    public var dataSplit: DataSplit = .iid
     /// A testing knob: one worker's steps are delayed (to compare algorithms under a straggler).
     public var straggler: Straggler?
     /// Seconds between two checkpoints while training (nil: `defaultCheckpointEvery`; 0: only
@@ -60,7 +62,8 @@ public struct JobSpec: Sendable, Equatable {
     /// sends one of these is refused).
     public static let fields = [
         "version", "data", "model", "algorithm", "compression", "workers", "replicas", "epochs", "batch", "schedule", "sgd",
-        "evalEvery", "holdout", "seed", "straggler", "checkpointEvery", "divergenceBackoffs", "name", "id", "outputDir", "dataDescriptors", "dataNames",
+        "evalEvery", "holdout", "seed", "dataSplit", "straggler", "checkpointEvery", "divergenceBackoffs", "name", "id", "outputDir",
+        "dataDescriptors", "dataNames",
         "resumeFrom",
     ]
     public static let launcherFields = ["id", "outputDir", "dataDescriptors", "dataNames", "resumeFrom"]
@@ -115,6 +118,7 @@ public struct JobSpec: Sendable, Equatable {
         }
         guard evalEvery >= 0, evalEvery.isFinite else { throw bad("--eval-every \(evalEvery)", "must be >= 0") }
         guard holdout >= 0, holdout < 1 else { throw bad("--holdout \(holdout)", "must be a fraction in [0, 1)") }
+        try dataSplit.validate()
         if let straggler {
             guard straggler.worker >= 0, straggler.worker < workers else {
                 throw bad("--straggler \(straggler.worker):\(straggler.milliseconds)", "worker \(straggler.worker) of \(workers) does not exist")
@@ -215,7 +219,7 @@ public struct Straggler: Codable, Sendable, Equatable {
 extension JobSpec: Codable {
     enum Key: String, CodingKey, CaseIterable {
         case version, data, model, algorithm, compression, workers, replicas, epochs, batch, schedule, sgd, evalEvery, holdout, seed
-        case straggler, checkpointEvery, divergenceBackoffs, name, id, outputDir, dataDescriptors, dataNames, resumeFrom
+        case dataSplit, straggler, checkpointEvery, divergenceBackoffs, name, id, outputDir, dataDescriptors, dataNames, resumeFrom
         /// Version 1 only: the averaging period and warm-up.
         case averaging
     }
@@ -229,7 +233,9 @@ extension JobSpec: Codable {
         }
         let allowed =
             version == 1
-            ? Self.fields.filter { !["version", "straggler", "compression", "checkpointEvery", "divergenceBackoffs", "name", "resumeFrom"].contains($0) } + ["averaging"]
+            ? Self.fields.filter {
+                !["version", "dataSplit", "straggler", "compression", "checkpointEvery", "divergenceBackoffs", "name", "resumeFrom"].contains($0)
+            } + ["averaging"]
             : Self.fields
         try any.refuseUnknown(allowed: allowed, in: "the job spec")
         if let inner = try? any.nestedContainer(keyedBy: AnyKey.self, forKey: AnyKey("sgd")) {
@@ -263,6 +269,7 @@ extension JobSpec: Codable {
         evalEvery = try c.decode(Double.self, forKey: .evalEvery)
         holdout = try c.decode(Double.self, forKey: .holdout)
         seed = try c.decode(UInt64.self, forKey: .seed)
+        dataSplit = try c.decodeIfPresent(DataSplit.self, forKey: .dataSplit) ?? .iid
         straggler = try c.decodeIfPresent(Straggler.self, forKey: .straggler)
         checkpointEvery = try c.decodeIfPresent(Double.self, forKey: .checkpointEvery)
         divergenceBackoffs = try c.decodeIfPresent(Int.self, forKey: .divergenceBackoffs)
@@ -290,6 +297,7 @@ extension JobSpec: Codable {
         try c.encode(evalEvery, forKey: .evalEvery)
         try c.encode(holdout, forKey: .holdout)
         try c.encode(seed, forKey: .seed)
+        if dataSplit != .iid { try c.encode(dataSplit, forKey: .dataSplit) }
         try c.encodeIfPresent(straggler, forKey: .straggler)
         try c.encodeIfPresent(checkpointEvery, forKey: .checkpointEvery)
         try c.encodeIfPresent(divergenceBackoffs, forKey: .divergenceBackoffs)

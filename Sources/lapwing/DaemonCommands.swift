@@ -93,21 +93,8 @@ struct SubmitCommand: ParsableCommand {
             // Checked here as the daemon will: without --workers it gives one per core, and at
             // least one per replica.
             let spec = try training.spec(defaultWorkers: max(1, training.replicas ?? 1), id: "pending", outputDir: nil)
-            // Open every input file here: the daemon never opens a client's path.
-            let inputs = try DataSpec.parse(spec.data).inputFiles()
-            var fds: [Int32] = []
-            defer { for fd in fds { close(fd) } }
-            for f in inputs {
-                let fd = open(f.path, O_RDONLY | O_CLOEXEC)
-                guard fd >= 0 else { throw LapwingError.system("open", errno: errno, object: f.path) }
-                fds.append(fd)
-            }
             let c = try client.connect()
-            var sent = spec
-            if training.workers == nil { sent.workers = 0 }  // the daemon's default: one per core it may use
-            let args = try SubmitArgs(
-                spec: clientJSON(sent), files: inputs.map { FileRole(role: $0.role, name: $0.path) })
-            let record: JobRecord = try c.call(.submit, args, fds: fds)
+            let record = try Self.submit(spec, defaultWorkers: training.workers == nil, to: c)
             if client.json && !watch {
                 printJSON(record)
             } else {
@@ -116,6 +103,26 @@ struct SubmitCommand: ParsableCommand {
             }
             if watch { try Watcher(client: c, json: client.json).watch(record.id) }
         }
+    }
+}
+
+extension SubmitCommand {
+    /// Queues `spec` on the daemon behind `c`, its data files opened here and sent as
+    /// descriptors (the daemon never opens a client's path); `defaultWorkers`: the daemon
+    /// chooses the workers (one per core it may use).
+    static func submit(_ spec: JobSpec, defaultWorkers: Bool, to c: DaemonClient) throws -> JobRecord {
+        let inputs = try DataSpec.parse(spec.data).inputFiles()
+        var fds: [Int32] = []
+        defer { for fd in fds { close(fd) } }
+        for f in inputs {
+            let fd = open(f.path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw LapwingError.system("open", errno: errno, object: f.path) }
+            fds.append(fd)
+        }
+        var sent = spec
+        if defaultWorkers { sent.workers = 0 }
+        let args = try SubmitArgs(spec: clientJSON(sent), files: inputs.map { FileRole(role: $0.role, name: $0.path) })
+        return try c.call(.submit, args, fds: fds)
     }
 }
 
@@ -389,26 +396,33 @@ struct ExportCommand: ParsableCommand {
     func run() throws {
         try runVerb {
             let what: ExportArgs.What = metrics ? .metrics : .model
-            let (info, fds): (ExportResult, [Int32]) = try client.connect().callWithDescriptors(
-                .export, ExportArgs(job: job, what: what))
-            guard let fd = fds.first else { throw LapwingError(.internalError, "the daemon sent no \(what.rawValue) for job \(job)") }
-            defer { for f in fds { close(f) } }
-            try AtomicFile.write(to: output) { (w: inout FileWriter) throws(LapwingError) in
-                var buf = [UInt8](repeating: 0, count: 1 << 16)
-                while true {
-                    let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                    if n < 0 && errno == EINTR { continue }
-                    if n < 0 { throw LapwingError.system("read", errno: errno, object: "job \(job) \(what.rawValue)") }
-                    if n == 0 { break }
-                    try w.write(buf[0..<n])
-                }
-            }
+            let info = try Self.export(job, what, from: client.connect(), to: output)
             if client.json {
                 printJSON(info)
             } else {
                 print("job \(job): \(what.rawValue) (\(formatBytes(info.bytes))) written to \(output)")
             }
         }
+    }
+}
+
+extension ExportCommand {
+    /// Writes job `job`'s model or metrics, as the daemon sends them, to `output` (atomically).
+    static func export(_ job: String, _ what: ExportArgs.What, from c: DaemonClient, to output: String) throws -> ExportResult {
+        let (info, fds): (ExportResult, [Int32]) = try c.callWithDescriptors(.export, ExportArgs(job: job, what: what))
+        guard let fd = fds.first else { throw LapwingError(.internalError, "the daemon sent no \(what.rawValue) for job \(job)") }
+        defer { for f in fds { close(f) } }
+        try AtomicFile.write(to: output) { (w: inout FileWriter) throws(LapwingError) in
+            var buf = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { throw LapwingError.system("read", errno: errno, object: "job \(job) \(what.rawValue)") }
+                if n == 0 { break }
+                try w.write(buf[0..<n])
+            }
+        }
+        return info
     }
 }
 

@@ -12,9 +12,9 @@ struct Lapwing: ParsableCommand {
         discussion: ExitStatus.summary,
         version: LapwingVersion.string,
         subcommands: [
-            RunCommand.self, SubmitCommand.self, ListCommand.self, StatusCommand.self, WatchCommand.self,
-            PauseCommand.self, ResumeCommand.self, CancelCommand.self, CheckpointCommand.self, RemoveCommand.self, ExportCommand.self,
-            LogsCommand.self,
+            RunCommand.self, SubmitCommand.self, StudyCommand.self, PlotCommand.self, ListCommand.self, StatusCommand.self,
+            WatchCommand.self, PauseCommand.self, ResumeCommand.self, CancelCommand.self, CheckpointCommand.self,
+            RemoveCommand.self, ExportCommand.self, LogsCommand.self,
             DaemonTopologyCommand.self, VersionCommand.self, JobHostCommand.self,
         ]
     )

@@ -15,14 +15,18 @@ struct ProgressLine {
     private var lastAccuracy: Double?
     private var drawn = false
 
-    init(plainInterval: Double = 2) {
+    /// Written before each line (a study's "[2/9 lap-sgd] ").
+    let prefix: String
+
+    init(plainInterval: Double = 2, prefix: String = "") {
         tty = isatty(2) != 0
         self.plainInterval = plainInterval
+        self.prefix = prefix
     }
 
     mutating func show(_ e: HostEvent) {
         if let acc = e.testAccuracy { lastAccuracy = acc }
-        let line = Self.format(e, accuracy: lastAccuracy)
+        let line = prefix + Self.format(e, accuracy: lastAccuracy)
         if tty {
             writeError("\r\u{1B}[K" + line)
             drawn = true

@@ -54,17 +54,7 @@ struct RunCommand: ParsableCommand {
             throw ValidationError(e.description)
         }
         _ = lw_install_stop_handlers()
-        var (summary, failure) = try host(spec)
-        var current = spec
-        var backoffs = 0
-        while let next = JobHost.backoff(
-            current, after: summary, checkpoint: current.outputDir.map { $0 + "/" + Checkpoint.fileName }, done: backoffs)
-        {
-            backoffs += 1
-            writeError("lapwing: job \(spec.id): \(JobHost.describeBackoff(next, count: backoffs, of: current.divergenceBackoffs ?? 0))\n")
-            current = next
-            (summary, failure) = try host(current)
-        }
+        let (summary, failure) = try ForegroundJob.run(spec, quiet: json)
         if let summary {
             if json {
                 print(HostEvent.jsonString(summary))
@@ -77,47 +67,6 @@ struct RunCommand: ParsableCommand {
             writeError("lapwing: job \(spec.id) failed: \(failure ?? "unknown error")\n")
             throw ExitCode.failure
         }
-    }
-
-    /// Runs one job host to its end, showing its progress: its summary, or why it has none.
-    func host(_ spec: JobSpec) throws -> (JobSummary?, String?) {
-        // The host's log goes beside its model; the terminal keeps the progress line.
-        let host = try HostProcess(
-            executable: currentExecutablePath(), arguments: ["job-host"], spec: spec,
-            stderrPath: spec.outputDir.map { $0 + "/host.log" })
-        var progress = ProgressLine()
-        var summary: JobSummary?
-        var failure: String?
-        var forwarded = false
-        while let events = host.events(timeout: 0.2) {
-            for e in events {
-                switch e.event {
-                case .started:
-                    if let s = e.started, !json {
-                        progress.finish()
-                        writeError(
-                            "lapwing: job \(spec.id): \(spec.algorithm.description), \(s.workers.count) workers on cpus \(s.workerCPUs), "
-                                + "\(s.replicas) replica(s), \(s.parameters) parameters, arena \(s.arena), BLAS \(s.blas)\n")
-                    }
-                case .progress, .evaluation: if !json { progress.show(e) }
-                case .finished: summary = e.summary
-                case .failed: failure = e.error
-                }
-            }
-            // Ctrl-C at a terminal reaches the host too; a signal sent to us alone is passed on.
-            if lw_stop_signal() != 0 && !forwarded {
-                forwarded = true
-                host.kill(SIGINT)
-            }
-        }
-        progress.finish()
-        let status = host.wait() ?? 0
-        if summary == nil && failure == nil {
-            // The host died without a word (e.g. kill -9): clean up what it cannot.
-            JobHost.cleanUpAfterLostHost(spec)
-            failure = "the job host \(describeWaitStatus(status))"
-        }
-        return (summary, failure)
     }
 
     static func printSummary(_ s: JobSummary) {
@@ -137,6 +86,70 @@ struct RunCommand: ParsableCommand {
     }
 }
 
+
+/// One job trained by a job host child of this process (`run`, `study --foreground`).
+enum ForegroundJob {
+    /// Runs `spec` until its host ends, showing progress on stderr unless `quiet` (each line
+    /// after `prefix`); a stop signal this process alone received is passed on to the host
+    /// (install the stop handlers first). Returns the summary, or why there is none.
+    /// With `--on-divergence backoff`, a host whose training diverged is followed by another
+    /// with half the learning rate, from the job's last checkpoint (`JobHost.backoff`).
+    static func run(_ spec: JobSpec, quiet: Bool, prefix: String = "") throws -> (summary: JobSummary?, failure: String?) {
+        var (summary, failure) = try runHost(spec, quiet: quiet, prefix: prefix)
+        var current = spec
+        var backoffs = 0
+        while let next = JobHost.backoff(
+            current, after: summary, checkpoint: current.outputDir.map { $0 + "/" + Checkpoint.fileName }, done: backoffs)
+        {
+            backoffs += 1
+            writeError("lapwing: job \(spec.id): \(JobHost.describeBackoff(next, count: backoffs, of: current.divergenceBackoffs ?? 0))\n")
+            current = next
+            (summary, failure) = try runHost(current, quiet: quiet, prefix: prefix)
+        }
+        return (summary, failure)
+    }
+
+    /// One job host, to its end.
+    static func runHost(_ spec: JobSpec, quiet: Bool, prefix: String) throws -> (summary: JobSummary?, failure: String?) {
+        // The host's log goes beside its model; the terminal keeps the progress line.
+        let host = try HostProcess(
+            executable: currentExecutablePath(), arguments: ["job-host"], spec: spec,
+            stderrPath: spec.outputDir.map { $0 + "/host.log" })
+        var progress = ProgressLine(prefix: prefix)
+        var summary: JobSummary?
+        var failure: String?
+        var forwarded = false
+        while let events = host.events(timeout: 0.2) {
+            for e in events {
+                switch e.event {
+                case .started:
+                    if let s = e.started, !quiet {
+                        progress.finish()
+                        writeError(
+                            "lapwing: job \(spec.id): \(spec.algorithm.description), \(s.workers.count) workers on cpus \(s.workerCPUs), "
+                                + "\(s.replicas) replica(s), \(s.parameters) parameters, arena \(s.arena), BLAS \(s.blas)\n")
+                    }
+                case .progress, .evaluation: if !quiet { progress.show(e) }
+                case .finished: summary = e.summary
+                case .failed: failure = e.error
+                }
+            }
+            // Ctrl-C at a terminal reaches the host too; a signal sent to us alone is passed on.
+            if lw_stop_signal() != 0 && !forwarded {
+                forwarded = true
+                host.kill(SIGINT)
+            }
+        }
+        progress.finish()
+        let status = host.wait() ?? 0
+        if summary == nil && failure == nil {
+            // The host died without a word (e.g. kill -9): clean up what it cannot.
+            JobHost.cleanUpAfterLostHost(spec)
+            failure = "the job host \(describeWaitStatus(status))"
+        }
+        return (summary, failure)
+    }
+}
 
 /// `lapwing job-host`: the process that owns one job (started by `run` and by the daemon).
 struct JobHostCommand: ParsableCommand {

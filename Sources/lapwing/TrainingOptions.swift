@@ -69,6 +69,13 @@ struct TrainingOptions: ParsableArguments {
     var seed: UInt64 = 1
 
     @Option(
+        name: .customLong("data-split"),
+        help: ArgumentHelp(
+            "Which training rows each worker samples: iid (all of them) or label-skew:ALPHA (a shard of its own whose label mix is drawn from a seeded Dirichlet(ALPHA): 0.1 strongly skewed, 100 about iid).",
+            valueName: "split"))
+    var dataSplit: String = "iid"
+
+    @Option(
         help: ArgumentHelp(
             "Testing: delay every step of worker W by MS milliseconds (compare algorithms under a straggler).",
             valueName: "W:MS"))
@@ -107,6 +114,13 @@ struct TrainingOptions: ParsableArguments {
 
     func spec(defaultWorkers: Int, id: String, outputDir: String?) throws(LapwingError) -> JobSpec {
         let (config, compression) = try Algorithms.parseOptions(algorithmOptions, for: algorithm, compress: compress)
+        return try spec(config, compression, defaultWorkers: defaultWorkers, id: id, outputDir: outputDir)
+    }
+
+    /// The spec of these options with an algorithm and compressor already parsed (a study's).
+    func spec(_ config: AlgorithmConfig, _ compression: AlgorithmConfig?, defaultWorkers: Int, id: String, outputDir: String?)
+        throws(LapwingError) -> JobSpec
+    {
         guard let kind = LearningRateSchedule.Kind(rawValue: lrSchedule) else {
             throw LapwingError(.invalidArgument, "--lr-schedule \(lrSchedule): choose constant, step, cosine or linear")
         }
@@ -121,8 +135,46 @@ struct TrainingOptions: ParsableArguments {
         checked.checkpointEvery = checkpointEvery
         checked.divergenceBackoffs = try Self.backoffs(onDivergence)
         checked.name = name
+        checked.dataSplit = try DataSplit.parse(dataSplit)
         try checked.validate()
         try Algorithms.check(checked)
         return checked
     }
+}
+
+extension TrainingOptions {
+    /// Sets the option `--NAME` of these (a study's `--sweep NAME=VALUE`); false when NAME is not
+    /// one a study sweeps (the algorithms' and compressors' options are theirs). The value is
+    /// checked with the rest of the spec, as if given on the command line.
+    mutating func set(_ name: String, to value: String) throws(LapwingError) -> Bool {
+        func number<T: LosslessStringConvertible>(_ v: String) throws(LapwingError) -> T {
+            guard let n = T(v) else { throw LapwingError(.invalidArgument, "--sweep \(name)=\(v): '\(v)' is not a number") }
+            return n
+        }
+        switch name {
+        case "batch": batch = try number(value)
+        case "workers": workers = try number(value) as Int
+        case "replicas": replicas = try number(value) as Int
+        case "epochs": epochs = try number(value)
+        case "lr": lr = try number(value)
+        case "lr-schedule": lrSchedule = value
+        case "warmup": warmup = try number(value)
+        case "momentum": momentum = try number(value)
+        case "weight-decay": weightDecay = try number(value)
+        case "holdout": holdout = try number(value)
+        case "seed": seed = try number(value)
+        case "data-split": dataSplit = value
+        case "compress": compress = value == "none" ? nil : value
+        case "straggler": straggler = value == "none" ? nil : value
+        case "eval-every": evalEvery = try number(value)
+        default: return false
+        }
+        return true
+    }
+
+    /// The options `set(_:to:)` knows, for messages.
+    static let sweepable = [
+        "batch", "workers", "replicas", "epochs", "lr", "lr-schedule", "warmup", "momentum", "weight-decay", "holdout", "seed",
+        "data-split", "compress", "straggler", "eval-every",
+    ]
 }

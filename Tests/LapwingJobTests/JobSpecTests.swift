@@ -42,6 +42,20 @@ import Testing
         #expect(try JSONDecoder().decode(JobSpec.self, from: JSONEncoder().encode(spec)) == spec)
     }
 
+    /// `--data-split` travels as "dataSplit": absent means iid (and iid is not written), a bad
+    /// ALPHA is refused naming the option.
+    @Test func theDataSplitTravelsAndIsChecked() throws {
+        #expect(try decode(Self.v2).dataSplit == .iid)
+        #expect(!String(decoding: try JSONEncoder().encode(decode(Self.v2)), as: UTF8.self).contains("dataSplit"))
+        let skewed = try decode(Self.v2.replacingOccurrences(of: "\"seed\":1", with: "\"seed\":1,\"dataSplit\":\"label-skew:0.1\""))
+        #expect(skewed.dataSplit == .labelSkew(alpha: 0.1))
+        #expect(try JSONDecoder().decode(JobSpec.self, from: JSONEncoder().encode(skewed)) == skewed)
+        #expect(refusal(Self.v2.replacingOccurrences(of: "\"seed\":1", with: "\"seed\":1,\"dataSplit\":\"label-skew:-2\""))
+            .contains("--data-split label-skew:-2: ALPHA must be above 0"))
+        #expect(refusal(Self.v2.replacingOccurrences(of: "\"seed\":1", with: "\"seed\":1,\"dataSplit\":\"sorted\""))
+            .contains("--data-split sorted: expected iid or label-skew:ALPHA"))
+    }
+
     @Test func unknownFieldsAreRefusedByName() {
         #expect(refusal(Self.v2.replacingOccurrences(of: "\"seed\":1", with: "\"seed\":1,\"sead\":2"))
             .contains("unknown field \"sead\" in the job spec"))

@@ -93,6 +93,60 @@ public enum Algorithms {
     public static func parseOptions(_ arguments: [String], for name: String, compress: String?) throws(LapwingError)
         -> (algorithm: AlgorithmConfig, compression: AlgorithmConfig?)
     {
+        var knobs = try optionValues(arguments)
+        let named = try compress.map { text throws(LapwingError) in try Compressors.parse(text) } ?? nil
+        let compression = try Compressors.take(&knobs, into: named)
+        let config = AlgorithmConfig(name: name, knobs: knobs)
+        // Checked now, against the algorithm's own options, so that a typo is named at once.
+        guard let type = all.first(where: { $0.name == name }) else {
+            throw LapwingError(
+                .invalidArgument, "--algorithm \(name): unknown algorithm", detail: "choose one of \(names.joined(separator: ", "))")
+        }
+        do throws(LapwingError) {
+            _ = try Knobs(config, declared: type.knobs)
+        } catch {
+            let known = Set(all.flatMap { $0.knobs.map(\.name) })
+            if let unknown = knobs.keys.sorted().first(where: { !known.contains($0) }) {
+                throw LapwingError(.invalidArgument, "--\(unknown): unknown option", detail: "lapwing run --help lists the options")
+            }
+            throw error
+        }
+        return (config, compression)
+    }
+
+    /// `parseOptions` for several algorithms that run side by side (a study): each takes the
+    /// options it declares and the compressor's; an option that none of them takes is refused.
+    public static func parseOptions(_ arguments: [String], forEach chosen: [String], compress: String?) throws(LapwingError)
+        -> [(algorithm: AlgorithmConfig, compression: AlgorithmConfig?)]
+    {
+        let values = try optionValues(arguments)
+        var used = Set<String>()
+        var result: [(algorithm: AlgorithmConfig, compression: AlgorithmConfig?)] = []
+        for name in chosen {
+            guard let type = all.first(where: { $0.name == name }) else {
+                throw LapwingError(
+                    .invalidArgument, "--algorithms \(name): unknown algorithm", detail: "choose from \(names.joined(separator: ", ")) or all")
+            }
+            let takes = Set(type.knobs.map(\.name)).union(Compressors.knobNames)
+            let own = values.filter { takes.contains($0.key) }
+            used.formUnion(own.keys)
+            result.append(try parseOptions(own.sorted { $0.key < $1.key }.map { "--\($0.key)=\($0.value)" }, for: name, compress: compress))
+        }
+        if let unused = values.keys.sorted().first(where: { !used.contains($0) }) {
+            throw LapwingError(
+                .invalidArgument, "--\(unused): not an option of \(chosen.joined(separator: ", "))",
+                detail: "lapwing run --help lists each algorithm's options")
+        }
+        return result
+    }
+
+    /// Whether algorithm `name` declares the option `knob`.
+    public static func declares(_ name: String, knob: String) -> Bool {
+        all.first { $0.name == name }?.knobs.contains { $0.name == knob } ?? false
+    }
+
+    /// `--NAME VALUE` or `--NAME=VALUE` pairs as numbers by name; errors name the option.
+    private static func optionValues(_ arguments: [String]) throws(LapwingError) -> [String: Double] {
         var knobs: [String: Double] = [:]
         var i = 0
         while i < arguments.count {
@@ -117,24 +171,7 @@ public enum Algorithms {
             knobs[key] = v
             i += 1
         }
-        let named = try compress.map { text throws(LapwingError) in try Compressors.parse(text) } ?? nil
-        let compression = try Compressors.take(&knobs, into: named)
-        let config = AlgorithmConfig(name: name, knobs: knobs)
-        // Checked now, against the algorithm's own options, so that a typo is named at once.
-        guard let type = all.first(where: { $0.name == name }) else {
-            throw LapwingError(
-                .invalidArgument, "--algorithm \(name): unknown algorithm", detail: "choose one of \(names.joined(separator: ", "))")
-        }
-        do throws(LapwingError) {
-            _ = try Knobs(config, declared: type.knobs)
-        } catch {
-            let known = Set(all.flatMap { $0.knobs.map(\.name) })
-            if let unknown = knobs.keys.sorted().first(where: { !known.contains($0) }) {
-                throw LapwingError(.invalidArgument, "--\(unknown): unknown option", detail: "lapwing run --help lists the options")
-            }
-            throw error
-        }
-        return (config, compression)
+        return knobs
     }
 
     /// Every algorithm and its options with their defaults, for `--help` and the man page.
