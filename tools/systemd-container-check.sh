@@ -133,6 +133,39 @@ python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) <= 1.0 else 1)" "${leve
 
 samples() { as_alice lapwing status "$1" --json | tail -1 | sed -n 's/.*"samples":\([0-9]*\).*/\1/p' | head -1; }
 state() { as_alice lapwing status "$1" --json | tail -1 | sed -n 's/.*"state":"\([a-z]*\)".*/\1/p'; }
+step "systemctl reload applies a changed limit, and the metrics socket serves a running job's figures; the job goes on untouched"
+long_job=$(as_alice lapwing submit --data idx:/usr/share/datasets/fashion-mnist --model mlp:784-64-10 --workers 2 --epochs 1000 --eval-every 0)
+for _ in $(seq 100); do [ "$(state "$long_job")" = running ] && break; sleep 0.1; done
+long_host=$(inside pgrep -x lw-host | head -1)
+[ -n "$long_host" ] || fail "job $long_job has no host"
+inside mkdir -p /etc/lapwing
+printf '[Limits]\nQueuedJobsPerUser = 0\n' | inside sh -c 'cat > /etc/lapwing/lapwingd.conf'
+inside systemctl reload lapwingd.service
+refused=$(as_alice lapwing submit --data idx:/usr/share/datasets/fashion-mnist --model softmax --workers 2 --epochs 1 2>&1 || true)
+echo "$refused" | grep -q "QueuedJobsPerUser" || fail "the reloaded cap did not apply: $refused"
+[ "$(inside pgrep -x lw-host | head -1)" = "$long_host" ] && [ "$(state "$long_job")" = running ] || fail "systemctl reload disturbed job $long_job"
+echo "   after systemctl reload: $refused" >&2
+inside rm -f /etc/lapwing/lapwingd.conf
+inside systemctl reload lapwingd.service
+# systemd binds 127.0.0.1:9464 (the container shares this machine's network) and hands it to
+# the daemon when it next starts.
+inside systemctl enable --now lapwingd-metrics.socket >/dev/null 2>&1 \
+  || fail "lapwingd-metrics.socket did not start: $(inside systemctl status lapwingd-metrics.socket --no-pager 2>&1 | tail -5)"
+inside systemctl restart lapwingd.service || fail "lapwingd did not restart with the metrics socket"
+[ "$(inside pgrep -x lw-host | head -1)" = "$long_host" ] || fail "the job host did not survive the restart for the metrics socket"
+scraped=""
+for _ in $(seq 50); do
+  scraped=$(python3 -c 'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:9464/metrics", timeout=10).read().decode())' 2>/dev/null || true)
+  echo "$scraped" | grep -q "lapwing_job_samples_per_second{.*job=\"$long_job\"" && break
+  sleep 0.2
+done
+rate_line=$(echo "$scraped" | grep "lapwing_job_samples_per_second{.*job=\"$long_job\"" | head -1)
+[ -n "$rate_line" ] || fail "no samples/s of job $long_job at http://127.0.0.1:9464/metrics: $(echo "$scraped" | head -5)"
+echo "   metrics: $rate_line" >&2
+inside systemctl disable --now lapwingd-metrics.socket >/dev/null 2>&1 || true
+as_alice lapwing cancel "$long_job" >/dev/null
+for _ in $(seq 100); do [ "$(state "$long_job")" = cancelled ] && break; sleep 0.1; done
+
 step "a job survives systemctl restart and a kill -9 of the daemon, training all along; a queued one stays queued"
 job=$(as_alice lapwing submit $job_options)
 for _ in $(seq 100); do inside test -e "/dev/shm/lapwing.$job" && break; sleep 0.1; done
@@ -153,31 +186,6 @@ echo "$cgroup_status" | grep -q "job-$job" || fail "systemctl status shows no co
 inside grep -q "/job-$job\$" "/proc/$host/cgroup" || fail "the job host is not in its job's group: $(inside cat /proc/$host/cgroup)"
 echo "   systemctl status lapwingd lists job-$job with its processes:" >&2
 echo "$cgroup_status" | grep -A5 "job-$job" | sed 's/^/     /' >&2
-# systemctl reload: a changed limit applies at once, the running job goes on untouched.
-inside mkdir -p /etc/lapwing
-printf '[Limits]\nQueuedJobsPerUser = 1\n' | inside sh -c 'cat > /etc/lapwing/lapwingd.conf'
-inside systemctl reload lapwingd.service
-refused=$(as_alice lapwing submit --data idx:/usr/share/datasets/fashion-mnist --model softmax --workers 2 --epochs 1 2>&1 || true)
-echo "$refused" | grep -q "QueuedJobsPerUser" || fail "the reloaded cap did not apply: $refused"
-[ "$(inside pgrep -x lw-host | head -1)" = "$host" ] && [ "$(state "$job")" = running ] || fail "systemctl reload disturbed job $job"
-echo "   after systemctl reload: $refused" >&2
-inside rm -f /etc/lapwing/lapwingd.conf
-inside systemctl reload lapwingd.service
-# The metrics socket: systemd binds 127.0.0.1:9464 (the container shares this machine's network)
-# and hands it to the daemon on its next start; a running job's samples/s are scraped.
-inside systemctl enable --now lapwingd-metrics.socket >/dev/null 2>&1 \
-  || fail "lapwingd-metrics.socket did not start: $(inside systemctl status lapwingd-metrics.socket --no-pager 2>&1 | tail -5)"
-inside systemctl restart lapwingd.service || fail "lapwingd did not restart with the metrics socket"
-[ "$(inside pgrep -x lw-host | head -1)" = "$host" ] || fail "the job host did not survive the restart for the metrics socket"
-scraped=""
-for _ in $(seq 50); do
-  scraped=$(python3 -c 'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:9464/metrics", timeout=10).read().decode())' 2>/dev/null || true)
-  echo "$scraped" | grep -q "lapwing_job_samples_per_second{.*job=\"$job\"" && break
-  sleep 0.2
-done
-rate_line=$(echo "$scraped" | grep "lapwing_job_samples_per_second{.*job=\"$job\"" | head -1)
-[ -n "$rate_line" ] || fail "no samples/s of job $job at http://127.0.0.1:9464/metrics: $(echo "$scraped" | head -5)"
-echo "   metrics: $rate_line" >&2
 inside kill -9 "$(inside systemctl show lapwingd.service -p MainPID --value)"
 for _ in $(seq 100); do [ "$(inside systemctl is-active lapwingd.service)" = active ] && break; sleep 0.1; done
 [ "$(inside systemctl is-active lapwingd.service)" = active ] || fail "systemd did not restart the killed daemon"
