@@ -140,13 +140,13 @@ long_host=$(inside pgrep -x lw-host | head -1)
 [ -n "$long_host" ] || fail "job $long_job has no host"
 inside mkdir -p /etc/lapwing
 printf '[Limits]\nQueuedJobsPerUser = 0\n' | inside sh -c 'cat > /etc/lapwing/lapwingd.conf'
-inside systemctl reload lapwingd.service
+inside systemctl reload lapwingd.service || fail "systemctl reload lapwingd failed"
 refused=$(as_alice lapwing submit --data idx:/usr/share/datasets/fashion-mnist --model softmax --workers 2 --epochs 1 2>&1 || true)
 echo "$refused" | grep -q "QueuedJobsPerUser" || fail "the reloaded cap did not apply: $refused"
 [ "$(inside pgrep -x lw-host | head -1)" = "$long_host" ] && [ "$(state "$long_job")" = running ] || fail "systemctl reload disturbed job $long_job"
 echo "   after systemctl reload: $refused" >&2
 inside rm -f /etc/lapwing/lapwingd.conf
-inside systemctl reload lapwingd.service
+inside systemctl reload lapwingd.service || fail "systemctl reload lapwingd failed (the second time)"
 # systemd binds 127.0.0.1:9464 (the container shares this machine's network) and hands it to
 # the daemon when it next starts.
 inside systemctl enable --now lapwingd-metrics.socket >/dev/null 2>&1 \
@@ -159,7 +159,7 @@ for _ in $(seq 50); do
   echo "$scraped" | grep -q "lapwing_job_samples_per_second{.*job=\"$long_job\"" && break
   sleep 0.2
 done
-rate_line=$(echo "$scraped" | grep "lapwing_job_samples_per_second{.*job=\"$long_job\"" | head -1)
+rate_line=$(echo "$scraped" | grep "lapwing_job_samples_per_second{.*job=\"$long_job\"" | head -1 || true)
 [ -n "$rate_line" ] || fail "no samples/s of job $long_job at http://127.0.0.1:9464/metrics: $(echo "$scraped" | head -5)"
 echo "   metrics: $rate_line" >&2
 inside systemctl disable --now lapwingd-metrics.socket >/dev/null 2>&1 || true

@@ -257,13 +257,21 @@ extension JobManager {
     func superviseDetached(_ id: String, _ host: HostIdentity) {
         let begun = Date().timeIntervalSince1970
         let spec = (try? status(id))?.spec
+        // samples/s over the last few seconds of the arena's counters.
+        var window: [(Double, Int)] = []
         while host.isAlive {
             if let spec, let arena = try? Arena.attach(jobID: id) {
                 var samples: UInt64 = 0
                 for w in 0..<spec.workers { samples &+= arena.slot(w).samples }
+                let now = Date().timeIntervalSince1970
+                window.append((now, Int(truncatingIfNeeded: samples)))
+                if window.count > 10 { window.removeFirst() }
                 var e = HostEvent(.progress, job: id)
                 e.samples = Int(truncatingIfNeeded: samples)
-                e.elapsed = Date().timeIntervalSince1970 - ((try? status(id))?.started ?? begun)
+                e.elapsed = now - ((try? status(id))?.started ?? begun)
+                if let first = window.first, now - first.0 > 0.2 {
+                    e.samplesPerSecond = Double(max(0, e.samples! - first.1)) / (now - first.0)
+                }
                 state.withLock { s in s.records[id]?.progress = e }
                 notify(id, e)
             }

@@ -182,15 +182,12 @@ struct HangupService: Service {
 
     func run() async throws {
         let hangups = await UnixSignalsSequence(trapping: .sighup)
-        let notifier = SystemdNotifier.fromEnvironment()
         for await _ in hangups.cancelOnGracefulShutdown() {
-            try? notifier?.notify([("RELOADING", "1")])
             do throws(LapwingError) {
                 try manager.reloadSettings()
             } catch {
                 logger.error("configuration not reloaded, the previous one stays: \(error)")
             }
-            try? notifier?.notify([("READY", "1")])
         }
     }
 }

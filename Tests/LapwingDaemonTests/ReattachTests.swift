@@ -57,6 +57,12 @@ extension DaemonTests {
             // Progress comes from the arena while no event stream is left; it keeps growing.
             let seen = try waitForProgress(d, id, beyond: again.progress?.samples ?? 0)
             #expect((seen.progress?.samples ?? 0) > (again.progress?.samples ?? 0) || seen.state.isFinished)
+            // ...and so does its rate (for watch and the metrics).
+            let rated = try eventually(timeout: 60) {
+                let r = try record(d, id)
+                return (r.progress?.samplesPerSecond ?? 0) > 0 || r.state.isFinished
+            }
+            #expect(rated, "no samples/s for a re-attached job")
         }
         _ = try d.cli(["watch", id], timeout: 300)
         let end = try record(d, id)
