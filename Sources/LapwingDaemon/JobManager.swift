@@ -239,7 +239,7 @@ public final class JobManager: Sendable {
         guard let path = config.settingsPath else { return settings.withLock { $0 } }
         let fresh = access(path, F_OK) == 0 ? try DaemonSettings.read(path) : DaemonSettings()
         settings.withLock { $0 = fresh }
-        log("configuration \(access(path, F_OK) == 0 ? "read again from \(path)" : "reset to the defaults (\(path) is gone)")")
+        log("SIGHUP: configuration \(access(path, F_OK) == 0 ? "read again from \(path)" : "at the defaults (no file at \(path))")")
         enforceRetention()
         schedule()
         return fresh
