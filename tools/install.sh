@@ -117,5 +117,5 @@ if [ $user = 1 ]; then
   echo "lapwing: installed; start it with: systemctl --user enable --now lapwingd-user"
 else
   echo "lapwing: installed; start it with: systemctl enable --now lapwingd.socket (add users to group lapwing);"
-  echo "  Prometheus metrics on 127.0.0.1:9464: systemctl enable --now lapwingd-metrics.socket && systemctl restart lapwingd"
+  echo "  Prometheus metrics on 127.0.0.1:9464: systemctl enable --now lapwingd-metrics.socket (before lapwingd starts)"
 fi

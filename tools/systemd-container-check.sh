@@ -149,9 +149,12 @@ inside rm -f /etc/lapwing/lapwingd.conf
 inside systemctl reload lapwingd.service || fail "systemctl reload lapwingd failed (the second time)"
 # systemd binds 127.0.0.1:9464 (the container shares this machine's network) and hands it to
 # the daemon when it next starts.
+# systemd refuses to start a socket whose service is running: the daemon stops first (its jobs
+# train on), then starts again with the socket.
+inside systemctl stop lapwingd.service
 inside systemctl enable --now lapwingd-metrics.socket >/dev/null 2>&1 \
   || fail "lapwingd-metrics.socket did not start: $(inside systemctl status lapwingd-metrics.socket --no-pager 2>&1 | tail -5)"
-inside systemctl restart lapwingd.service || fail "lapwingd did not restart with the metrics socket"
+inside systemctl start lapwingd.service || fail "lapwingd did not start with the metrics socket"
 [ "$(inside pgrep -x lw-host | head -1)" = "$long_host" ] || fail "the job host did not survive the restart for the metrics socket"
 scraped=""
 for _ in $(seq 50); do
