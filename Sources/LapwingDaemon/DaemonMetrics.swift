@@ -1,4 +1,5 @@
 import Foundation
+import LapwingCore
 import LapwingJob
 import Prometheus
 import Synchronization
@@ -58,7 +59,7 @@ public final class DaemonMetrics: Sendable {
                 all[id] = nil
             }
             for r in running {
-                let labels = [("job", r.id), ("user", UserAccount(uid: r.owner).name ?? "\(r.owner)"), ("algorithm", r.spec.algorithm.name)]
+                let labels = [("job", r.id), ("user", UserDatabase.name(of: r.owner) ?? "\(r.owner)"), ("algorithm", r.spec.algorithm.name)]
                 let p = r.progress
                 let values: [(String, String, Double?)] = [
                     ("lapwing_job_samples_per_second", "Training samples per second, all workers together", p?.samplesPerSecond),

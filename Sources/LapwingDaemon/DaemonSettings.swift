@@ -57,6 +57,7 @@ public struct DaemonSettings: Sendable, Equatable {
     public func limits(of uid: UInt32) -> (limits: Limits, from: [String]) {
         var out = limits
         var from = ["[Limits]", "[Limits]", "[Limits]"]
+        guard !users.isEmpty || !groups.isEmpty else { return (out, from) }
         let account = UserAccount(uid: uid)
         let groupLimits = groups.filter { account.groups.contains($0.key) }.sorted { $0.key < $1.key }
         func pick(_ key: WritableKeyPath<Limits, Int?>, _ i: Int) {
@@ -181,36 +182,13 @@ public struct DaemonSettings: Sendable, Equatable {
     }
 }
 
-/// A uid's name and the names of its groups, from the user and group databases.
+/// A uid's name and the names of its groups (`UserDatabase`).
 struct UserAccount {
     let name: String?
     let groups: Set<String>
 
     init(uid: UInt32) {
-        var pwd = passwd()
-        var result: UnsafeMutablePointer<passwd>?
-        var buffer = [CChar](repeating: 0, count: 16384)
-        guard getpwuid_r(uid, &pwd, &buffer, buffer.count, &result) == 0, result != nil, let n = pwd.pw_name else {
-            name = nil
-            groups = []
-            return
-        }
-        name = String(cString: n)
-        var count: Int32 = 64
-        var ids = [gid_t](repeating: 0, count: 64)
-        if getgrouplist(n, pwd.pw_gid, &ids, &count) < 0 {
-            ids = [gid_t](repeating: 0, count: Int(count))
-            _ = getgrouplist(n, pwd.pw_gid, &ids, &count)
-        }
-        var names = Set<String>()
-        for gid in ids.prefix(Int(max(0, count))) {
-            var grp = group()
-            var gresult: UnsafeMutablePointer<group>?
-            var gbuf = [CChar](repeating: 0, count: 16384)
-            if getgrgid_r(gid, &grp, &gbuf, gbuf.count, &gresult) == 0, gresult != nil, let g = grp.gr_name {
-                names.insert(String(cString: g))
-            }
-        }
-        groups = names
+        name = UserDatabase.name(of: uid)
+        groups = name == nil ? [] : UserDatabase.groups(of: uid)
     }
 }

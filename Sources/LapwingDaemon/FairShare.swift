@@ -20,13 +20,17 @@ extension JobManager {
         now: Double = Date().timeIntervalSince1970
     ) -> Choice {
         var choice = Choice()
-        var limits: [UInt32: (limits: DaemonSettings.Limits, from: [String])] = [:]
+        // Each owner's limits and name, looked up once a pass.
+        var owners: [UInt32: (limits: DaemonSettings.Limits, from: [String], user: String)] = [:]
         var eligible: [JobRecord] = []
         for r in queued {
-            let (lim, from) = limits[r.owner] ?? settings.limits(of: r.owner)
-            limits[r.owner] = (lim, from)
+            let owner = owners[r.owner] ?? {
+                let (lim, from) = settings.limits(of: r.owner)
+                return (lim, from, UserDatabase.name(of: r.owner) ?? "uid \(r.owner)")
+            }()
+            owners[r.owner] = owner
+            let (lim, from, user) = owner
             let mine = busy.filter { $0.owner == r.owner }
-            let user = UserAccount(uid: r.owner).name ?? "uid \(r.owner)"
             func key(_ perUser: String, _ i: Int) -> String {
                 from[i] == "[Limits]" ? "\(perUser)PerUser in \(from[i])" : "\(perUser) in \(from[i])"
             }
@@ -70,7 +74,7 @@ extension JobManager {
     static func checkQueueCap(owner: UInt32, queued: Int, settings: DaemonSettings) throws(LapwingError) {
         let (lim, from) = settings.limits(of: owner)
         guard let cap = lim.queuedJobs, queued >= cap else { return }
-        let user = UserAccount(uid: owner).name ?? "uid \(owner)"
+        let user = UserDatabase.name(of: owner) ?? "uid \(owner)"
         let key = from[1] == "[Limits]" ? "QueuedJobsPerUser in [Limits]" : "QueuedJobs in \(from[1])"
         throw LapwingError(
             .busy, "\(user) has \(queued) queued \(queued == 1 ? "job" : "jobs"), the most that \(key) allows (\(cap))",

@@ -1,5 +1,6 @@
 import CLapwing
 import Foundation
+import LapwingCore
 import Logging
 
 #if canImport(Glibc)
@@ -108,7 +109,7 @@ public enum JobLogFields {
             let digits = message[r.upperBound...].prefix { $0.isNumber }
             if let uid = UInt32(digits) {
                 meta["user_id"] = .string(String(uid))
-                if let name = userName(uid) { meta["user"] = .string(name) }
+                if let name = UserDatabase.name(of: uid) { meta["user"] = .string(name) }
             }
         }
         let lower = message.lowercased()
@@ -116,15 +117,5 @@ public enum JobLogFields {
             lower.contains("ended: failed") || lower.contains("could not") || lower.contains("killed")
                 || lower.contains("died") ? .warning : lower.contains(" ended: ") ? .notice : .info
         return (level, meta)
-    }
-
-    static func userName(_ uid: UInt32) -> String? {
-        var pwd = passwd()
-        var result: UnsafeMutablePointer<passwd>?
-        var buffer = [CChar](repeating: 0, count: 4096)
-        guard getpwuid_r(uid, &pwd, &buffer, buffer.count, &result) == 0, result != nil, let name = pwd.pw_name else {
-            return nil
-        }
-        return String(cString: name)
     }
 }

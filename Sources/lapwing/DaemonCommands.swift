@@ -144,7 +144,7 @@ struct ListCommand: ParsableCommand {
                 throw ValidationError("--state \(s): choose among \(JobRecord.State.allCases.map(\.rawValue).joined(separator: ", "))")
             }
         }
-        if let user, UserNames.uid(of: user) == nil { throw ValidationError("--user \(user): no such user") }
+        if let user, UserDatabase.uid(of: user) == nil { throw ValidationError("--user \(user): no such user") }
     }
 
     func run() throws {
@@ -161,7 +161,7 @@ struct ListCommand: ParsableCommand {
                 before = first.id
             }
             let states = state.map { Set($0.split(separator: ",").compactMap { JobRecord.State(rawValue: String($0)) }) }
-            let owner = user.flatMap { UserNames.uid(of: $0) }
+            let owner = user.flatMap { UserDatabase.uid(of: $0) }
             jobs = jobs.filter { j in
                 (states?.contains(j.state) ?? true) && (owner.map { j.owner == $0 } ?? true)
                     && (name.map { n in j.spec.name?.contains(n) == true } ?? true)
@@ -171,44 +171,14 @@ struct ListCommand: ParsableCommand {
                 let epoch = j.progress?.epoch.map { ProgressLine.fixed($0, 2) } ?? (j.summary.map { ProgressLine.fixed($0.epochs, 2) } ?? "-")
                 let acc = (j.summary?.testAccuracy ?? j.progress?.testAccuracy).map { ProgressLine.fixed($0 * 100, 2) + "%" } ?? "-"
                 return [
-                    j.id, j.spec.name ?? "-", j.state.rawValue, UserNames.name(of: j.owner), j.spec.algorithm.name, j.spec.model,
+                    j.id, j.spec.name ?? "-", j.state.rawValue, UserDatabase.name(of: j.owner) ?? "\(j.owner)", j.spec.algorithm.name, j.spec.model,
                     "\(epoch)/\(ProgressLine.fixed(j.spec.epochs, 0))", acc, Times.clock(j.submitted),
                     j.started.map { s in Times.duration((j.ended ?? (j.state.isFinished ? s : Date().timeIntervalSince1970)) - s) } ?? "-",
                 ]
             }
-            printTable(["JOB", "NAME", "STATE", "USER", "ALGORITHM", "MODEL", "EPOCH", "TEST ACC", "SUBMITTED", "DURATION"], rows)
+            let header = ["JOB", "NAME", "STATE", "USER", "ALGORITHM", "MODEL", "EPOCH", "TEST ACC", "SUBMITTED", "DURATION"]
+            for line in textTable([header] + rows, rightAligned: []) { print(line) }
         }
-    }
-}
-
-/// Prints rows under a header, each column as wide as its widest cell.
-func printTable(_ header: [String], _ rows: [[String]]) {
-    let widths = header.indices.map { c in ([header[c]] + rows.map { $0[c] }).map(\.count).max() ?? 0 }
-    for row in [header] + rows {
-        let cells = row.enumerated().map { c, cell in c == row.count - 1 ? cell : cell.padding(toLength: widths[c], withPad: " ", startingAt: 0) }
-        print(cells.joined(separator: "  "))
-    }
-}
-
-/// User names for uids and back, from the password database.
-enum UserNames {
-    static func name(of uid: UInt32) -> String {
-        var pwd = passwd()
-        var result: UnsafeMutablePointer<passwd>?
-        var buffer = [CChar](repeating: 0, count: 4096)
-        guard getpwuid_r(uid, &pwd, &buffer, buffer.count, &result) == 0, result != nil, let n = pwd.pw_name else {
-            return "\(uid)"
-        }
-        return String(cString: n)
-    }
-
-    static func uid(of user: String) -> UInt32? {
-        if let uid = UInt32(user) { return uid }
-        var pwd = passwd()
-        var result: UnsafeMutablePointer<passwd>?
-        var buffer = [CChar](repeating: 0, count: 4096)
-        guard getpwnam_r(user, &pwd, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
-        return pwd.pw_uid
     }
 }
 
@@ -247,7 +217,7 @@ struct StatusCommand: ParsableCommand {
             let r: JobRecord = try client.connect().call(.status, JobRef(job: job))
             if client.json { return printJSON(r) }
             print("job \(r.id)\(r.spec.name.map { " (\($0))" } ?? ""): \(r.state.rawValue)\(r.reason.map { " (\($0))" } ?? "")")
-            print("  user \(UserNames.name(of: r.owner)) (uid \(r.owner)); \(r.spec.algorithm.description) \(r.spec.model) on \(r.spec.data)")
+            print("  user \(UserDatabase.name(of: r.owner) ?? "\(r.owner)") (uid \(r.owner)); \(r.spec.algorithm.description) \(r.spec.model) on \(r.spec.data)")
             var times = "  submitted \(Times.clock(r.submitted))"
             if let s = r.started { times += ", started \(Times.clock(s))" }
             if let e = r.ended { times += ", ended \(Times.clock(e))" }
