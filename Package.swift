@@ -76,10 +76,19 @@ let package = Package(
         ),
         // Studies: several jobs' tables and SVG plots from their summaries and metrics.
         .target(name: "LapwingStudy", dependencies: ["LapwingCore", "LapwingJob"], swiftSettings: strict),
+        // The options of a training job, shared by lapwing (run, submit, study) and lapwing-numa (tune).
+        .target(
+            name: "LapwingOptions",
+            dependencies: [
+                "LapwingCore", "LapwingJob", "LapwingEngine", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "lapwing",
             dependencies: [
                 "LapwingCore", "LapwingJob", "LapwingEngine", "LapwingProtocol", "LapwingData", "LapwingTopology", "LapwingStudy",
+                "LapwingOptions",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -87,8 +96,8 @@ let package = Package(
         .executableTarget(
             name: "lapwing-numa",
             dependencies: [
-                "CLapwing", "LapwingCore", "LapwingTopology", "LapwingArena", "LapwingModels", "LapwingEngine",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "CLapwing", "LapwingCore", "LapwingTopology", "LapwingArena", "LapwingModels", "LapwingEngine", "LapwingOptions",
+                "LapwingJob", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Atomics", package: "swift-atomics"),
             ],
             swiftSettings: strict
@@ -118,6 +127,9 @@ let package = Package(
             ]),
         .testTarget(name: "LapwingJobTests", dependencies: ["LapwingJob"], exclude: ["Fixtures"]),
         .testTarget(name: "LapwingProtocolTests", dependencies: ["LapwingProtocol", "LapwingCore"]),
+        .testTarget(
+            name: "LapwingOptionsTests",
+            dependencies: ["LapwingOptions", "LapwingCore", "LapwingTestSupport", "lapwing", "lapwing-numa"]),
         .testTarget(name: "LapwingArenaTests", dependencies: ["LapwingArena", "LapwingTopology", "lapwing-numa"]),
     ],
     swiftLanguageModes: [.v6]

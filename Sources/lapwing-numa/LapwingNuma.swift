@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LapwingCore
+import LapwingOptions
 
 #if canImport(Glibc)
 import Glibc
@@ -14,14 +15,21 @@ struct LapwingNuma: ParsableCommand {
         commandName: "lapwing-numa",
         abstract: "NUMA tools for Lapwing: topology and placement, arenas, and what the nodes cost.",
         discussion: ExitStatus.summary + " (arena: 5 when the job has no arena)",
-        subcommands: [TopologyCommand.self, ArenaCommand.self, BenchCommand.self]
+        subcommands: [TopologyCommand.self, ArenaCommand.self, BenchCommand.self, TuneCommand.self]
     )
 
     /// As ParsableCommand's main, but a command line the parser refuses exits 2, as in every
     /// Lapwing tool (the parser's own default is 64).
     static func main() {
         do {
-            var command = try parseAsRoot()
+            let arguments: [String]
+            do {
+                arguments = try JobConfigFile.expand(Array(CommandLine.arguments.dropFirst()))
+            } catch {
+                FileHandle.standardError.write(Data("lapwing-numa: \(error)\n".utf8))
+                Foundation.exit(ExitStatus.usage)
+            }
+            var command = try parseAsRoot(arguments)
             try command.run()
         } catch {
             if exitCode(for: error) == .validationFailure {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LapwingCore
 import LapwingJob
+import LapwingOptions
 import LapwingData
 import LapwingEngine
 import LapwingProtocol

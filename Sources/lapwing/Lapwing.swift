@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LapwingCore
 import LapwingJob
+import LapwingOptions
 import LapwingProtocol
 
 @main
@@ -23,7 +24,14 @@ struct Lapwing: ParsableCommand {
     /// help documents for bad arguments (the parser's own default is 64, EX_USAGE).
     static func main() {
         do {
-            var command = try parseAsRoot()
+            let arguments: [String]
+            do {
+                arguments = try JobConfigFile.expand(Array(CommandLine.arguments.dropFirst()))
+            } catch {
+                FileHandle.standardError.write(Data("lapwing: \(error)\n".utf8))
+                Foundation.exit(ExitStatus.usage)
+            }
+            var command = try parseAsRoot(arguments)
             try command.run()
         } catch {
             if exitCode(for: error) == .validationFailure {

@@ -4,6 +4,7 @@ import Foundation
 import LapwingCore
 import LapwingEngine
 import LapwingJob
+import LapwingOptions
 
 /// `lapwing run`: one job in the foreground, without a daemon.
 struct RunCommand: ParsableCommand {

@@ -4,6 +4,7 @@ import Foundation
 import LapwingCore
 import LapwingEngine
 import LapwingJob
+import LapwingOptions
 import LapwingProtocol
 import LapwingStudy
 

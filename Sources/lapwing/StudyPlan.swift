@@ -2,6 +2,7 @@ import Foundation
 import LapwingCore
 import LapwingEngine
 import LapwingJob
+import LapwingOptions
 
 /// The jobs of a study: each chosen algorithm, for each value of the swept knob, with the
 /// options of `run` they all share (same data, model, seed and budget).

@@ -12,6 +12,10 @@ public enum Algorithms {
     /// The names, in the order of `all`.
     public static var names: [String] { all.map { $0.name } }
 
+    /// The asynchronous algorithms: those whose workers never wait for each other (the ones
+    /// `lapwing-numa tune` chooses among).
+    public static var asynchronousNames: [String] { all.filter { $0.workersCanBeReplaced }.map { $0.name } }
+
     /// The default of `--algorithm`.
     public static let defaultName = LapSGD.name
 
@@ -138,6 +142,17 @@ public enum Algorithms {
                 detail: "lapwing run --help lists each algorithm's options")
         }
         return result
+    }
+
+    /// The default of algorithm `name`'s option `knob` (nil: it has no such option).
+    public static func defaultKnob(_ name: String, _ knob: String) -> Double? {
+        all.first { $0.name == name }?.knobs.first { $0.name == knob }?.defaultValue
+    }
+
+    /// The replicas a job with this spec has on a machine of `numaNodes` nodes (nil: the spec
+    /// does not resolve).
+    public static func replicas(_ spec: JobSpec, numaNodes: Int) -> Int? {
+        try? resolve(spec).replicaCount(numaNodes: max(1, numaNodes))
     }
 
     /// Whether algorithm `name` declares the option `knob`.

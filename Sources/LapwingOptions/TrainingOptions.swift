@@ -6,119 +6,127 @@ import LapwingJob
 /// The options that define a training job, shared by `run` and `submit`. The algorithms' own
 /// options (`--period 16`, ...) are whatever the chosen algorithm declares (`Algorithms`): they
 /// are collected here as the arguments left over and checked against its knobs.
-struct TrainingOptions: ParsableArguments {
+public struct TrainingOptions: ParsableArguments {
+    public init() {}
+
     @Option(help: "Training data: idx:DIR, libsvm:TRAIN[,TEST] or csv:TRAIN[,TEST][;label=N][;header].")
-    var data: String
+    public var data: String
 
     @Option(help: "Model: logistic, svm, leastsquares, softmax, or mlp:IN-HIDDEN...-OUT (e.g. mlp:784-256-10).")
-    var model: String
+    public var model: String
 
     @Option(
         help: "Algorithm: \(Algorithms.names.joined(separator: ", ")) (their own options are listed below).",
         completion: .list(Algorithms.names))
-    var algorithm: String = Algorithms.defaultName
+    public var algorithm: String = Algorithms.defaultName
 
     @Option(
         help: ArgumentHelp(
             "Compress what the algorithm exchanges: \(Compressors.names.joined(separator: ", ")) (qsgd:BITS; options listed below).",
             valueName: "compressor"),
         completion: .list(Compressors.names))
-    var compress: String?
+    public var compress: String?
 
     @Option(help: "Worker processes (default: one per core Lapwing may use).")
-    var workers: Int?
+    public var workers: Int?
 
     @Option(help: "Model replicas (default: the algorithm's, e.g. one per NUMA node or one per worker).")
-    var replicas: Int?
+    public var replicas: Int?
 
     @Option(help: "Passes over the training set, counting all workers' samples together.")
-    var epochs: Double = 5
+    public var epochs: Double = 5
 
     @Option(help: "Minibatch size of each worker step.")
-    var batch: Int = 16
+    public var batch: Int = 16
 
     @Option(help: "Base learning rate.")
-    var lr: Float = 0.02
+    public var lr: Float = 0.02
 
     @Option(
         name: .customLong("lr-schedule"), help: "Learning-rate schedule: constant, step, cosine or linear (to 0).",
         completion: .list(["constant", "step", "cosine", "linear"]))
-    var lrSchedule: String = "cosine"
+    public var lrSchedule: String = "cosine"
 
     @Option(help: "Linear learning-rate warm-up, as a fraction of training.")
-    var warmup: Double = 0
+    public var warmup: Double = 0
 
     @Option(help: "Momentum of each worker's private momentum buffer (0 disables it).")
-    var momentum: Float = 0.9
+    public var momentum: Float = 0.9
 
     @Flag(
         inversion: .prefixedNo,
         help: "Nesterov momentum (the default, as in the LAP-SGD and local-SGD papers' code); --no-nesterov: heavy ball.")
-    var nesterov = true
+    public var nesterov = true
 
     @Option(name: .customLong("weight-decay"), help: "L2 weight decay added to the gradient.")
-    var weightDecay: Float = 0
+    public var weightDecay: Float = 0
 
     @Option(name: .customLong("eval-every"), help: "Evaluate on the test set every this many epochs (0: only at the end).")
-    var evalEvery: Double = 1
+    public var evalEvery: Double = 1
 
     @Option(help: "Fraction of the training set held out as the test set when the data has none.")
-    var holdout: Double = 0.2
+    public var holdout: Double = 0.2
 
     @Option(help: "Seed of every random choice (initialisation, sample order).")
-    var seed: UInt64 = 1
+    public var seed: UInt64 = 1
 
     @Option(
         name: .customLong("data-split"),
         help: ArgumentHelp(
             "Which training rows each worker samples: iid (all of them) or label-skew:ALPHA (a shard of its own whose label mix is drawn from a seeded Dirichlet(ALPHA): 0.1 strongly skewed, 100 about iid).",
             valueName: "split"))
-    var dataSplit: String = "iid"
+    public var dataSplit: String = "iid"
 
     @Option(
         help: ArgumentHelp(
             "Testing: delay every step of worker W by MS milliseconds (compare algorithms under a straggler).",
             valueName: "W:MS"))
-    var straggler: String?
+    public var straggler: String?
 
     @Option(
         name: .customLong("checkpoint-every"),
         help: "Seconds between two checkpoints while training (0: only when the job ends; default 300).")
-    var checkpointEvery: Double?
+    public var checkpointEvery: Double?
 
     @Option(
         name: .customLong("on-divergence"),
         help: ArgumentHelp(
             "When the loss or the parameters turn NaN or infinite (or the loss grows a hundredfold): fail (the default), or backoff[:N]: go on from the last checkpoint with half the learning rate, at most N times (default 3).",
             valueName: "fail|backoff[:N]"))
-    var onDivergence = "fail"
+    public var onDivergence = "fail"
 
     @Argument(
         parsing: .allUnrecognized,
         help: ArgumentHelp("The algorithm's own options, e.g. --period 16 (listed below with their defaults).", valueName: "algorithm-options"))
-    var algorithmOptions: [String] = []
+    public var algorithmOptions: [String] = []
 
     @Option(help: "A name for the job, shown by list and status (1 to 64 printable characters).")
-    var name: String?
+    public var name: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Read the job's options from FILE: a [Job] section of `option = value` lines, as `lapwing-numa tune --output` writes; options given on the command line win.",
+            valueName: "file"))
+    public var config: String?
 
     @Option(name: .customLong("job-id"), help: "Job identifier (names the arena /dev/shm/lapwing.<id>); default: generated.")
-    var jobID: String?
+    public var jobID: String?
 
     /// `--on-divergence fail|backoff[:N]` as a count of backoffs (nil: fail).
-    static func backoffs(_ option: String) throws(LapwingError) -> Int? {
+    public static func backoffs(_ option: String) throws(LapwingError) -> Int? {
         if option == "fail" { return nil }
         if option == "backoff" { return 3 }
         if option.hasPrefix("backoff:"), let n = Int(option.dropFirst("backoff:".count)), (1...10).contains(n) { return n }
         throw LapwingError(.invalidArgument, "--on-divergence \(option): choose fail, backoff, or backoff:N with N from 1 to 10")
     }
 
-    func spec(defaultWorkers: Int, id: String, outputDir: String?) throws(LapwingError) -> JobSpec {
+    public func spec(defaultWorkers: Int, id: String, outputDir: String?) throws(LapwingError) -> JobSpec {
         let (config, compression) = try Algorithms.parseOptions(algorithmOptions, for: algorithm, compress: compress)
         return try spec(config, compression, defaultWorkers: defaultWorkers, id: id, outputDir: outputDir)
     }
 
     /// The spec of these options with an algorithm and compressor already parsed (a study's).
-    func spec(_ config: AlgorithmConfig, _ compression: AlgorithmConfig?, defaultWorkers: Int, id: String, outputDir: String?)
+    public func spec(_ config: AlgorithmConfig, _ compression: AlgorithmConfig?, defaultWorkers: Int, id: String, outputDir: String?)
         throws(LapwingError) -> JobSpec
     {
         guard let kind = LearningRateSchedule.Kind(rawValue: lrSchedule) else {
@@ -146,7 +154,7 @@ extension TrainingOptions {
     /// Sets the option `--NAME` of these (a study's `--sweep NAME=VALUE`); false when NAME is not
     /// one a study sweeps (the algorithms' and compressors' options are theirs). The value is
     /// checked with the rest of the spec, as if given on the command line.
-    mutating func set(_ name: String, to value: String) throws(LapwingError) -> Bool {
+    public mutating func set(_ name: String, to value: String) throws(LapwingError) -> Bool {
         func number<T: LosslessStringConvertible>(_ v: String) throws(LapwingError) -> T {
             guard let n = T(v) else { throw LapwingError(.invalidArgument, "--sweep \(name)=\(v): '\(v)' is not a number") }
             return n
@@ -172,8 +180,41 @@ extension TrainingOptions {
         return true
     }
 
+    /// Every option of the job as a job file's `key = value` entries (`JobConfigFile`), defaults
+    /// included; the algorithm's and compressor's options by name. Not the job's id or `--config`.
+    public func fileEntries() throws(LapwingError) -> [(String, String)] {
+        _ = try Algorithms.parseOptions(algorithmOptions, for: algorithm, compress: compress)
+        func number(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : String(v) }
+        var e: [(String, String)] = [("data", data), ("model", model), ("algorithm", algorithm)]
+        if let compress { e.append(("compress", compress)) }
+        if let workers { e.append(("workers", String(workers))) }
+        if let replicas { e.append(("replicas", String(replicas))) }
+        e += [
+            ("epochs", number(epochs)), ("batch", String(batch)), ("lr", String(lr)), ("lr-schedule", lrSchedule),
+            ("warmup", number(warmup)), ("momentum", String(momentum)), ("nesterov", nesterov ? "yes" : "no"),
+            ("weight-decay", String(weightDecay)), ("eval-every", number(evalEvery)), ("holdout", number(holdout)),
+            ("seed", String(seed)), ("data-split", dataSplit), ("on-divergence", onDivergence),
+        ]
+        if let straggler { e.append(("straggler", straggler)) }
+        if let checkpointEvery { e.append(("checkpoint-every", number(checkpointEvery))) }
+        if let name { e.append(("name", name)) }
+        // The algorithm's and compressor's options as given (checked above): --NAME VALUE or --NAME=VALUE.
+        var i = 0
+        while i < algorithmOptions.count {
+            let option = algorithmOptions[i].dropFirst(2)
+            if let eq = option.firstIndex(of: "=") {
+                e.append((String(option[..<eq]), String(option[option.index(after: eq)...])))
+                i += 1
+            } else {
+                e.append((String(option), i + 1 < algorithmOptions.count ? algorithmOptions[i + 1] : ""))
+                i += 2
+            }
+        }
+        return e
+    }
+
     /// The options `set(_:to:)` knows, for messages.
-    static let sweepable = [
+    public static let sweepable = [
         "batch", "workers", "replicas", "epochs", "lr", "lr-schedule", "warmup", "momentum", "weight-decay", "holdout", "seed",
         "data-split", "compress", "straggler", "eval-every",
     ]
