@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLapwing
 import Foundation
 import LapwingCore
 import LapwingEngine
@@ -18,7 +19,7 @@ struct TuneCommand: ParsableCommand {
             replica per NUMA node up to one per worker; then, around the two best, a quarter and four times the averaging \
             period and twice the batch; then the three best and the job as given again, for twice the samples. A trial's \
             score is its loss decrease per second of training at equal samples. The job as given is kept unless another \
-            beats it by more than 5% in the final round while its loss after the same samples is no more than 2% higher \
+            beats it by more than 10% on average in the final round, and in each of its passes, while its loss after the same samples is no more than 2% higher \
             (one that learns less per sample, e.g. with more replicas or a larger batch, would need more epochs for the \
             same accuracy). Writes the chosen configuration (every option of the job, so the \
             file stands alone) to --output.
@@ -26,7 +27,7 @@ struct TuneCommand: ParsableCommand {
             Example: lapwing-numa tune --budget 60 --output tuned.conf \\
                        --data idx:/usr/share/datasets/fashion-mnist --model mlp:784-256-10 --epochs 5
                      lapwing run --config tuned.conf
-            Exit status: 0 written, 1 the job fails or a trial cannot run, 2 bad arguments.
+            Exit status: 0 written, 1 the job fails or a trial cannot run, 2 bad arguments, 130 interrupted (Ctrl-C).
             """
     )
 
@@ -62,6 +63,7 @@ struct TuneCommand: ParsableCommand {
             throw fail(e)
         }
         defer { runner.removeScratch() }
+        _ = lw_install_stop_handlers()
         let cores = JobHost.defaultWorkerCount()
         var search = TuneSearch(
             base: training, budget: budget, cores: cores, nodes: max(1, topology.nodes.count), runner: runner,
@@ -70,6 +72,10 @@ struct TuneCommand: ParsableCommand {
         do {
             result = try search.run()
         } catch let e {
+            if search.interrupted {
+                FileHandle.standardError.write(Data("lapwing-numa: tune \(e.message)\n".utf8))
+                throw ExitCode(130)
+            }
             throw fail(e)
         }
         guard var chosen = result.chosen.options(from: training) else { throw fail(LapwingError(.internalError, "no candidate passed its checks")) }
@@ -94,7 +100,7 @@ struct TuneCommand: ParsableCommand {
 
     private func reason(_ s: TuneSearch, _ r: (chosen: TuneCandidate, score: Double, givenScore: Double), _ speedup: Double) -> String {
         if r.chosen == s.asGiven {
-            return "kept the job as given (\(s.asGiven.label)): no configuration that learned as much per sample beat its \(fmt(r.givenScore, 3)) loss/s by more than 5% in the final round"
+            return "kept the job as given (\(s.asGiven.label)): no configuration that learned as much per sample beat its \(fmt(r.givenScore, 3)) loss/s by more than 10% in the final round"
         }
         return "chose \(r.chosen.label): \(fmt(r.score, 3)) loss/s against \(fmt(r.givenScore, 3)) for the job as given (\(s.asGiven.label)), \(fmt(speedup))x, in the final round's runs of \(fmt(s.trialEpochs * 2, 3)) epochs"
     }
