@@ -118,11 +118,11 @@ struct TuneCommand: ParsableCommand {
         print("initial loss \(fmt(s.initialLoss, 4)); trials of \(fmt(s.trialEpochs, 3)) epochs (final round: twice that)")
         let rows = s.trials.map { t in
             [
-                t.stage, t.candidate.label, String(t.samples), fmt(t.trainSeconds), fmt(t.loss ?? .nan, 4),
+                t.stage, t.candidate.label, String(t.samples), fmt(t.trainSeconds), String(Int(t.steadyRate)), fmt(t.loss ?? .nan, 4),
                 t.failure ?? fmt(t.score, 3), t.failure != nil ? "" : s.eligible(t) ? "yes" : "no",
             ]
         }
-        let head = ["round", "configuration", "samples", "train s", "test loss", "loss/s", "as good per sample"]
+        let head = ["round", "configuration", "samples", "train s", "steady samples/s", "test loss", "loss/s", "as good per sample"]
         let widths = (0..<head.count).map { i in ([head[i]] + rows.map { $0[i] }).map(\.count).max() ?? 0 }
         for r in [head] + rows {
             print(r.enumerated().map { i, v in v.padding(toLength: widths[i], withPad: " ", startingAt: 0) }.joined(separator: "  "))

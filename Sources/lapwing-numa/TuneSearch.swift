@@ -9,7 +9,11 @@ import LapwingOptions
 /// 2. knobs: the averaging period and the batch around the two best layouts;
 /// 3. final: the three best so far and the job as given, again, for twice the samples (and
 ///    again, up to three passes, while the budget lasts).
-/// A trial's score is its loss decrease per second of training at equal samples. Only a
+/// A trial's score is its loss decrease per second of training at equal samples, the seconds
+/// counted at the speed of the run's second half: a job pays its start-up (forks, first touches
+/// of the data) once, and in a trial of a second it would favour fewer workers (measured: two
+/// workers ran 0.5 epochs at 19-23k samples/s and 5 epochs at 47k, where one worker ran both at
+/// about 23-31k and 40k). Only a
 /// configuration whose loss after those samples is no worse than the job as given's (within
 /// `lossTolerance`) may replace it: a faster one that learns less per sample (more replicas, a
 /// larger batch) would need more epochs for the same accuracy, which the same job file would not
@@ -171,18 +175,20 @@ struct TuneSearch {
             throw LapwingError(.internalError, "interrupted: no job file written")
         }
         let loss = r.summary?.testLoss
-        let score: Double
-        if let s = r.summary, r.failure == nil, let loss, loss.isFinite, s.trainSeconds > 0 {
-            score = (initialLoss - loss) / s.trainSeconds
-        } else {
-            score = -.infinity
+        var score = -Double.infinity, steady = 0.0
+        if let s = r.summary, r.failure == nil, let loss, loss.isFinite, s.trainSeconds > 0, s.samples > 0 {
+            steady = Double(s.samples) / s.trainSeconds
+            if let h = r.halfway, s.trainSeconds - h.elapsed > 0 {
+                steady = Double(s.samples - h.samples) / (s.trainSeconds - h.elapsed)
+            }
+            score = (initialLoss - loss) * steady / Double(s.samples)
         }
         let t = TuneTrial(
             candidate: c, stage: stage, samples: r.summary?.samples ?? 0, trainSeconds: r.summary?.trainSeconds ?? 0,
-            wallSeconds: r.wall, loss: loss, accuracy: r.summary?.testAccuracy, failure: r.failure, score: score)
+            wallSeconds: r.wall, loss: loss, accuracy: r.summary?.testAccuracy, failure: r.failure, steadyRate: steady, score: score)
         trials.append(t)
         let what = t.failure.map { "failed: \($0)" }
-            ?? "loss \(fmt(initialLoss, 3)) -> \(fmt(loss ?? .nan, 3)) in \(fmt(t.trainSeconds)) s: \(fmt(score, 3))/s"
+            ?? "loss \(fmt(initialLoss, 3)) -> \(fmt(loss ?? .nan, 3)) in \(fmt(t.trainSeconds)) s (\(Int(steady)) samples/s after its start): \(fmt(score, 3))/s"
         progress("[\(Int(elapsed))/\(Int(budget)) s] \(stage) \(tag): \(c.label): \(what)")
     }
 }

@@ -18,14 +18,17 @@ struct TuneTrial: Sendable {
     let loss: Double?
     let accuracy: Double?
     let failure: String?
-    /// Loss decrease per second of training: (initial loss - loss) / trainSeconds; -inf for a
-    /// run that failed or diverged.
+    /// Samples per second in the run's second half (after its start-up: forks, first touches).
+    let steadyRate: Double
+    /// Loss decrease per second of steady training: (initial loss - loss) / (samples /
+    /// steadyRate); -inf for a run that failed or diverged. A long job pays the start-up once;
+    /// in a trial of a second it would weigh on many workers more than on one.
     let score: Double
 
     var json: [String: Any] {
         var o: [String: Any] = [
             "algorithm": candidate.algorithm, "workers": candidate.workers, "batch": candidate.batch, "stage": stage,
-            "samples": samples, "train_seconds": trainSeconds, "wall_seconds": wallSeconds,
+            "samples": samples, "train_seconds": trainSeconds, "wall_seconds": wallSeconds, "steady_samples_per_second": steadyRate,
             "score": score.isFinite ? score : NSNull(),
         ]
         o["replicas"] = candidate.replicas ?? NSNull()
@@ -70,8 +73,11 @@ struct TuneRunner {
         return resolved
     }
 
-    /// One run of `options` for `epochs`; the summary, or why there is none.
-    mutating func run(_ options: TrainingOptions, epochs: Double) throws(LapwingError) -> (summary: JobSummary?, wall: Double, failure: String?) {
+    /// One run of `options` for `epochs`: the summary (or why there is none), the wall time,
+    /// and the samples and seconds of its evaluation half-way (nil if it had none).
+    mutating func run(_ options: TrainingOptions, epochs: Double) throws(LapwingError) -> (
+        summary: JobSummary?, wall: Double, failure: String?, halfway: (samples: Int, elapsed: Double)?
+    ) {
         count += 1
         let conf = "\(scratch)/trial-\(count).conf", out = "\(scratch)/trial-\(count)"
         defer {
@@ -82,7 +88,7 @@ struct TuneRunner {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: lapwing)
         process.arguments = [
-            "run", "--config", conf, "--epochs", String(epochs), "--eval-every", "0", "--checkpoint-every", "0", "--json",
+            "run", "--config", conf, "--epochs", String(epochs), "--eval-every", String(epochs / 2), "--checkpoint-every", "0", "--json",
             "--output-dir", out,
         ]
         // stderr goes to a file (read when the run has ended); stdout, one summary line, to a pipe.
@@ -104,11 +110,23 @@ struct TuneRunner {
         let wall = Date().timeIntervalSince(start)
         let lastLine = String(decoding: outData, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
         if let summary = try? JSONDecoder().decode(JobSummary.self, from: Data(lastLine.utf8)) {
-            return (summary, wall, summary.outcome == "completed" ? nil : summary.reason ?? summary.outcome)
+            return (summary, wall, summary.outcome == "completed" ? nil : summary.reason ?? summary.outcome, halfway(out, summary))
         }
         let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
         let why = err.split(separator: "\n").last.map(String.init) ?? "exit status \(process.terminationStatus)"
-        return (nil, wall, why)
+        return (nil, wall, why, nil)
+    }
+
+    /// The first evaluation before the end, from the run's metrics.jsonl.
+    private func halfway(_ dir: String, _ summary: JobSummary) -> (samples: Int, elapsed: Double)? {
+        guard let text = try? String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") {
+            guard let e = try? JSONDecoder().decode(HostEvent.self, from: Data(line.utf8)), e.event == .evaluation,
+                let samples = e.samples, let elapsed = e.elapsed, samples < summary.samples, elapsed < summary.trainSeconds
+            else { continue }
+            return (samples, elapsed)
+        }
+        return nil
     }
 
     func removeScratch() { try? FileManager.default.removeItem(atPath: scratch) }
