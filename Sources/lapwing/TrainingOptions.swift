@@ -76,6 +76,14 @@ struct TrainingOptions: ParsableArguments {
     var dataSplit: String = "iid"
 
     @Option(
+        name: .customLong("node-data"),
+        help: ArgumentHelp(
+            "A copy of the training set on each NUMA node, bound there, that the node's workers read: auto (when the workers span several nodes), on or off.",
+            valueName: "auto|on|off"),
+        completion: .list(NodeData.allCases.map(\.rawValue)))
+    var nodeData: String = "auto"
+
+    @Option(
         help: ArgumentHelp(
             "Testing: delay every step of worker W by MS milliseconds (compare algorithms under a straggler).",
             valueName: "W:MS"))
@@ -136,6 +144,7 @@ struct TrainingOptions: ParsableArguments {
         checked.divergenceBackoffs = try Self.backoffs(onDivergence)
         checked.name = name
         checked.dataSplit = try DataSplit.parse(dataSplit)
+        checked.nodeData = try NodeData.parse(nodeData)
         try checked.validate()
         try Algorithms.check(checked)
         return checked
@@ -164,6 +173,7 @@ extension TrainingOptions {
         case "holdout": holdout = try number(value)
         case "seed": seed = try number(value)
         case "data-split": dataSplit = value
+        case "node-data": nodeData = value
         case "compress": compress = value == "none" ? nil : value
         case "straggler": straggler = value == "none" ? nil : value
         case "eval-every": evalEvery = try number(value)
@@ -175,6 +185,6 @@ extension TrainingOptions {
     /// The options `set(_:to:)` knows, for messages.
     static let sweepable = [
         "batch", "workers", "replicas", "epochs", "lr", "lr-schedule", "warmup", "momentum", "weight-decay", "holdout", "seed",
-        "data-split", "compress", "straggler", "eval-every",
+        "data-split", "node-data", "compress", "straggler", "eval-every",
     ]
 }
