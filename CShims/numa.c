@@ -40,3 +40,11 @@ int lw_numa_query_pages(unsigned long count, void **pages, int *status) {
   if (move_pages(0, count, pages, NULL, status, 0) < 0) return -errno;
   return 0;
 }
+
+int lw_numa_node_free(int node, int64_t *free_bytes) {
+  if (numa_available() < 0) return -ENOSYS;
+  long long free = 0;
+  if (numa_node_size64(node, &free) < 0) return -EINVAL;
+  *free_bytes = (int64_t)free;
+  return 0;
+}

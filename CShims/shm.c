@@ -95,3 +95,8 @@ int lw_map_shared_aligned(int fd, uint64_t size, uint64_t align, int writable, v
 int lw_unmap(void *addr, uint64_t size) { return munmap(addr, (size_t)size) == 0 ? 0 : -errno; }
 
 int lw_close(int fd) { return close(fd) == 0 ? 0 : -errno; }
+
+int lw_memfd_create(const char *name) {
+  int fd = memfd_create(name, MFD_CLOEXEC);
+  return fd < 0 ? -errno : fd;
+}

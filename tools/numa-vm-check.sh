@@ -6,6 +6,8 @@
 #   - a lap-sgd job with one worker and one replica per node: each replica's pages on its node
 #     (`lapwing-numa arena`: move_pages/get_mempolicy per replica; the host's numa_maps for the
 #     arena), each worker pinned to and running on the CPU the placement gave it, on its node;
+#   - the job's per-node copies of the training data (--node-data auto): one per node, every page
+#     on its node (the host's numa_maps), each worker reading only its node's copy (its numa_maps);
 #   - `lapwing-numa bench`: local and remote figures for every pair of nodes, pages on their nodes.
 # The guest runs a check script as PID 1 (no systemd) that prints what it saw between markers on
 # the serial console and powers off; this script checks it. KVM if it works, else TCG (said so).
@@ -20,7 +22,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --root) root="${2:?--root needs a directory}"; shift 2 ;;
     --keep) keep=1; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     [2-8]) counts+=("$1"); shift ;;
     *) echo "numa-vm-check: unknown argument '$1' (NODES is 2..8)" >&2; exit 2 ;;
   esac
@@ -79,7 +81,8 @@ mkfs.ext4 -q -F -L lapwing -d "$root" "$work/disk.img"
 # within a minute (it reaches it in seconds when KVM works; here /dev/kvm opens, but a guest
 # without nested virtualisation in the host's CPU hangs before the kernel prints anything).
 boot() {
-  local n=$1 accel=$2 mem=$(( 2048 / $1 )) numa=() cpu=host
+  # 4 GiB in all: each node holds a copy of Fashion-MNIST's training set (180 MiB) besides the rest.
+  local n=$1 accel=$2 mem=$(( 4096 / $1 )) numa=() cpu=host
   [ "$accel" = tcg ] && cpu=max
   for i in $(seq 0 $((n - 1))); do
     numa+=(-object "memory-backend-ram,id=m$i,size=${mem}M" -numa "node,nodeid=$i,cpus=$i,memdev=m$i")

@@ -39,6 +39,23 @@ section workers workers
 job=$(ls /dev/shm | sed -n 's/^lapwing\.//p' | head -1)
 section arena lapwing-numa arena "$job" --json --samples 32
 section numa_maps sh -c "grep /dev/shm/lapwing /proc/$(pgrep -x lw-host | head -1)/numa_maps"
+# The per-node copies of the training data (--node-data auto: on, the workers span the nodes):
+# memfds lapwing-data.JOB.nodeN in the numa_maps of the host (every page: it wrote them) and of
+# each worker (the pages it has read), once every worker has read some.
+data_maps() {
+  for pid in $(pgrep -x lw-host) $(pgrep '^lw-worker-'); do
+    echo "@ $(cat /proc/$pid/comm) pid=$pid"
+    grep 'memfd:lapwing-data\.' /proc/$pid/numa_maps
+  done
+}
+for _ in $(seq 1200); do
+  unread=0
+  for pid in $(pgrep '^lw-worker-'); do grep -Eq 'memfd:lapwing-data\..* N[0-9]+=' /proc/$pid/numa_maps || unread=1; done
+  [ $unread = 0 ] && break
+  sleep 0.1
+done
+section data_maps data_maps
+section data_arena lapwing-numa arena "$job" --json --samples 1
 kill -INT $run
 wait $run
 echo "@@LW run-status $?"

@@ -44,6 +44,60 @@ def ok(message):
     print(f"   ok: {message}", file=sys.stderr)
 
 
+def data_maps(text):
+    """The data-copy lines of each process's numa_maps: {comm: {copy node: (policy, {node: pages})}}."""
+    out, proc = {}, None
+    for line in text.splitlines():
+        m = re.match(r"@ (\S+) pid=(\d+)", line.strip())
+        if m:
+            proc = m.group(1)
+            out[proc] = {}
+            continue
+        m = re.search(r"^\S+ (\S+) file=/memfd:lapwing-data\.[A-Za-z0-9_-]+\.node(\d+)", line.strip())
+        if m and proc:
+            pages = {int(k): int(v) for k, v in re.findall(r"\bN(\d+)=(\d+)", line)}
+            out[proc][int(m.group(2))] = (m.group(1), pages)
+    return out
+
+
+def check_data_copies(s, placement, nodes):
+    maps = data_maps(s["data_maps"])
+    host = maps.get("lw-host")
+    if host is None or sorted(host) != sorted(nodes):
+        fail(f"numa_maps of the job host shows data copies for nodes {sorted(host or {})}, not one per node {sorted(nodes)}:\n{s['data_maps']}")
+    sizes = {}
+    for node, (policy, pages) in sorted(host.items()):
+        if policy != f"bind:{node}" or set(pages) != {node} or pages[node] == 0:
+            fail(f"numa_maps of the job host: the data copy for node {node} has policy {policy} and pages {pages}")
+        sizes[node] = pages[node]
+    ok("numa_maps of the job host: one copy of the training data per node, bound there, every page on it: "
+       + ", ".join(f"node {k}: bind:{k} N{k}={v} pages" for k, v in sorted(sizes.items())))
+    for w in placement["workers"]:
+        mine = maps.get(f"lw-worker-{w['worker']}")
+        if mine is None:
+            fail(f"no numa_maps of lw-worker-{w['worker']}:\n{s['data_maps']}")
+        policy, pages = mine.get(w["node"], ("none", {}))
+        if set(pages) != {w["node"]} or pages[w["node"]] == 0:
+            fail(f"lw-worker-{w['worker']} (node {w['node']}) has read pages {pages} of its node's data copy:\n{s['data_maps']}")
+        others = {k: p for k, (_, p) in mine.items() if k != w["node"] and sum(p.values()) > 0}
+        if others:
+            fail(f"lw-worker-{w['worker']} (node {w['node']}) has read pages of other nodes' copies: {others}")
+    ok("numa_maps of each worker: it reads its own node's copy, and no other: "
+       + ", ".join(f"worker {w['worker']}: N{w['node']}={maps[f'lw-worker-' + str(w['worker'])][w['node']][1][w['node']]}"
+                   for w in placement["workers"]))
+    arena = json_of(s["data_arena"], "lapwing-numa arena (data copies)")
+    copies = {c["node"]: c for c in arena.get("dataCopies") or []}
+    if sorted(copies) != sorted(nodes):
+        fail(f"lapwing-numa arena shows data copies on nodes {sorted(copies)}, not {sorted(nodes)}")
+    for w in placement["workers"]:
+        readers = [r["role"] for r in copies[w["node"]]["readers"]]
+        if f"worker {w['worker']}" not in readers:
+            fail(f"lapwing-numa arena: the copy on node {w['node']} is read by {readers}, not worker {w['worker']}")
+    ok("lapwing-numa arena shows the copies and their readers: "
+       + ", ".join(f"node {k} {c['bytes'] / 2**20:.1f} MiB read by {', '.join(r['role'] for r in c['readers'])}"
+                   for k, c in sorted(copies.items())))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--nodes", type=int, required=True)
@@ -53,7 +107,7 @@ def main():
     a = ap.parse_args()
     n = a.nodes
     s = sections(open(a.console, errors="replace").read())
-    for need in ["topology", "workers", "arena", "numa_maps", "run", "bench"]:
+    for need in ["topology", "workers", "arena", "numa_maps", "data_maps", "data_arena", "run", "bench"]:
         if need not in s:
             fail(f"the guest printed no '{need}' section")
 
@@ -117,6 +171,8 @@ def main():
         fail(f"numa_maps of the job host shows arena ranges bound to nodes {sorted(bound)}, not to all {n}:\n{s['numa_maps']}")
     ok("numa_maps of the job host: each bound range of the arena has its pages on its node only: "
        + ", ".join(f"bind:{k} N{k}={v}" for k, v in sorted(bound.items())))
+
+    check_data_copies(s, placement, nodes)
 
     bench = json_of(s["bench"], "lapwing-numa bench")
     pairs = {(p["cpuNode"], p["memoryNode"]): p for p in bench["memory"]}

@@ -25,3 +25,6 @@ int lw_numa_node_of_address(const void *addr);
 /// move_pages(0, count, pages, NULL, status, 0): for each page the node it is on, or -errno
 /// in status[i] (-ENOENT: not present in this process). Returns 0 or -errno.
 int lw_numa_query_pages(unsigned long count, void **pages, int *status);
+/// The free bytes of `node` (numa_node_size64's free figure). Returns 0 and sets *free_bytes,
+/// or -errno.
+int lw_numa_node_free(int node, int64_t *free_bytes);

@@ -32,3 +32,7 @@ int lw_map_shared_aligned(int fd, uint64_t size, uint64_t align, int writable, v
 int lw_unmap(void *addr, uint64_t size);
 /// close(fd) (not retried on EINTR: Linux has closed the fd already). Returns 0 or -errno.
 int lw_close(int fd);
+/// memfd_create(name, MFD_CLOEXEC): an anonymous shared-memory file whose name shows in
+/// /proc/PID/maps and numa_maps ("/memfd:NAME"), so that tools can find its pages. Returns the
+/// fd or -errno.
+int lw_memfd_create(const char *name);

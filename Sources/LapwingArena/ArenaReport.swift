@@ -69,6 +69,9 @@ public struct ArenaReport: Sendable, Equatable, Codable {
     public var barriers: [Barrier]
     /// Per worker, when the arena has exchange vectors; empty otherwise.
     public var exchange: [Exchange]
+    /// The job's per-node copies of its training data, from its processes' numa_maps (nil:
+    /// not looked for).
+    public var dataCopies: [DataCopyPages]?
 }
 
 /// One `/dev/shm/lapwing.*` object, as `lapwing-numa arena --list` shows it.

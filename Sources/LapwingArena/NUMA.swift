@@ -14,6 +14,12 @@ public enum NUMA {
     /// Whether `node` exists and has memory this process may use.
     public static func isUsable(node: Int32) -> Bool { lw_numa_node_usable(node) == 1 }
 
+    /// The free bytes of `node`, or nil when the kernel does not say (no NUMA support).
+    public static func freeBytes(node: Int32) -> Int? {
+        var free: Int64 = 0
+        return lw_numa_node_free(node, &free) == 0 ? Int(free) : nil
+    }
+
     /// The system page size.
     public static var pageSize: Int { Int(sysconf(Int32(_SC_PAGESIZE))) }
 

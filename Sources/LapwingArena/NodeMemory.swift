@@ -17,16 +17,31 @@ public final class NodeMemory: @unchecked Sendable {
     public let node: Int32
 
     /// Maps `bytes` (rounded up to pages) and binds them to `node` with `mbind(MPOL_BIND)`.
-    /// Pages are not touched: call `touch()` from the thread that should fault them in.
+    /// Pages are not touched: call `touch()` from the thread that should fault them in, or
+    /// write them from anywhere (the binding decides their node). With a `name`, the pages are
+    /// a memfd of that name mapped shared: children forked later read the same pages, and
+    /// /proc/PID/numa_maps shows them as `file=/memfd:NAME`; without, private anonymous memory.
     ///
-    /// The corresponding C functions are `mmap` and `mbind`.
-    public init(bytes: Int, node: Int32) throws(LapwingError) {
+    /// The corresponding C functions are `mmap`, `memfd_create` and `mbind`.
+    public init(bytes: Int, node: Int32, name: String? = nil) throws(LapwingError) {
         precondition(bytes > 0, "map at least one byte")
         let page = NUMA.pageSize
         let size = (bytes + page - 1) / page * page
-        guard let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED
-        else {
-            throw LapwingError.system("mmap", errno: errno, object: "\(formatBytes(size)) for node \(node)")
+        let what = "\(formatBytes(size)) for node \(node)"
+        let p: UnsafeMutableRawPointer
+        if let name {
+            let fd = try shimCall("memfd_create", object: name) { lw_memfd_create(name) }
+            defer { _ = lw_close(fd) }
+            try shimCall("ftruncate", object: name) { lw_shm_truncate(fd, UInt64(size)) }
+            guard let m = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), m != MAP_FAILED else {
+                throw LapwingError.system("mmap", errno: errno, object: "\(name): \(what)")
+            }
+            p = m
+        } else {
+            guard let m = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), m != MAP_FAILED else {
+                throw LapwingError.system("mmap", errno: errno, object: what)
+            }
+            p = m
         }
         if NUMA.isAvailable {
             guard NUMA.isUsable(node: node) else {

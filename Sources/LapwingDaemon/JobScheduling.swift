@@ -115,7 +115,9 @@ extension JobManager {
         while let events = host.events(timeout: 0.5) {
             for e in events {
                 switch e.event {
-                case .started: began = true
+                case .started:
+                    began = true
+                    state.withLock { s in s.records[id]?.dataCopies = e.started?.dataCopies }
                 case .progress, .evaluation:
                     let now = Date().timeIntervalSince1970
                     state.withLock { s in s.records[id]?.progress = e }

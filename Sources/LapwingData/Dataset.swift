@@ -56,11 +56,13 @@ public struct LabelOptions: Sendable, Equatable {
     }
 }
 
-/// The memory behind a `Dataset`: malloc'd arrays or one read-only file mapping.
+/// The memory behind a `Dataset`: malloc'd arrays, one read-only file mapping, or memory
+/// another object owns (a copy's: kept alive, released by its owner).
 final class DatasetStorage: @unchecked Sendable {
     enum Kind {
         case heap([UnsafeMutableRawPointer])
         case mapped(UnsafeMutableRawPointer, Int)
+        case borrowed(AnyObject)
     }
 
     let kind: Kind
@@ -71,6 +73,7 @@ final class DatasetStorage: @unchecked Sendable {
         switch kind {
         case .heap(let ptrs): for p in ptrs { free(p) }
         case .mapped(let p, let len): munmap(p, len)
+        case .borrowed: break
         }
     }
 }

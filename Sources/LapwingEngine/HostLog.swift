@@ -22,7 +22,7 @@ public enum HostLog {
                 + "\(spec.model) on \(spec.data) (\(s.trainRows) training rows, \(s.testRows) test rows); host pid \(s.host), "
                 + "workers \(s.workers.map(String.init).joined(separator: ",")) on cpus \(s.workerCPUs.map(String.init).joined(separator: ","))"
                 + "\(s.averager.map { ", averager \($0)" } ?? ""); \(s.replicas) replica(s) on node(s) \(nodes); "
-                + "\(s.parameters) parameters; arena \(s.arena); BLAS kernels \(s.blas); batch \(spec.batch), "
+                + "\(s.parameters) parameters; arena \(s.arena); \(DataCopy.describe(s.dataCopies)); BLAS kernels \(s.blas); batch \(spec.batch), "
                 + "learning rate \(spec.schedule.base) (\(spec.schedule.kind.rawValue)), \(spec.epochs) epochs"
                 + "\(spec.resumeFrom.map { "; resumed from \($0)" } ?? "")"
         case .evaluation:

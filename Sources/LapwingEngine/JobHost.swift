@@ -89,6 +89,8 @@ struct JobRun {
     let compression: Compression?
     let emit: (HostEvent) -> Void
     let data: TrainingData
+    /// Per-node copies of the training set (`--node-data`); nil: the workers read `data.train`.
+    let dataCopies: NodeDataCopies?
     let model: FeedForwardModel
     let placement: Placement
     let shared: SharedState
@@ -117,14 +119,18 @@ struct JobRun {
         self.spec = spec
         self.emit = emit
         blas = try BLAS.setUp()
-        data = try TrainingData.load(spec)
+        let loaded = try TrainingData.load(spec)
         let modelSpec = try ModelSpec.parse(spec.model)
-        try modelSpec.checkLabels(of: data.train)
-        model = try FeedForwardModel(spec: modelSpec, features: data.train.cols, classes: data.classes)
+        try modelSpec.checkLabels(of: loaded.train)
+        model = try FeedForwardModel(spec: modelSpec, features: loaded.train.cols, classes: loaded.classes)
         let topology = try Topology.current()
         let replicas = try algorithm.replicaCount(numaNodes: max(1, topology.nodes.count))
         try Compressors.checkFits(compression, dimension: model.parameterCount, participants: replicas)
         placement = try topology.place(workers: spec.workers, replicas: replicas)
+        let (id, hostNode) = (spec.id, placement.host.node)
+        dataCopies = try NodeDataCopies.make(of: loaded.train, for: placement, mode: spec.nodeData, jobID: id) { HostLog.write(id, $0) }
+        // With copies, the host reads its node's too, and the loaded rows are freed.
+        data = dataCopies.map { loaded.reading($0.data(forNode: hostNode)) } ?? loaded
         totalSamples = max(1, Int((spec.epochs * Double(data.trainRows.count)).rounded()))
         shared = try SharedState(
             jobID: spec.id, parameterCount: model.parameterCount,
@@ -177,6 +183,7 @@ struct JobRun {
             averager: children.children.first { !$0.isWorker }?.pid, replicas: placement.replicas.count,
             replicaNodes: placement.replicas.map { Int32($0.node) }, parameters: model.parameterCount,
             trainRows: data.trainRows.count, testRows: data.testRows.count, blas: blas.corename)
+        started.started?.dataCopies = dataCopies?.report
         emit(started)
 
         let evaluator = Evaluator(model: model, data: data, replicas: placement.replicas.count, shared: shared)
@@ -302,7 +309,9 @@ struct JobRun {
         context.workerNodes = placement.workers.sorted { $0.worker < $1.worker }.map { Int32($0.node) }
         context.compression = compression
         context.incarnation = incarnation
-        let worker = Worker(context: context, algorithm: algorithm, model: model, data: data.train, trainRows: data.trainRows)
+        let worker = Worker(
+            context: context, algorithm: algorithm, model: model, data: dataCopies?.data(forNode: w.node) ?? data.train,
+            trainRows: data.trainRows)
         let pid = try children.spawn(role: "worker-\(w.worker)", cpu: w.cpu) {
             worker.run()
             return 0

@@ -61,6 +61,9 @@ public struct StartedInfo: Codable, Sendable, Equatable {
     public var trainRows: Int
     public var testRows: Int
     public var blas: String
+    /// The per-node copies of the training set (`--node-data`); nil: none, the workers read
+    /// the one loaded copy.
+    public var dataCopies: [DataCopy]?
 
     public init(
         arena: String,

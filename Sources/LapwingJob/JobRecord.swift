@@ -31,6 +31,8 @@ public struct JobRecord: Codable, Sendable, Equatable {
     /// one (`JobCgroups`), and the CPU time its processes used so far.
     public var cgroup: String?
     public var cpuSeconds: Double?
+    /// The per-node copies of its training data (`--node-data`) its host made (nil: none).
+    public var dataCopies: [DataCopy]?
     /// When the job's latest checkpoint was written (seconds since 1970), as its file says.
     public var checkpointed: Double?
     /// The data files' paths on the client's side, by role (for messages only).

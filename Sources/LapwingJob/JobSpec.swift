@@ -35,6 +35,8 @@ public struct JobSpec: Sendable, Equatable {
     public var seed: UInt64
     /// Which training rows each worker samples (`--data-split`; absent in the JSON: iid).
     public var dataSplit: DataSplit = .iid
+    /// Per-NUMA-node copies of the training set (`--node-data`; absent in the JSON: auto).
+    public var nodeData: NodeData = .auto
     /// A testing knob: one worker's steps are delayed (to compare algorithms under a straggler).
     public var straggler: Straggler?
     /// Seconds between two checkpoints while training (nil: `defaultCheckpointEvery`; 0: only
@@ -62,7 +64,7 @@ public struct JobSpec: Sendable, Equatable {
     /// sends one of these is refused).
     public static let fields = [
         "version", "data", "model", "algorithm", "compression", "workers", "replicas", "epochs", "batch", "schedule", "sgd",
-        "evalEvery", "holdout", "seed", "dataSplit", "straggler", "checkpointEvery", "divergenceBackoffs", "name", "id", "outputDir",
+        "evalEvery", "holdout", "seed", "dataSplit", "nodeData", "straggler", "checkpointEvery", "divergenceBackoffs", "name", "id", "outputDir",
         "dataDescriptors", "dataNames",
         "resumeFrom",
     ]
@@ -219,7 +221,7 @@ public struct Straggler: Codable, Sendable, Equatable {
 extension JobSpec: Codable {
     enum Key: String, CodingKey, CaseIterable {
         case version, data, model, algorithm, compression, workers, replicas, epochs, batch, schedule, sgd, evalEvery, holdout, seed
-        case dataSplit, straggler, checkpointEvery, divergenceBackoffs, name, id, outputDir, dataDescriptors, dataNames, resumeFrom
+        case dataSplit, nodeData, straggler, checkpointEvery, divergenceBackoffs, name, id, outputDir, dataDescriptors, dataNames, resumeFrom
         /// Version 1 only: the averaging period and warm-up.
         case averaging
     }
@@ -234,7 +236,7 @@ extension JobSpec: Codable {
         let allowed =
             version == 1
             ? Self.fields.filter {
-                !["version", "dataSplit", "straggler", "compression", "checkpointEvery", "divergenceBackoffs", "name", "resumeFrom"].contains($0)
+                !["version", "dataSplit", "nodeData", "straggler", "compression", "checkpointEvery", "divergenceBackoffs", "name", "resumeFrom"].contains($0)
             } + ["averaging"]
             : Self.fields
         try any.refuseUnknown(allowed: allowed, in: "the job spec")
@@ -270,6 +272,7 @@ extension JobSpec: Codable {
         holdout = try c.decode(Double.self, forKey: .holdout)
         seed = try c.decode(UInt64.self, forKey: .seed)
         dataSplit = try c.decodeIfPresent(DataSplit.self, forKey: .dataSplit) ?? .iid
+        nodeData = try c.decodeIfPresent(NodeData.self, forKey: .nodeData) ?? .auto
         straggler = try c.decodeIfPresent(Straggler.self, forKey: .straggler)
         checkpointEvery = try c.decodeIfPresent(Double.self, forKey: .checkpointEvery)
         divergenceBackoffs = try c.decodeIfPresent(Int.self, forKey: .divergenceBackoffs)
@@ -298,6 +301,7 @@ extension JobSpec: Codable {
         try c.encode(holdout, forKey: .holdout)
         try c.encode(seed, forKey: .seed)
         if dataSplit != .iid { try c.encode(dataSplit, forKey: .dataSplit) }
+        if nodeData != .auto { try c.encode(nodeData, forKey: .nodeData) }
         try c.encodeIfPresent(straggler, forKey: .straggler)
         try c.encodeIfPresent(checkpointEvery, forKey: .checkpointEvery)
         try c.encodeIfPresent(divergenceBackoffs, forKey: .divergenceBackoffs)

@@ -78,6 +78,14 @@ public struct TrainingOptions: ParsableArguments {
     public var dataSplit: String = "iid"
 
     @Option(
+        name: .customLong("node-data"),
+        help: ArgumentHelp(
+            "A copy of the training set on each NUMA node, bound there, that the node's workers read: auto (when the workers span several nodes), on or off.",
+            valueName: "auto|on|off"),
+        completion: .list(NodeData.allCases.map(\.rawValue)))
+    public var nodeData: String = "auto"
+
+    @Option(
         help: ArgumentHelp(
             "Testing: delay every step of worker W by MS milliseconds (compare algorithms under a straggler).",
             valueName: "W:MS"))
@@ -144,6 +152,7 @@ public struct TrainingOptions: ParsableArguments {
         checked.divergenceBackoffs = try Self.backoffs(onDivergence)
         checked.name = name
         checked.dataSplit = try DataSplit.parse(dataSplit)
+        checked.nodeData = try NodeData.parse(nodeData)
         try checked.validate()
         try Algorithms.check(checked)
         return checked
@@ -172,6 +181,7 @@ extension TrainingOptions {
         case "holdout": holdout = try number(value)
         case "seed": seed = try number(value)
         case "data-split": dataSplit = value
+        case "node-data": nodeData = value
         case "compress": compress = value == "none" ? nil : value
         case "straggler": straggler = value == "none" ? nil : value
         case "eval-every": evalEvery = try number(value)
@@ -193,7 +203,7 @@ extension TrainingOptions {
             ("epochs", number(epochs)), ("batch", String(batch)), ("lr", String(lr)), ("lr-schedule", lrSchedule),
             ("warmup", number(warmup)), ("momentum", String(momentum)), ("nesterov", nesterov ? "yes" : "no"),
             ("weight-decay", String(weightDecay)), ("eval-every", number(evalEvery)), ("holdout", number(holdout)),
-            ("seed", String(seed)), ("data-split", dataSplit), ("on-divergence", onDivergence),
+            ("seed", String(seed)), ("data-split", dataSplit), ("node-data", nodeData), ("on-divergence", onDivergence),
         ]
         if let straggler { e.append(("straggler", straggler)) }
         if let checkpointEvery { e.append(("checkpoint-every", number(checkpointEvery))) }
@@ -216,6 +226,6 @@ extension TrainingOptions {
     /// The options `set(_:to:)` knows, for messages.
     public static let sweepable = [
         "batch", "workers", "replicas", "epochs", "lr", "lr-schedule", "warmup", "momentum", "weight-decay", "holdout", "seed",
-        "data-split", "compress", "straggler", "eval-every",
+        "data-split", "node-data", "compress", "straggler", "eval-every",
     ]
 }

@@ -91,7 +91,8 @@ struct ArenaCommand: ParsableCommand {
                 if !json { print("removed \(Arena.segmentPath(jobID: jobID!))") }
             } else {
                 let arena = try Arena.attach(jobID: jobID!)
-                let report = try arena.report(samplesPerReplica: samples)
+                var report = try arena.report(samplesPerReplica: samples)
+                report.dataCopies = DataCopyPages.report(jobID: jobID!, processes: report.slots.map { ($0.role, $0.pid) })
                 if json {
                     print(try encode(report))
                 } else {
@@ -161,6 +162,13 @@ struct ArenaCommand: ParsableCommand {
         for e in r.exchange {
             let intended = e.intendedNode < 0 ? "unbound" : "bound to node \(e.intendedNode)"
             out += "  worker \(e.worker)\tchecksums \(e.vectorChecksums)\tnode \(e.node) (\(intended))\n"
+        }
+        let copies = r.dataCopies ?? []
+        out += copies.isEmpty ? "data copies: none (the workers read the one loaded copy)\n" : "data copies (numa_maps):\n"
+        func nodes(_ p: [DataCopyPages.NodePages]) -> String { p.map { "N\($0.node)=\($0.pages)" }.joined(separator: " ") }
+        for c in copies {
+            let readers = c.readers.map { "\($0.role) (\(nodes($0.pages)))" }.joined(separator: ", ")
+            out += "  node \(c.node)\t\(formatBytes(c.bytes))\t\(c.policy)\tpages \(nodes(c.pages))\t\(c.isOnItsNode ? "on its node" : "NOT all on its node")\tread by \(readers.isEmpty ? "none yet" : readers)\n"
         }
         return out
     }

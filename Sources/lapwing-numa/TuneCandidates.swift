@@ -85,8 +85,13 @@ enum TuneCandidates {
         var workerCounts = [cores]
         if cores >= 2 { workerCounts.append(cores / 2) }
         var result: [TuneCandidate] = []
-        for algorithm in Algorithms.asynchronousNames {
+        let asynchronous = Algorithms.asynchronousNames
+        for algorithm in asynchronous {
             for w in workerCounts {
+                // One worker on one replica is plain SGD whichever asynchronous algorithm runs it
+                // (measured: the same loss to the last digit); it is tried once, as the user's.
+                let own = asynchronous.contains(base.algorithm) ? base.algorithm : asynchronous[0]
+                if w == 1 && algorithm != own { continue }
                 var replicaCounts: [Int?] = [nil]
                 var r = max(1, nodes)
                 while r <= w {

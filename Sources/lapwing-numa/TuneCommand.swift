@@ -19,7 +19,7 @@ struct TuneCommand: ParsableCommand {
             replica per NUMA node up to one per worker; then, around the two best, a quarter and four times the averaging \
             period and twice the batch; then the three best and the job as given again, for twice the samples. A trial's \
             score is its loss decrease per second of training at equal samples. The job as given is kept unless another \
-            beats it by more than 10% on average in the final round, and in each of its passes, while its loss after the same samples is no more than 2% higher \
+            beats it by more than 10% in median in the final round, and in each of its passes, while its loss after the same samples is no more than 2% higher \
             (one that learns less per sample, e.g. with more replicas or a larger batch, would need more epochs for the \
             same accuracy). Writes the chosen configuration (every option of the job, so the \
             file stands alone) to --output.

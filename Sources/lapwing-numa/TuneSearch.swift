@@ -18,8 +18,8 @@ import LapwingOptions
 /// `lossTolerance`) may replace it: a faster one that learns less per sample (more replicas, a
 /// larger batch) would need more epochs for the same accuracy, which the same job file would not
 /// give it (measured on Fashion-MNIST: two averaged replicas trained 2.2x faster, and ended 2
-/// points lower at the same epochs). And only one that beats it by more than `margin` on
-/// average in the final round, and in each of its passes: short runs on a shared machine are
+/// points lower at the same epochs). And only one that beats it by more than `margin` in
+/// median in the final round, and in each of its passes: short runs on a shared machine are
 /// noisy (one worker beat two by 13% in a tune's final round while a build ran beside it, then
 /// took 2.5x as long for the whole job), and a tie is no reason to change a user's job.
 struct TuneSearch {
@@ -42,6 +42,8 @@ struct TuneSearch {
     /// Seconds a run costs beyond its training (start, loading, evaluation), and samples/s.
     private var overhead = 1.0
     private var rate = 1.0
+    /// Seconds kept for the final round while the others run.
+    private var finalReserve = 0.0
 
     init(base: TrainingOptions, budget: Double, cores: Int, nodes: Int, runner: TuneRunner, progress: @escaping (String) -> Void) {
         self.base = base
@@ -104,9 +106,11 @@ struct TuneSearch {
         // The final round decides when it ran; else every round's mean per candidate.
         let final = trials.filter { $0.stage == "final" }
         let pool = final.contains { $0.candidate == asGiven } && final.count > 1 ? final : trials
+        // The median of a candidate's runs: one run that caught a stall moves a mean of three.
         func mean(_ c: TuneCandidate) -> Double {
-            let s = pool.filter { $0.candidate == c }.map(\.score)
-            return s.isEmpty ? -.infinity : s.reduce(0, +) / Double(s.count)
+            let s = pool.filter { $0.candidate == c }.map(\.score).sorted()
+            guard !s.isEmpty else { return -.infinity }
+            return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
         }
         let given = mean(asGiven)
         // Beating the job as given on average is not enough on a shared machine, where one pass
@@ -148,22 +152,26 @@ struct TuneSearch {
     private mutating func planTrials(layoutCount: Int) {
         let runs = Double(layoutCount + 1 + 6 + 4), units = Double(layoutCount + 1 + 6 + 8)
         let left = budget - elapsed
-        var samples = (left - runs * overhead) / units * rate
-        let least = Double(30 * base.batch * max(1, base.workers ?? cores))
-        if samples < least {
-            notes.append(
-                "the budget leaves trials of only \(Int(max(0, samples))) samples; they run \(Int(least)) each and later rounds are cut short (give a larger --budget)")
-            samples = least
-        }
+        // Trials as long as the whole plan allows, but at least a second of training (shorter
+        // ones measure the machine's noise): then the budget cuts candidates, not trial length.
+        let fit = (left - runs * overhead) / units * rate
+        let least = max(Double(30 * base.batch * max(1, base.workers ?? cores)), rate * 1.0)
+        var samples = max(fit, least)
         samples = min(samples, base.epochs / 2 * rows)
         trialEpochs = samples / rows
+        // The final round (four candidates at twice the samples) is kept free of the others.
+        finalReserve = 4 * (overhead + 2 * samples / rate)
+        if fit < least {
+            notes.append(
+                "the budget (\(Int(budget)) s) leaves too little for every candidate in trials of \(Int(samples)) samples (a second of training at least); the later ones were left out (give a larger --budget)")
+        }
     }
 
     private mutating func trial(_ c: TuneCandidate, stage: String, epochs: Double, tag: String) throws(LapwingError) {
-        let expected = overhead + epochs * rows / rate
+        let expected = overhead + epochs * rows / rate + (stage == "final" ? 0 : finalReserve)
         guard elapsed + expected <= budget || (stage == "final" && c == asGiven && !trials.contains { $0.stage == "final" }) else {
             if !notes.contains(where: { $0.hasPrefix("the budget ended") }) {
-                notes.append("the budget ended during the \(stage) round; trials after \(c.label) were not run")
+                notes.append("the budget ended during the \(stage) round; \(c.label) and the trials after it were not run")
             }
             return
         }

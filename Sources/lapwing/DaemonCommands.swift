@@ -225,6 +225,7 @@ struct StatusCommand: ParsableCommand {
             if let s = r.started { times += "; trained \(Times.duration((r.ended ?? Date().timeIntervalSince1970) - s))" }
             print(times)
             print("  \(r.spec.workers) workers, batch \(r.spec.batch), \(ProgressLine.fixed(r.spec.epochs, 2)) epochs")
+            if let copies = r.dataCopies { print("  " + DataCopy.describe(copies)) }
             if let p = r.progress { print("  " + ProgressLine.format(p, accuracy: p.testAccuracy)) }
             if let group = r.cgroup {
                 print("  control group \(group)\(r.cpuSeconds.map { ", CPU time " + ProgressLine.fixed($0, 1) + " s" } ?? "")")

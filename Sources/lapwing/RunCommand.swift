@@ -128,7 +128,8 @@ enum ForegroundJob {
                         progress.finish()
                         writeError(
                             "lapwing: job \(spec.id): \(spec.algorithm.description), \(s.workers.count) workers on cpus \(s.workerCPUs), "
-                                + "\(s.replicas) replica(s), \(s.parameters) parameters, arena \(s.arena), BLAS \(s.blas)\n")
+                                + "\(s.replicas) replica(s), \(s.parameters) parameters, arena \(s.arena), BLAS \(s.blas)"
+                                + "\(s.dataCopies == nil ? "" : ", " + DataCopy.describe(s.dataCopies))\n")
                     }
                 case .progress, .evaluation: if !quiet { progress.show(e) }
                 case .finished: summary = e.summary

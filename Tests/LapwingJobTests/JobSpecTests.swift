@@ -56,6 +56,20 @@ import Testing
             .contains("--data-split sorted: expected iid or label-skew:ALPHA"))
     }
 
+    /// `--node-data` travels as "nodeData": absent means auto (and auto is not written); a bad
+    /// mode is refused naming the option.
+    @Test func theNodeDataModeTravelsAndIsChecked() throws {
+        #expect(try decode(Self.v2).nodeData == .auto)
+        #expect(!String(decoding: try JSONEncoder().encode(decode(Self.v2)), as: UTF8.self).contains("nodeData"))
+        let on = try decode(Self.v2.replacingOccurrences(of: "\"seed\":1", with: "\"seed\":1,\"nodeData\":\"on\""))
+        #expect(on.nodeData == .on)
+        #expect(try JSONDecoder().decode(JobSpec.self, from: JSONEncoder().encode(on)) == on)
+        #expect(refusal(Self.v2.replacingOccurrences(of: "\"seed\":1", with: "\"seed\":1,\"nodeData\":\"always\""))
+            .contains("--node-data always: choose auto, on or off"))
+        #expect(NodeData.auto.copies(workerNodes: 2) && !NodeData.auto.copies(workerNodes: 1))
+        #expect(NodeData.on.copies(workerNodes: 1) && !NodeData.off.copies(workerNodes: 4))
+    }
+
     @Test func unknownFieldsAreRefusedByName() {
         #expect(refusal(Self.v2.replacingOccurrences(of: "\"seed\":1", with: "\"seed\":1,\"sead\":2"))
             .contains("unknown field \"sead\" in the job spec"))
