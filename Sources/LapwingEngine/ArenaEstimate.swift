@@ -2,6 +2,7 @@ import LapwingArena
 import LapwingCore
 import LapwingJob
 import LapwingModels
+import LapwingTopology
 
 extension JobSpec {
     /// The bytes of shared memory this job's arena will take, for admission before its host
@@ -9,7 +10,7 @@ extension JobSpec {
     /// itself, before it creates the arena) or the spec does not resolve.
     public func arenaBytes(numaNodes: Int) -> Int? {
         guard let spec = try? ModelSpec.parse(model), let d = spec.fixedParameterCount,
-            let algorithm = try? Algorithms.resolve(self), let r = try? algorithm.replicaCount(numaNodes: max(1, numaNodes))
+            let algorithm = try? Algorithms.resolve(self), let r = try? algorithm.replicaCount(numaNodes: Topology.workerNodeCount(nodesWithCPUs: numaNodes, workers: workers))
         else { return nil }
         let needs = Algorithms.arenaNeeds(algorithm, spec: self, replicas: r)
         let layout = try? ArenaLayout.compute(

@@ -124,7 +124,7 @@ struct JobRun {
         try modelSpec.checkLabels(of: loaded.train)
         model = try FeedForwardModel(spec: modelSpec, features: loaded.train.cols, classes: loaded.classes)
         let topology = try Topology.current()
-        let replicas = try algorithm.replicaCount(numaNodes: max(1, topology.nodes.count))
+        let replicas = try algorithm.replicaCount(numaNodes: topology.workerNodeCount(workers: spec.workers))
         try Compressors.checkFits(compression, dimension: model.parameterCount, participants: replicas)
         placement = try topology.place(workers: spec.workers, replicas: replicas)
         let (id, hostNode) = (spec.id, placement.host.node)

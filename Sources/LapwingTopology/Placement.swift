@@ -75,6 +75,14 @@ public struct Placement: Codable, Sendable, Equatable {
 }
 
 extension Topology {
+    /// The nodes a placement of `workers` workers spans: workers go to the nodes with CPUs, one
+    /// node after another, so min(those nodes, workers). The `numaNodes` an algorithm's default
+    /// replica count is made for (one per node would otherwise count memory-only nodes, and
+    /// nodes left without a worker, whose replicas no worker would train).
+    public func workerNodeCount(workers: Int) -> Int { Self.workerNodeCount(nodesWithCPUs: nodesWithCPUs.count, workers: workers) }
+
+    public static func workerNodeCount(nodesWithCPUs nodes: Int, workers: Int) -> Int { max(1, min(nodes, workers)) }
+
     /// The placement Lapwing chooses for `workers` workers and `replicas` model replicas.
     ///
     /// Rules, all deterministic:

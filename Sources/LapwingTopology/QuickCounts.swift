@@ -23,10 +23,14 @@ public enum QuickCounts {
         return cores.isEmpty ? nil : cores.count
     }
 
-    /// NUMA nodes online (/sys/devices/system/node/online, e.g. "0-3"); nil if absent.
+    /// NUMA nodes that have CPUs (/sys/devices/system/node/has_cpu, e.g. "0-3"; else the nodes
+    /// online): the nodes a job's workers and replicas can go to. A memory-only node (CXL, HBM)
+    /// takes no replica. nil if sysfs says nothing.
     public static func numaNodes() -> Int? {
-        guard let text = try? String(contentsOfFile: "/sys/devices/system/node/online", encoding: .utf8) else { return nil }
-        return count(ranges: text)
+        for file in ["has_cpu", "online"] {
+            if let text = try? String(contentsOfFile: "/sys/devices/system/node/" + file, encoding: .utf8) { return count(ranges: text) }
+        }
+        return nil
     }
 
     /// The members of a kernel list such as "0-3,5,7-8".

@@ -66,7 +66,7 @@ struct TuneCommand: ParsableCommand {
         _ = lw_install_stop_handlers()
         let cores = JobHost.defaultWorkerCount()
         var search = TuneSearch(
-            base: training, budget: budget, cores: cores, nodes: max(1, topology.nodes.count), runner: runner,
+            base: training, budget: budget, cores: cores, nodes: max(1, topology.nodesWithCPUs.count), runner: runner,
             progress: { line in FileHandle.standardError.write(Data("tune: \(line)\n".utf8)) })
         let result: (chosen: TuneCandidate, score: Double, givenScore: Double)
         do {

@@ -153,3 +153,26 @@ func perNode(_ p: Placement, _ t: Topology) -> [Int] {
         }
     }
 }
+
+/// The default replica count is made for the nodes a job's workers span: with fewer workers than
+/// nodes, or beside a memory-only node, one replica per node of the machine would leave replicas
+/// that no worker trains (the job host asked the placement for them, and it refused the job).
+@Suite struct DefaultReplicasForTheWorkersNodes {
+    @Test(arguments: [1, 2, 3, 4, 8])
+    func onePerNodeThatGetsWorkers(workers w: Int) throws {
+        var t = try Topology.synthetic(twoPackages)
+        // A memory-only node (CXL, HBM) beside the four with CPUs.
+        t.nodes.append(Topology.Node(osIndex: 4, memoryBytes: 1 << 30, cpus: []))
+        t.distances = t.distances.map { $0 + [30] } + [Array(repeating: 30, count: 4) + [10]]
+        let n = t.workerNodeCount(workers: w)
+        #expect(n == min(4, w))
+        let p = try t.place(workers: w, replicas: n)
+        checkInvariants(p, on: t, workers: w)
+        #expect(p.replicas.count == n && Set(p.replicas.map(\.node)).count == n)
+        #expect(!p.replicas.contains { $0.node == 4 })
+        // What the job host asked for before: one per node of the machine.
+        if w < t.nodes.count {
+            #expect(throws: LapwingError.self) { try t.place(workers: w, replicas: t.nodes.count) }
+        }
+    }
+}

@@ -1,5 +1,6 @@
 import LapwingCore
 import LapwingJob
+import LapwingTopology
 
 /// The algorithms this build runs, by `--algorithm` name: the one list to extend with a new
 /// algorithm's file.
@@ -152,7 +153,7 @@ public enum Algorithms {
     /// The replicas a job with this spec has on a machine of `numaNodes` nodes (nil: the spec
     /// does not resolve).
     public static func replicas(_ spec: JobSpec, numaNodes: Int) -> Int? {
-        try? resolve(spec).replicaCount(numaNodes: max(1, numaNodes))
+        try? resolve(spec).replicaCount(numaNodes: Topology.workerNodeCount(nodesWithCPUs: numaNodes, workers: spec.workers))
     }
 
     /// Whether algorithm `name` declares the option `knob`.
