@@ -62,5 +62,13 @@ echo "@@LW run-status $?"
 section shm-after ls /dev/shm
 section run tail -8 /tmp/run.log
 
+# A 2-worker lap-sgd job with the default replicas (one per node the workers span): on 4 nodes
+# it used to ask for 4 replicas and be refused. Small data made here (logistic on 8 features).
+for i in $(seq 400); do
+  echo "$(( RANDOM % 2 * 2 - 1 )) 1:$(( RANDOM % 100 )) 2:$(( RANDOM % 100 )) 3:$(( RANDOM % 7 ))"
+done >/tmp/small.svm
+section default_replicas lapwing run --data libsvm:/tmp/small.svm --model logistic --algorithm lap-sgd \
+  --workers 2 --epochs 2 --eval-every 0 --json --output-dir /tmp/run2
+
 section bench lapwing-numa bench --json --seconds 6 --size-mib 16 --parameters 1048576
 echo "@@LW done"

@@ -107,7 +107,7 @@ def main():
     a = ap.parse_args()
     n = a.nodes
     s = sections(open(a.console, errors="replace").read())
-    for need in ["topology", "workers", "arena", "numa_maps", "data_maps", "data_arena", "run", "bench"]:
+    for need in ["topology", "workers", "arena", "numa_maps", "data_maps", "data_arena", "run", "default_replicas", "bench"]:
         if need not in s:
             fail(f"the guest printed no '{need}' section")
 
@@ -173,6 +173,12 @@ def main():
        + ", ".join(f"bind:{k} N{k}={v}" for k, v in sorted(bound.items())))
 
     check_data_copies(s, placement, nodes)
+
+    lines = [l for l in s.get("default_replicas", "").splitlines() if l.startswith("{")]
+    job = json.loads(lines[-1]) if lines else {}
+    if job.get("outcome") != "completed" or job.get("replicas") != min(n, 2):
+        fail(f"a 2-worker lap-sgd job with the default replicas did not complete with {min(n, 2)} replicas:\n{s.get('default_replicas')}")
+    ok(f"a 2-worker lap-sgd job with the default replicas has {job['replicas']} (one per node its workers span) and completed")
 
     bench = json_of(s["bench"], "lapwing-numa bench")
     pairs = {(p["cpuNode"], p["memoryNode"]): p for p in bench["memory"]}
