@@ -1,11 +1,12 @@
 import Foundation
+import LapwingTopology
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The cores that processes other than Lapwing's keep busy ([Scheduling] CountOtherLoad = yes):
-/// the machine's busy CPU time (/proc/stat) over an interval, less the CPU time of Lapwing's own
+/// the busy CPU time of the CPUs the daemon may use (/proc/stat) over an interval, less the CPU time of Lapwing's own
 /// processes in it (each running job's control group, cpu.stat, when jobs have their own; else
 /// the processes under each job host, /proc/PID/stat; and the daemon itself), smoothed with a
 /// time constant of `timeConstant` seconds. Admission then leaves `busyCores` cores out.
@@ -57,17 +58,23 @@ struct OtherLoad: Sendable {
 
     // MARK: Reading the kernel's counters
 
-    /// The machine's busy CPU seconds since boot: /proc/stat's first line, every column but
-    /// idle and iowait (guest time is already in user).
-    static func machineBusySeconds() -> Double? {
-        guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
-            let line = text.split(separator: "\n").first, line.hasPrefix("cpu ")
-        else { return nil }
-        let ticks = line.split(separator: " ").dropFirst().compactMap { Double($0) }
-        guard ticks.count >= 8 else { return nil }
-        // user nice system idle iowait irq softirq steal
-        let busy = ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6] + ticks[7]
-        return busy / Double(sysconf(Int32(_SC_CLK_TCK)))
+    /// The busy CPU seconds since boot of `cpus` (the CPUs the daemon may use: what other
+    /// processes do elsewhere takes nothing from its jobs), from /proc/stat's per-CPU lines:
+    /// every column but idle and iowait (guest time is already in user).
+    static func busySeconds(of cpus: Set<Int>) -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8) else { return nil }
+        var ticks = 0.0
+        var seen = 0
+        for line in text.split(separator: "\n") where line.hasPrefix("cpu") {
+            let f = line.split(separator: " ")
+            guard let cpu = Int(f[0].dropFirst(3)), cpus.contains(cpu) else { continue }
+            let t = f.dropFirst().compactMap { Double($0) }
+            guard t.count >= 8 else { return nil }
+            // user nice system idle iowait irq softirq steal
+            ticks += t[0] + t[1] + t[2] + t[5] + t[6] + t[7]
+            seen += 1
+        }
+        return seen == 0 ? nil : ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     /// CPU seconds of the processes under `roots` (their descendants included) and of the daemon
@@ -94,7 +101,7 @@ extension JobManager {
         let (jobs, hosts): ([String], Set<Int32>) = state.withLock { s in
             (Array(s.hosts.keys) + Array(s.detached.keys), Set(s.hosts.values.map(\.pid)).union(s.detached.values.map(\.pid)))
         }
-        guard let busy = OtherLoad.machineBusySeconds() else { return }
+        guard let cpus = try? currentAffinity(), let busy = OtherLoad.busySeconds(of: Set(cpus)) else { return }
         var own: [String: Double] = [:]
         if let groups = config.jobCgroups {
             for id in jobs { own["job \(id)"] = groups.cpuSeconds(of: id) }
