@@ -112,7 +112,7 @@ extension ControlServer {
             if chosen.workers == 0 { chosen.workers = max(1, config.cores, spec.replicas ?? 1) }
             let files = zip(args.files, fds).map { (role: $0.role, name: $0.name, fd: $1.release()) }
             do throws(LapwingError) {
-                respond(c, id: id, result: try manager.submit(spec: chosen, owner: c.uid, files: files))
+                respond(c, id: id, result: try manager.submit(spec: chosen, owner: c.uid, files: files, priority: args.priority))
             } catch {
                 for f in files { close(f.fd) }
                 throw ProtocolError(error, requestID: id)

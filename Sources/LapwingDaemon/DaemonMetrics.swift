@@ -7,7 +7,8 @@ import Synchronization
 /// The daemon's Prometheus metrics (`lapwingd --metrics-address`, or the lapwingd-metrics
 /// socket): the queue (jobs by state, queue length, wait before start), each running job
 /// (samples/s, samples, losses, test accuracy, bytes exchanged, averaging rounds, CPU time;
-/// labels job, user, algorithm), and control-socket requests' latency by verb. Names follow
+/// labels job, user, algorithm), control-socket requests' latency by verb, and with
+/// CountOtherLoad the cores other processes keep busy. Names follow
 /// Prometheus's conventions: `lapwing_` prefix, base units, `_total` for counters.
 public final class DaemonMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
@@ -44,13 +45,18 @@ public final class DaemonMetrics: Sendable {
         h.record(seconds)
     }
 
-    /// Brings the gauges up to date with the jobs (at each scrape).
-    func refresh(_ records: [JobRecord], now: Double = Date().timeIntervalSince1970) {
+    /// Brings the gauges up to date with the jobs and the other processes' load (at each scrape).
+    func refresh(_ records: [JobRecord], otherLoad: Double? = nil, now: Double = Date().timeIntervalSince1970) {
         for state in JobRecord.State.allCases {
             registry.makeGauge(descriptor: Self.named("lapwing_jobs", "Jobs the daemon knows, by state"), labels: [("state", state.rawValue)]).set(Double(records.filter { $0.state == state }.count))
         }
         registry.makeGauge(descriptor: Self.named("lapwing_queue_length", "Jobs waiting to start")).set(
             Double(records.filter { $0.state == .queued }.count))
+        if let otherLoad {
+            registry.makeGauge(
+                descriptor: Self.named("lapwing_other_load_cores", "Cores that processes other than Lapwing's keep busy (CountOtherLoad)")
+            ).set(otherLoad)
+        }
         let running = records.filter { $0.state == .running || $0.state == .paused }
         let live = Set(running.map(\.id))
         jobGauges.withLock { all in

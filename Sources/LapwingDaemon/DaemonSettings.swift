@@ -1,5 +1,6 @@
 import Foundation
 import LapwingCore
+import LapwingProtocol
 
 #if canImport(Glibc)
 import Glibc
@@ -13,6 +14,7 @@ import Glibc
 ///     CoresPerUser = 8          # cores one user's running jobs may hold together
 ///     QueuedJobsPerUser = 50    # jobs one user may have waiting
 ///     ArenaBytesPerUser = 16G   # /dev/shm one user's running jobs may hold together
+///     MaxPriority = 0           # the highest --priority a user may give a job (-100 to 100)
 ///     [User:alice]              # one user's own limits (the same keys, without "PerUser")
 ///     Cores = 16
 ///     [Group:students]          # the limits of every member of a group
@@ -20,6 +22,7 @@ import Glibc
 ///     [Scheduling]
 ///     FairShare = yes           # the least-served user's job starts first
 ///     FairShareWindow = 86400   # seconds of history that "served" counts
+///     CountOtherLoad = no       # cores other processes keep busy are not handed out
 ///     [Retention]
 ///     KeepFinishedJobs = 1000   # finished jobs kept (the oldest go first)
 ///     KeepFinishedDays = 30     # finished jobs older than this go
@@ -31,20 +34,25 @@ public struct DaemonSettings: Sendable, Equatable {
         public var cores: Int?
         public var queuedJobs: Int?
         public var arenaBytes: Int?
+        /// The highest priority the user may give a job (nil in a section: not set there).
+        public var maxPriority: Int?
 
-        public init(cores: Int? = nil, queuedJobs: Int? = nil, arenaBytes: Int? = nil) {
+        public init(cores: Int? = nil, queuedJobs: Int? = nil, arenaBytes: Int? = nil, maxPriority: Int? = nil) {
             self.cores = cores
             self.queuedJobs = queuedJobs
             self.arenaBytes = arenaBytes
+            self.maxPriority = maxPriority
         }
     }
 
     /// [Limits]: every user's.
-    public var limits = Limits(queuedJobs: 100)
+    public var limits = Limits(queuedJobs: 100, maxPriority: 0)
     public var users: [String: Limits] = [:]
     public var groups: [String: Limits] = [:]
     public var fairShare = true
     public var fairShareWindow = 86400.0
+    /// Admission leaves out the cores that other (non-Lapwing) processes keep busy (`OtherLoad`).
+    public var countOtherLoad = false
     public var keepFinishedJobs: Int?
     public var keepFinishedDays: Double?
     /// The file these came from (nil: the defaults).
@@ -53,10 +61,11 @@ public struct DaemonSettings: Sendable, Equatable {
     public init() {}
 
     /// The limits of `uid`: its [User:] section, else the most generous [Group:] section among
-    /// its groups, else [Limits]; key by key.
+    /// its groups, else [Limits]; key by key. `from` names the section of each key, in the order
+    /// cores, queued jobs, arena bytes, maximum priority.
     public func limits(of uid: UInt32) -> (limits: Limits, from: [String]) {
         var out = limits
-        var from = ["[Limits]", "[Limits]", "[Limits]"]
+        var from = ["[Limits]", "[Limits]", "[Limits]", "[Limits]"]
         guard !users.isEmpty || !groups.isEmpty else { return (out, from) }
         let account = UserAccount(uid: uid)
         let groupLimits = groups.filter { account.groups.contains($0.key) }.sorted { $0.key < $1.key }
@@ -77,6 +86,7 @@ public struct DaemonSettings: Sendable, Equatable {
         pick(\.cores, 0)
         pick(\.queuedJobs, 1)
         pick(\.arenaBytes, 2)
+        pick(\.maxPriority, 3)
         return (out, from)
     }
 
@@ -84,41 +94,38 @@ public struct DaemonSettings: Sendable, Equatable {
 
     /// Reads a file; errors name it, the line and the reason ("lapwingd.conf:7: ...").
     public static func read(_ path: String) throws(LapwingError) -> DaemonSettings {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw LapwingError.system("open", errno: errno == 0 ? ENOENT : errno, object: path)
-        }
-        guard data.count <= 1 << 20 else { throw LapwingError(.invalidData, "\(path): larger than 1 MiB") }
-        guard let text = String(data: data, encoding: .utf8) else { throw LapwingError(.invalidData, "\(path): not UTF-8 text") }
-        var s = try parse(text, name: path)
+        var s = try settings(of: KeyValueFile.read(path))
         s.source = path
         return s
     }
 
     public static func parse(_ text: String, name: String) throws(LapwingError) -> DaemonSettings {
+        try settings(of: KeyValueFile.parse(text, name: name))
+    }
+
+    private static func settings(of file: KeyValueFile) throws(LapwingError) -> DaemonSettings {
         var s = DaemonSettings()
-        var section: String?
-        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            func bad(_ why: String) -> LapwingError { LapwingError(.invalidArgument, "\(name):\(n + 1): \(why)") }
-            let line = raw.trimmingCharacters(in: .whitespaces)
-            if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
-            if line.hasPrefix("[") {
-                guard line.hasSuffix("]"), line.count > 2 else { throw bad("a section header is [Name]") }
-                let header = String(line.dropFirst().dropLast())
-                guard ["Limits", "Scheduling", "Retention"].contains(header) || header.hasPrefix("User:") || header.hasPrefix("Group:")
-                else {
-                    throw bad("unknown section [\(header)]; the sections are [Limits], [User:NAME], [Group:NAME], [Scheduling], [Retention]")
-                }
-                if let colon = header.firstIndex(of: ":"), header[header.index(after: colon)...].isEmpty {
-                    throw bad("[\(header)] needs a name after the colon")
-                }
-                section = header
-                continue
+        for (header, line) in file.sections {
+            func bad(_ why: String) -> LapwingError { LapwingError(.invalidArgument, "\(file.name):\(line): \(why)") }
+            guard ["Limits", "Scheduling", "Retention"].contains(header) || header.hasPrefix("User:") || header.hasPrefix("Group:")
+            else {
+                throw bad("unknown section [\(header)]; the sections are [Limits], [User:NAME], [Group:NAME], [Scheduling], [Retention]")
             }
-            guard let eq = line.firstIndex(of: "=") else { throw bad("expected Key = value, a [Section] or a # comment") }
-            let key = line[..<eq].trimmingCharacters(in: .whitespaces)
-            var value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
-            if let hash = value.range(of: " #") { value = value[..<hash.lowerBound].trimmingCharacters(in: .whitespaces) }
-            guard let section else { throw bad("\(key) is outside any section") }
+            if let colon = header.firstIndex(of: ":"), header[header.index(after: colon)...].isEmpty {
+                throw bad("[\(header)] needs a name after the colon")
+            }
+        }
+        for e in file.entries {
+            func bad(_ why: String) -> LapwingError { e.error(in: file.name, why) }
+            let (key, value) = (e.key, e.value)
+            guard let section = e.section else { throw bad("\(key) is outside any section") }
+            func priority() throws(LapwingError) -> Int {
+                let range = SubmitArgs.priorities
+                guard let v = Int(value), range.contains(v) else {
+                    throw bad("\(key) = \(value): needs a whole number from \(range.lowerBound) to \(range.upperBound)")
+                }
+                return v
+            }
             func count(_ max: Int = 1 << 20) throws(LapwingError) -> Int {
                 guard let v = Int(value), v >= 0, v <= max else { throw bad("\(key) = \(value): needs a whole number from 0 to \(max)") }
                 return v
@@ -127,26 +134,22 @@ public struct DaemonSettings: Sendable, Equatable {
                 guard let v = parseBytes(value) else { throw bad("\(key) = \(value): needs a size such as 512M, 16G or 1T") }
                 return v
             }
-            func flag() throws(LapwingError) -> Bool {
-                switch value.lowercased() {
-                case "yes", "true", "on", "1": return true
-                case "no", "false", "off", "0": return false
-                default: throw bad("\(key) = \(value): needs yes or no")
-                }
-            }
+            func flag() throws(LapwingError) -> Bool { try file.flag(e) }
             switch section {
             case "Limits":
                 switch key {
                 case "CoresPerUser": s.limits.cores = try count(4096)
                 case "QueuedJobsPerUser": s.limits.queuedJobs = try count()
                 case "ArenaBytesPerUser": s.limits.arenaBytes = try bytes()
-                default: throw bad("unknown key \(key) in [Limits]; keys: CoresPerUser, QueuedJobsPerUser, ArenaBytesPerUser")
+                case "MaxPriority": s.limits.maxPriority = try priority()
+                default: throw bad("unknown key \(key) in [Limits]; keys: CoresPerUser, QueuedJobsPerUser, ArenaBytesPerUser, MaxPriority")
                 }
             case "Scheduling":
                 switch key {
                 case "FairShare": s.fairShare = try flag()
                 case "FairShareWindow": s.fairShareWindow = Double(try count(365 * 86400))
-                default: throw bad("unknown key \(key) in [Scheduling]; keys: FairShare, FairShareWindow")
+                case "CountOtherLoad": s.countOtherLoad = try flag()
+                default: throw bad("unknown key \(key) in [Scheduling]; keys: FairShare, FairShareWindow, CountOtherLoad")
                 }
             case "Retention":
                 switch key {
@@ -162,7 +165,8 @@ public struct DaemonSettings: Sendable, Equatable {
                 case "Cores": l.cores = try count(4096)
                 case "QueuedJobs": l.queuedJobs = try count()
                 case "ArenaBytes": l.arenaBytes = try bytes()
-                default: throw bad("unknown key \(key) in [\(section)]; keys: Cores, QueuedJobs, ArenaBytes")
+                case "MaxPriority": l.maxPriority = try priority()
+                default: throw bad("unknown key \(key) in [\(section)]; keys: Cores, QueuedJobs, ArenaBytes, MaxPriority")
                 }
                 if isUser { s.users[who] = l } else { s.groups[who] = l }
             }

@@ -13,8 +13,9 @@ extension JobManager {
 
     /// Among the queued jobs (oldest first) whose owners are under their caps given the
     /// running ones: with fair share, the job of the owner served least (core-seconds of its
-    /// jobs within the window, running ones up to now), oldest first among equals; else the
-    /// oldest.
+    /// jobs within the window, running ones up to now), and among that owner's jobs (or owners
+    /// served alike) the highest priority, then the oldest; without fair share, the highest
+    /// priority, then the oldest, whoever owns it.
     static func choose(
         _ queued: [JobRecord], busy: [JobRecord], all: [JobRecord], settings: DaemonSettings, numaNodes: Int,
         now: Double = Date().timeIntervalSince1970
@@ -54,20 +55,40 @@ extension JobManager {
             }
             eligible.append(r)
         }
-        guard settings.fairShare, eligible.count > 1 else {
-            choice.next = eligible.first
-            return choice
-        }
-        let since = now - settings.fairShareWindow
         var served: [UInt32: Double] = [:]
-        for r in all {
-            guard let start = r.started else { continue }
-            let end = r.ended ?? (r.state.isFinished ? start : now)
-            let overlap = max(0, min(end, now) - max(start, since))
-            served[r.owner, default: 0] += overlap * Double(r.spec.workers)
+        if settings.fairShare, Set(eligible.map(\.owner)).count > 1 {
+            let since = now - settings.fairShareWindow
+            for r in all {
+                guard let start = r.started else { continue }
+                let end = r.ended ?? (r.state.isFinished ? start : now)
+                let overlap = max(0, min(end, now) - max(start, since))
+                served[r.owner, default: 0] += overlap * Double(r.spec.workers)
+            }
         }
-        choice.next = eligible.min { (served[$0.owner] ?? 0) < (served[$1.owner] ?? 0) }
+        // Served least first, then the highest priority; `min` keeps the first (oldest) of equals.
+        choice.next = eligible.min { a, b in
+            let (sa, sb) = (served[a.owner] ?? 0, served[b.owner] ?? 0)
+            return sa != sb ? sa < sb : (a.priority ?? 0) > (b.priority ?? 0)
+        }
         return choice
+    }
+
+    /// Refuses a priority above the highest its owner may give (MaxPriority), naming the limit
+    /// and where it is set; `file`: the configuration file the daemon reads.
+    static func checkPriority(_ priority: Int, owner: UInt32, settings: DaemonSettings, file: String?) throws(LapwingError) {
+        let (lim, from) = settings.limits(of: owner)
+        let most = lim.maxPriority ?? 0
+        guard priority > most else { return }
+        let user = UserDatabase.name(of: owner) ?? "uid \(owner)"
+        let set: String
+        if let source = settings.source {
+            set = "MaxPriority in \(from[3]) of \(source)"
+        } else {
+            set = "MaxPriority's default: no configuration file\(file.map { " at \($0)" } ?? "")"
+        }
+        throw LapwingError(
+            .invalidArgument, "priority \(priority) is above the highest \(user) may give a job, \(most) (\(set))",
+            detail: "give \(most) or lower; an administrator raises it with MaxPriority in [Limits], [User:NAME] or [Group:NAME]")
     }
 
     /// Refuses a submit that would put its owner over its cap of queued jobs.

@@ -15,15 +15,9 @@ struct HostIdentity: Sendable, Equatable {
         startTime(of: pid).map { HostIdentity(pid: pid, startTime: $0) }
     }
 
-    /// Field 22 of /proc/PID/stat (after the command name, which may hold spaces and ')').
+    /// Field 22 of /proc/PID/stat (nil for a zombie).
     static func startTime(of pid: Int32) -> UInt64? {
-        guard pid > 0, let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = text.lastIndex(of: ")")
-        else { return nil }
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        // fields[0] is field 3 (state); field 22 is fields[19].
-        guard fields.count > 19, fields[0] != "Z" else { return nil }
-        return UInt64(fields[19])
+        ProcessStat.read(pid).flatMap { $0.state == "Z" ? nil : $0.startTime }
     }
 
     /// Whether this very process still runs (not a zombie, not a newcomer with its pid).

@@ -98,6 +98,13 @@ public struct JobCgroups: Sendable, Equatable {
         return nil
     }
 
+    /// The memory the job's group holds now (memory.current: its processes' pages, its arena's
+    /// included, charged to the group that first touched them).
+    public func memoryBytes(of job: String) -> Int? {
+        (try? String(contentsOfFile: path(of: job) + "/memory.current", encoding: .utf8))
+            .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
     /// The processes in the job's group.
     public func processes(of job: String) -> [pid_t] {
         guard let text = try? String(contentsOfFile: path(of: job) + "/cgroup.procs", encoding: .utf8) else {

@@ -34,6 +34,8 @@ public final class JobManager: Sendable {
         var nextWatcher = 0
         var nextJob = 1
         var shuttingDown = false
+        /// When each running job's memory was last measured (`noteAccounting`; uptime seconds).
+        var memorySampled: [String: Double] = [:]
         /// Jobs whose record on disk is behind the one here (a save failed; retried).
         var unsaved: Set<String> = []
     }
@@ -49,6 +51,8 @@ public final class JobManager: Sendable {
     let numaNodes: Int
     /// Limits, fair share and retention: the configuration file's, swapped whole on a reload.
     let settings: Mutex<DaemonSettings>
+    /// The cores other processes keep busy ([Scheduling] CountOtherLoad).
+    let otherLoad = Mutex(OtherLoad())
     /// What the metrics endpoint exports.
     public let metrics = DaemonMetrics()
     let state = Mutex(State())
@@ -182,10 +186,11 @@ public final class JobManager: Sendable {
 
     /// Queues a job; its data arrive as descriptors opened by the client (taken over here: on
     /// success they belong to the job, on failure the caller closes them). `files` must name
-    /// each file the data spec reads exactly once (`SubmitCheck.files`).
-    public func submit(spec inSpec: JobSpec, owner: UInt32, files: [(role: String, name: String, fd: Int32)])
-        throws(LapwingError) -> JobRecord
-    {
+    /// each file the data spec reads exactly once (`SubmitCheck.files`). `priority` (nil: 0)
+    /// must be within the owner's MaxPriority.
+    public func submit(
+        spec inSpec: JobSpec, owner: UInt32, files: [(role: String, name: String, fd: Int32)], priority: Int? = nil
+    ) throws(LapwingError) -> JobRecord {
         var spec = inSpec
         try SubmitCheck.files(files.map { ($0.role, $0.name) }, data: spec.data)
         // Roles are unique now; built without trapping all the same.
@@ -196,7 +201,11 @@ public final class JobManager: Sendable {
             if s.shuttingDown { return .failure(LapwingError(.busy, "the daemon is shutting down")) }
             let queued = s.records.values.filter { $0.owner == owner && $0.state == .queued }.count
             do throws(LapwingError) {
-                try Self.checkQueueCap(owner: owner, queued: queued, settings: settings.withLock { $0 })
+                let current = settings.withLock { $0 }
+                if let priority {
+                    try Self.checkPriority(priority, owner: owner, settings: current, file: config.settingsPath)
+                }
+                try Self.checkQueueCap(owner: owner, queued: queued, settings: current)
             } catch { return .failure(error) }
             let id = "j\(s.nextJob)-\(String(UInt32.random(in: 0...0xffff), radix: 16))"
             s.nextJob += 1
@@ -213,10 +222,11 @@ public final class JobManager: Sendable {
                         detail: "/dev/shm holds \(formatBytes(Int(clamping: space.total))) in all")
                 }
             } catch { return .failure(error) }
-            let record = JobRecord(
+            var record = JobRecord(
                 id: id, owner: owner, spec: spec, state: .queued, reason: "waiting to be scheduled",
                 submitted: Date().timeIntervalSince1970, started: nil, ended: nil, hostPID: nil,
                 files: spec.dataNames ?? [:], progress: nil, summary: nil)
+            record.priority = priority
             // A job exists once its record is on disk; a failed first save leaves nothing behind.
             do throws(LapwingError) { try store.create(record) } catch { return .failure(error) }
             s.records[id] = record
@@ -226,7 +236,8 @@ public final class JobManager: Sendable {
         }
         let record = try result.get()
         descriptors.keep(record.id, files.map { ($0.role, $0.fd) })
-        log("job \(record.id) submitted by uid \(owner): \(spec.algorithm.description) \(spec.model) on \(spec.data)")
+        log("job \(record.id) submitted by uid \(owner): \(spec.algorithm.description) \(spec.model) on \(spec.data)"
+            + (priority.map { ", priority \($0)" } ?? ""))
         schedule()
         return try self.status(record.id)
     }

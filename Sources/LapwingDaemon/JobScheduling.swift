@@ -15,11 +15,13 @@ extension JobManager {
     /// Starts queued jobs while they fit in the free cores (a job larger than the machine
     /// runs alone) and their arenas in the free /dev/shm, within their owners' caps
     /// (`DaemonSettings`): among the jobs whose owner is under its caps, the least-served
-    /// owner's oldest goes first (fair share: core-seconds in the window), else the oldest. A
-    /// job held by a cap says which. A job whose arena does not fit waits while other jobs run
-    /// (their arenas go when they end) and fails when none does.
+    /// owner's job goes first (fair share: core-seconds in the window), by priority then age;
+    /// else by priority then age. A job held by a cap says which. With CountOtherLoad, the cores
+    /// that other processes keep busy (`OtherLoad`) are not free. A job whose arena does not fit
+    /// waits while other jobs run (their arenas go when they end) and fails when none does.
     public func schedule() {
         let settings = self.settings.withLock { $0 }
+        let load = otherLoad.withLock { $0.busyCores(of: config.cores) }
         while true {
             var unfit: (id: String, reason: String)?
             var waiting: [String] = []
@@ -40,9 +42,17 @@ extension JobManager {
                 for (id, reason) in pick.held { wait(id, reason, &s) }
                 guard let r = pick.next else { return nil }
                 let id = r.id
-                let free = config.cores - used
-                guard busy.isEmpty || r.spec.workers <= free else {
-                    wait(id, "waiting for \(r.spec.workers) free \(r.spec.workers == 1 ? "core" : "cores") (\(max(0, free)) free)", &s)
+                if settings.countOtherLoad && load == nil {
+                    wait(id, "waiting for a first measurement of the load of other processes (CountOtherLoad in [Scheduling])", &s)
+                    return nil
+                }
+                // A job larger than the machine runs alone, on a machine no one else keeps busy.
+                let others = settings.countOtherLoad ? load ?? 0 : 0
+                let free = config.cores - used - others
+                guard min(r.spec.workers, config.cores) <= free else {
+                    let n = r.spec.workers
+                    let why = others == 0 ? "" : "; other processes keep \(others) \(others == 1 ? "core" : "cores") busy, CountOtherLoad in [Scheduling]"
+                    wait(id, "waiting for \(n) free \(n == 1 ? "core" : "cores") (\(max(0, free)) free\(why))", &s)
                     return nil
                 }
                 if let need = r.spec.arenaBytes(numaNodes: numaNodes), let space = try? Arena.sharedMemorySpace(),
@@ -166,15 +176,27 @@ extension JobManager {
         }
     }
 
-    /// Records the CPU time of the job's control group so far and when its latest checkpoint
-    /// was written.
+    /// Records the CPU time of the job's control group so far, the memory its processes hold
+    /// (its group's, else their proportional set sizes), and when its latest checkpoint was written.
     func noteAccounting(_ id: String) {
         let seconds = config.jobCgroups?.cpuSeconds(of: id)
+        // Memory every 2 s at most: without a control group it takes a pass over /proc.
+        let now = ProcessInfo.processInfo.systemUptime
+        let (due, host): (Bool, Int32?) = state.withLock { s in
+            let due = now - (s.memorySampled[id] ?? -.infinity) >= 2
+            if due { s.memorySampled[id] = now }
+            return (due, s.hosts[id]?.pid ?? s.detached[id]?.pid)
+        }
+        var memory = due ? config.jobCgroups?.memoryBytes(of: id) : nil
+        if due, memory == nil, let host {
+            memory = ProcessMemory.proportionalBytes(of: ProcessTree.scan().members(under: host))
+        }
         var st = stat()
         let written = stat(store.directory(of: id) + "/" + Checkpoint.fileName, &st) == 0
             ? Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9 : nil
         state.withLock { s in
             if let seconds { s.records[id]?.cpuSeconds = seconds }
+            if let memory { s.records[id]?.memoryBytes = memory }
             if let written { s.records[id]?.checkpointed = written }
         }
     }
@@ -246,9 +268,12 @@ extension JobManager {
         return true
     }
 
-    /// Closes the data descriptors a job held.
+    /// Closes the data descriptors a job held (and forgets when its memory was measured).
     func releaseFiles(_ id: String) {
-        let files = state.withLock { $0.heldFiles.removeValue(forKey: id) } ?? []
+        let files: [(role: String, fd: Int32)] = state.withLock { s in
+            s.memorySampled[id] = nil
+            return s.heldFiles.removeValue(forKey: id) ?? []
+        }
         for f in files { close(f.fd) }
         descriptors.drop(id, roles: files.map(\.role))
     }

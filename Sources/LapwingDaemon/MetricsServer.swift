@@ -80,7 +80,7 @@ public final class MetricsServer: Sendable {
         } else if parts[1] != "/metrics" && !parts[1].hasPrefix("/metrics?") {
             (status, body) = ("404 Not Found", Array("the metrics are at /metrics\n".utf8))
         } else {
-            manager.metrics.refresh(manager.list())
+            manager.metrics.refresh(manager.list(), otherLoad: manager.otherLoadCores)
             status = "200 OK"
             body = manager.metrics.registry.emitToBuffer()
             type = "text/plain; version=0.0.4; charset=utf-8"

@@ -14,6 +14,9 @@ public struct JobRecord: Codable, Sendable, Equatable {
     public var state: State
     /// Why it is in this state ("waiting for 2 free cores", "cancelled by uid 1000", ...).
     public var reason: String?
+    /// Where it goes in its owner's queue: higher first, then the older (nil: 0, the default;
+    /// -100 to 100, at most the owner's MaxPriority in lapwingd.conf).
+    public var priority: Int?
     public var submitted: Double
     public var started: Double?
     public var ended: Double?
@@ -33,6 +36,9 @@ public struct JobRecord: Codable, Sendable, Equatable {
     public var cpuSeconds: Double?
     /// The per-node copies of its training data (`--node-data`) its host made (nil: none).
     public var dataCopies: [DataCopy]?
+    /// The memory its processes hold, in bytes: its control group's, else the sum of their
+    /// proportional set sizes (the arena counted once); updated while it runs.
+    public var memoryBytes: Int?
     /// When the job's latest checkpoint was written (seconds since 1970), as its file says.
     public var checkpointed: Double?
     /// The data files' paths on the client's side, by role (for messages only).

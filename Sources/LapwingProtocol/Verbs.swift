@@ -187,21 +187,33 @@ extension FileRole {
     }
 }
 
-/// The args of submit: the job spec (opaque here; the daemon reads it) and what each attached
-/// descriptor is, in the order they are attached to the frame.
+/// The args of submit: the job spec (opaque here; the daemon reads it), what each attached
+/// descriptor is, in the order they are attached to the frame, and `priority` (optional,
+/// default 0): where the job goes in its owner's queue, within `SubmitArgs.priorities` (higher
+/// first); the daemon also checks it against the owner's MaxPriority.
 public struct SubmitArgs: RequestArgs, Codable {
-    public static let fields = ["spec", "files"]
+    public static let fields = ["spec", "files", "priority"]
+    /// Every priority a request may carry: -100 (last) to 100 (first); 0 is the default.
+    public static let priorities = -100...100
     public var spec: JSONValue
     public var files: [FileRole]
+    public var priority: Int?
 
-    public init(spec: JSONValue, files: [FileRole]) {
+    public init(spec: JSONValue, files: [FileRole], priority: Int? = nil) {
         self.spec = spec
         self.files = files
+        self.priority = priority
     }
 
     public init(reading reader: JSONObjectReader) throws(ProtocolError) {
         spec = try reader.object("spec")
         files = try FileRole.list(reader)
+        priority = reader.contains("priority") ? try reader.int("priority") : nil
+        if let priority, !Self.priorities.contains(priority) {
+            throw ProtocolError(
+                .invalidArgument, "\(reader.context): field \"priority\" is \(priority)",
+                detail: "\(Self.priorities.lowerBound) to \(Self.priorities.upperBound)", requestID: reader.requestID)
+        }
     }
 }
 

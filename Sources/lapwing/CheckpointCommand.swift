@@ -18,7 +18,7 @@ struct CheckpointCommand: ParsableCommand {
             checkpoint.safetensors (atomically: the previous one stays whole until the new one replaces \
             it), the file `lapwing resume` goes on from. Waits until it is written unless --no-wait.
             """)
-    @Argument(help: "The job id.") var job: String
+    @Argument(help: "The job id.", completion: .jobIDs) var job: String
     @Flag(name: .customLong("no-wait"), help: "Return once the request is delivered, not once the checkpoint is written.")
     var noWait = false
     @Option(help: ArgumentHelp("Seconds to wait for the checkpoint (default 120).", valueName: "seconds"))

@@ -17,10 +17,7 @@ final class DaemonClient {
     /// Connects to `socket`, else $LAPWING_SOCKET, else the user's daemon if one listens, else
     /// the system daemon.
     init(socket: String?) throws(CLIFailure) {
-        let user = ControlProtocol.userSocketPath()
-        let found = [user, ControlProtocol.systemSocketPath].first { (p: String) in access(p, F_OK) == 0 }
-        let fromEnvironment = getenv("LAPWING_SOCKET").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
-        let path = socket ?? fromEnvironment ?? found ?? user
+        let path = Self.socketPath(socket)
         self.path = path
         do {
             client = try ControlClient(path: path, timeout: nil)  // watch may wait long (a queued job)
@@ -38,6 +35,15 @@ final class DaemonClient {
         } catch {
             throw CLIFailure(message: "cannot reach lapwingd at \(path): \(error)", code: CLIExit.unreachable)
         }
+    }
+
+    /// `socket`, else $LAPWING_SOCKET, else the user's daemon's socket if it exists, else the
+    /// system daemon's if it exists, else the user's.
+    static func socketPath(_ socket: String?) -> String {
+        let user = ControlProtocol.userSocketPath()
+        let found = [user, ControlProtocol.systemSocketPath].first { (p: String) in access(p, F_OK) == 0 }
+        let fromEnvironment = getenv("LAPWING_SOCKET").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
+        return socket ?? fromEnvironment ?? found ?? user
     }
 
     func call<R: Decodable>(_ verb: Verb, _ args: some Encodable = NoArgs(), fds: [Int32] = []) throws -> R {

@@ -23,6 +23,24 @@ struct ClientOptions: ParsableArguments {
     func connect() throws -> DaemonClient { try DaemonClient(socket: socket) }
 }
 
+/// Where a submitted job goes in its owner's queue (submit, study).
+struct PriorityOption: ParsableArguments {
+    // Unconditional: a negative number is the value, not an option.
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "The job's priority among your own queued jobs: higher starts first, then the older; \(SubmitArgs.priorities.lowerBound) to \(SubmitArgs.priorities.upperBound), default 0. Anyone may go below 0; above it only as far as MaxPriority in lapwingd.conf allows you. Fair share between users comes first.",
+            valueName: "n"))
+    var priority: Int?
+
+    func validate() throws {
+        if let priority, !SubmitArgs.priorities.contains(priority) {
+            throw ValidationError(
+                "--priority \(priority): needs a whole number from \(SubmitArgs.priorities.lowerBound) to \(SubmitArgs.priorities.upperBound)")
+        }
+    }
+}
+
 /// Exit codes of the daemon verbs: the one table of every Lapwing tool (`ExitStatus`).
 enum CLIExit {
     static let failure = ExitStatus.failure
@@ -80,6 +98,7 @@ struct SubmitCommand: ParsableCommand {
             """)
 
     @OptionGroup var training: TrainingOptions
+    @OptionGroup var queue: PriorityOption
     @OptionGroup var client: ClientOptions
     @Flag(help: "Watch the job until it ends (like `lapwing watch`).")
     var watch = false
@@ -95,7 +114,7 @@ struct SubmitCommand: ParsableCommand {
             // least one per replica.
             let spec = try training.spec(defaultWorkers: max(1, training.replicas ?? 1), id: "pending", outputDir: nil)
             let c = try client.connect()
-            let record = try Self.submit(spec, defaultWorkers: training.workers == nil, to: c)
+            let record = try Self.submit(spec, defaultWorkers: training.workers == nil, priority: queue.priority, to: c)
             if client.json && !watch {
                 printJSON(record)
             } else {
@@ -110,8 +129,8 @@ struct SubmitCommand: ParsableCommand {
 extension SubmitCommand {
     /// Queues `spec` on the daemon behind `c`, its data files opened here and sent as
     /// descriptors (the daemon never opens a client's path); `defaultWorkers`: the daemon
-    /// chooses the workers (one per core it may use).
-    static func submit(_ spec: JobSpec, defaultWorkers: Bool, to c: DaemonClient) throws -> JobRecord {
+    /// chooses the workers (one per core it may use); `priority`: nil for the default.
+    static func submit(_ spec: JobSpec, defaultWorkers: Bool, priority: Int?, to c: DaemonClient) throws -> JobRecord {
         let inputs = try DataSpec.parse(spec.data).inputFiles()
         var fds: [Int32] = []
         defer { for fd in fds { close(fd) } }
@@ -122,7 +141,8 @@ extension SubmitCommand {
         }
         var sent = spec
         if defaultWorkers { sent.workers = 0 }
-        let args = try SubmitArgs(spec: clientJSON(sent), files: inputs.map { FileRole(role: $0.role, name: $0.path) })
+        let args = try SubmitArgs(
+            spec: clientJSON(sent), files: inputs.map { FileRole(role: $0.role, name: $0.path) }, priority: priority)
         return try c.call(.submit, args, fds: fds)
     }
 }
@@ -150,17 +170,7 @@ struct ListCommand: ParsableCommand {
 
     func run() throws {
         try runVerb {
-            // The daemon answers a page at a time (newest first); page back until it is empty.
-            let connection = try client.connect()
-            var jobs: [JobRecord] = []
-            var before: String?
-            while last.map({ jobs.count < $0 }) ?? true {
-                let want = min(ListArgs.maxLimit, last.map { $0 - jobs.count } ?? ListArgs.maxLimit)
-                let page: [JobRecord] = try connection.call(.list, ListArgs(before: before, limit: want))
-                guard let first = page.first else { break }
-                jobs = page + jobs
-                before = first.id
-            }
+            var jobs = try Self.jobs(client.connect(), last: last)
             let states = state.map { Set($0.split(separator: ",").compactMap { JobRecord.State(rawValue: String($0)) }) }
             let owner = user.flatMap { UserDatabase.uid(of: $0) }
             jobs = jobs.filter { j in
@@ -172,14 +182,32 @@ struct ListCommand: ParsableCommand {
                 let epoch = j.progress?.epoch.map { ProgressLine.fixed($0, 2) } ?? (j.summary.map { ProgressLine.fixed($0.epochs, 2) } ?? "-")
                 let acc = (j.summary?.testAccuracy ?? j.progress?.testAccuracy).map { ProgressLine.fixed($0 * 100, 2) + "%" } ?? "-"
                 return [
-                    j.id, j.spec.name ?? "-", j.state.rawValue, UserDatabase.name(of: j.owner) ?? "\(j.owner)", j.spec.algorithm.name, j.spec.model,
+                    j.id, j.spec.name ?? "-", j.state.rawValue, UserDatabase.name(of: j.owner) ?? "\(j.owner)", "\(j.priority ?? 0)",
+                    j.spec.algorithm.name, j.spec.model,
                     "\(epoch)/\(ProgressLine.fixed(j.spec.epochs, 0))", acc, Times.clock(j.submitted),
                     j.started.map { s in Times.duration((j.ended ?? (j.state.isFinished ? s : Date().timeIntervalSince1970)) - s) } ?? "-",
                 ]
             }
-            let header = ["JOB", "NAME", "STATE", "USER", "ALGORITHM", "MODEL", "EPOCH", "TEST ACC", "SUBMITTED", "DURATION"]
+            let header = ["JOB", "NAME", "STATE", "USER", "PRIO", "ALGORITHM", "MODEL", "EPOCH", "TEST ACC", "SUBMITTED", "DURATION"]
             for line in textTable([header] + rows, rightAligned: []) { print(line) }
         }
+    }
+}
+
+extension ListCommand {
+    /// The daemon's jobs, oldest first (only the newest `last`, when given): it answers a page
+    /// at a time, newest first, and the pages go back until one is empty.
+    static func jobs(_ connection: DaemonClient, last: Int? = nil) throws -> [JobRecord] {
+        var jobs: [JobRecord] = []
+        var before: String?
+        while last.map({ jobs.count < $0 }) ?? true {
+            let want = min(ListArgs.maxLimit, last.map { $0 - jobs.count } ?? ListArgs.maxLimit)
+            let page: [JobRecord] = try connection.call(.list, ListArgs(before: before, limit: want))
+            guard let first = page.first else { break }
+            jobs = page + jobs
+            before = first.id
+        }
+        return jobs
     }
 }
 
@@ -210,7 +238,7 @@ enum Times {
 
 struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "status", abstract: "Show one job.")
-    @Argument(help: "The job id.") var job: String
+    @Argument(help: "The job id.", completion: .jobIDs) var job: String
     @OptionGroup var client: ClientOptions
 
     func run() throws {
@@ -224,7 +252,7 @@ struct StatusCommand: ParsableCommand {
             if let e = r.ended { times += ", ended \(Times.clock(e))" }
             if let s = r.started { times += "; trained \(Times.duration((r.ended ?? Date().timeIntervalSince1970) - s))" }
             print(times)
-            print("  \(r.spec.workers) workers, batch \(r.spec.batch), \(ProgressLine.fixed(r.spec.epochs, 2)) epochs")
+            print("  \(r.spec.workers) workers, batch \(r.spec.batch), \(ProgressLine.fixed(r.spec.epochs, 2)) epochs; priority \(r.priority ?? 0)")
             if let copies = r.dataCopies { print("  " + DataCopy.describe(copies)) }
             if let p = r.progress { print("  " + ProgressLine.format(p, accuracy: p.testAccuracy)) }
             if let group = r.cgroup {
@@ -250,7 +278,7 @@ struct JobVerb {
 
 struct PauseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "pause", abstract: "Pause a running job (workers wait; nothing is lost).")
-    @Argument(help: "The job id.") var job: String
+    @Argument(help: "The job id.", completion: .jobIDs) var job: String
     @OptionGroup var client: ClientOptions
     func run() throws { try JobVerb.run(.pause, job, client) }
 }
@@ -264,7 +292,7 @@ struct ResumeCommand: ParsableCommand {
             CLI opens its data files again, as submit does, and the job is queued once more under \
             the same id, its schedule and sample budget going on where they stopped.
             """)
-    @Argument(help: "The job id.") var job: String
+    @Argument(help: "The job id.", completion: .jobIDs) var job: String
     @OptionGroup var client: ClientOptions
 
     func run() throws {
@@ -293,7 +321,7 @@ struct ResumeCommand: ParsableCommand {
 
 struct CancelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "cancel", abstract: "Cancel a queued or running job.")
-    @Argument(help: "The job id.") var job: String
+    @Argument(help: "The job id.", completion: .jobIDs) var job: String
     @OptionGroup var client: ClientOptions
     func run() throws { try JobVerb.run(.cancel, job, client) }
 }
@@ -301,7 +329,7 @@ struct CancelCommand: ParsableCommand {
 struct RemoveCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rm", abstract: "Remove finished jobs with their files (model, metrics, logs, checkpoint).")
-    @Argument(help: "The job ids.") var jobs: [String]
+    @Argument(help: "The job ids.", completion: .jobIDs) var jobs: [String]
     @OptionGroup var client: ClientOptions
 
     func validate() throws {
@@ -323,7 +351,7 @@ struct WatchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "watch", abstract: "Follow a job's progress until it ends.",
         discussion: "Redraws one progress line on a terminal, prints plain lines when piped. Exit status: 0 succeeded, 1 failed or cancelled, 130 interrupted.")
-    @Argument(help: "The job id.") var job: String
+    @Argument(help: "The job id.", completion: .jobIDs) var job: String
     @OptionGroup var client: ClientOptions
 
     func run() throws {
@@ -360,7 +388,7 @@ struct Watcher {
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export", abstract: "Write a job's model (safetensors), or with --metrics its evaluations (JSON lines), to a file.")
-    @Argument(help: "The job id.") var job: String
+    @Argument(help: "The job id.", completion: .jobIDs) var job: String
     @Option(name: .shortAndLong, help: "The file to write.") var output: String
     @Flag(help: "Write the job's metrics (one JSON object per evaluation) instead of its model.") var metrics = false
     @OptionGroup var client: ClientOptions
@@ -401,7 +429,7 @@ extension ExportCommand {
 struct LogsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "logs", abstract: "Print a job's log: its start and placement, evaluations, checkpoints, warnings, its end or error.")
-    @Argument(help: "The job id.") var job: String
+    @Argument(help: "The job id.", completion: .jobIDs) var job: String
     @Flag(name: [.customShort("f"), .customLong("follow")], help: "Keep printing what the job logs until it ends.")
     var follow = false
     @OptionGroup var client: ClientOptions

@@ -15,7 +15,7 @@ struct Lapwing: ParsableCommand {
         subcommands: [
             RunCommand.self, SubmitCommand.self, StudyCommand.self, PlotCommand.self, ListCommand.self, StatusCommand.self,
             WatchCommand.self, PauseCommand.self, ResumeCommand.self, CancelCommand.self, CheckpointCommand.self,
-            RemoveCommand.self, ExportCommand.self, LogsCommand.self,
+            RemoveCommand.self, ExportCommand.self, LogsCommand.self, TopCommand.self,
             DaemonTopologyCommand.self, VersionCommand.self, JobHostCommand.self,
         ]
     )

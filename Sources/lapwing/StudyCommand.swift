@@ -55,7 +55,12 @@ struct StudyCommand: ParsableCommand {
     @Flag(help: "Run the jobs here, without a daemon (as `lapwing run`).")
     var foreground = false
 
+    @OptionGroup var queue: PriorityOption
     @OptionGroup var client: ClientOptions
+
+    func validate() throws {
+        if foreground && queue.priority != nil { throw ValidationError("--priority: a daemon's queue orders by it; not with --foreground") }
+    }
 
     func run() throws {
         try runVerb {
@@ -92,7 +97,7 @@ struct StudyCommand: ParsableCommand {
                     "lapwing study: job \(i + 1)/\(specs.count): \(job.label) (\(done.count) done, \(ProgressLine.clock(Date().timeIntervalSince(start))) so far)\n")
                 let tag = "[\(i + 1)/\(specs.count) \(job.label)] "
                 let (summary, failure) =
-                    try daemon.map { try Self.runOnDaemon(spec, defaultWorkers: job.options.workers == nil, client: $0, dir: dir, prefix: tag) }
+                    try daemon.map { try Self.runOnDaemon(spec, defaultWorkers: job.options.workers == nil, priority: queue.priority, client: $0, dir: dir, prefix: tag) }
                     ?? ForegroundJob.run(spec, quiet: client.json, prefix: tag)
                 if let summary, summary.outcome == "interrupted" || lw_stop_signal() != 0 { interrupted = true }
                 if summary.map({ $0.outcome != "completed" }) ?? true {
@@ -140,10 +145,10 @@ struct StudyCommand: ParsableCommand {
 
     /// Queues `spec` on the daemon and follows it (polling, so that Ctrl-C is seen: it cancels
     /// the job), then writes its metrics and summary into `dir`.
-    static func runOnDaemon(_ spec: JobSpec, defaultWorkers: Bool, client: DaemonClient, dir: String, prefix: String) throws
-        -> (summary: JobSummary?, failure: String?)
+    static func runOnDaemon(_ spec: JobSpec, defaultWorkers: Bool, priority: Int?, client: DaemonClient, dir: String, prefix: String)
+        throws -> (summary: JobSummary?, failure: String?)
     {
-        let record = try SubmitCommand.submit(spec, defaultWorkers: defaultWorkers, to: client)
+        let record = try SubmitCommand.submit(spec, defaultWorkers: defaultWorkers, priority: priority, to: client)
         var progress = ProgressLine(prefix: prefix)
         var shown: Double?
         var cancelled = false

@@ -110,6 +110,7 @@ struct SchedulerService: Service {
     func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             manager.retryUnsaved()
+            manager.measureOtherLoad()
             manager.schedule()
             try? await Task.sleep(for: .seconds(1))
         }

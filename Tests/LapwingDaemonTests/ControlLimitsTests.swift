@@ -24,12 +24,12 @@ func residentBytes(_ pid: pid_t) -> Int {
 }
 
 /// Polls `condition` until it holds or `timeout` seconds pass; returns whether it held.
-func eventually(timeout: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+func eventually(timeout: Double, every interval: Double = 0.02, _ condition: () throws -> Bool) rethrows -> Bool {
     let end = Date().addingTimeInterval(timeout)
     while true {
         if try condition() { return true }
         if Date() >= end { return false }
-        usleep(20_000)
+        usleep(useconds_t(interval * 1e6))
     }
 }
 

@@ -28,6 +28,12 @@ final class DaemonHarness {
 
     var environment: [String: String] { ["XDG_RUNTIME_DIR": runtime, "XDG_STATE_HOME": stateHome, "XDG_CONFIG_HOME": dir + "/config"] }
 
+    /// Writes the daemon's configuration file (its user-mode lapwingd.conf).
+    func writeConfig(_ text: String) throws {
+        try FileManager.default.createDirectory(atPath: dir + "/config/lapwing", withIntermediateDirectories: true)
+        try text.write(toFile: dir + "/config/lapwing/lapwingd.conf", atomically: true, encoding: .utf8)
+    }
+
     /// Starts the daemon and waits until its socket accepts connections.
     func start(extraEnvironment: [String: String] = [:], arguments: [String] = ["--user", "--socket-mode", "0666"]) throws {
         let d = try SpawnedProcess(

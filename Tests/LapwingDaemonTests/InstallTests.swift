@@ -4,7 +4,7 @@ import Testing
 
 /// What tools/install.sh puts where, and the shell completions it generates from the parser.
 @Suite struct InstallTests {
-    static let verbs = ["run", "submit", "list", "status", "watch", "pause", "resume", "cancel", "checkpoint", "rm", "export", "logs", "topology", "version"]
+    static let verbs = ["run", "submit", "list", "status", "watch", "pause", "resume", "cancel", "checkpoint", "rm", "export", "logs", "top", "topology", "version"]
 
     @Test func completionScriptsCoverEveryVerb() throws {
         let lapwing = try TestSupport.binary("lapwing")

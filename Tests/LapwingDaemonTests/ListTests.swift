@@ -1,6 +1,7 @@
 import Foundation
 import LapwingJob
 import LapwingTestSupport
+import LapwingTopology
 import Testing
 
 #if canImport(Glibc)
@@ -44,6 +45,37 @@ extension DaemonTests {
         let viaEnvironment = try runProgram(
             "/usr/bin/env", ["LAPWING_SOCKET=\(d.socket)", "XDG_RUNTIME_DIR=/nonexistent", try TestSupport.binary("lapwing"), "list"])
         #expect(viaEnvironment.status == 0 && viaEnvironment.stdout.contains(a), "\(viaEnvironment.stderr)")
+    }
+
+    @Test func topOnceShowsTheRunningJobsWithTheirRates() throws {
+        let d = try DaemonHarness(tag: "top")
+        defer { d.cleanUp() }
+        try d.start()
+        let running = try d.submit(["--model", "mlp:784-64-10", "--workers", "1", "--epochs", "500", "--eval-every", "0", "--name", "top run"]).id
+        // Every core: it waits while the first job runs.
+        let cores = QuickCounts.allowedCores() ?? 2
+        let queued = try d.submit(["--model", "softmax", "--workers", "\(cores)", "--epochs", "1", "--eval-every", "0"]).id
+        // Once the running job has reported its rate and the daemon its memory.
+        let reported = try eventually(timeout: 120, every: 0.25) {
+            let r = try decode(JobRecord.self, d.cli(["status", running, "--json"]).stdout)
+            return r.progress?.samplesPerSecond != nil && r.memoryBytes != nil
+        }
+        #expect(reported)
+        let top = try d.cli(["top", "--once"])
+        #expect(top.status == 0, "\(top.stderr)")
+        let lines = top.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first?.hasPrefix("lapwing top - ") == true && lines.first?.contains("1 running (1 core), 1 queued") == true, "\(top.stdout)")
+        #expect(!top.stdout.contains("\u{1B}["), "--once writes no terminal codes")
+        let header = try #require(lines.first { $0.hasPrefix("JOB") })
+        for column in ["USER", "CORES", "SAMPLES/S", "TRAIN LOSS", "TEST ACC", "MEMORY"] { #expect(header.contains(column)) }
+        let row = try #require(lines.first { $0.hasPrefix(running) }, "\(top.stdout)")
+        #expect(row.contains("top run") && row.contains("root") && row.contains("running"), "\(row)")
+        // The memory column holds a size, not "-".
+        #expect(row.contains("MiB") || row.contains("GiB"), "no memory in \(row)")
+        #expect(!lines.contains { $0.hasPrefix(queued) }, "a queued job is not in top")
+        let json = try decode([JobRecord].self, d.cli(["top", "--once", "--json"]).stdout)
+        #expect(json.map(\.id) == [running] && json[0].memoryBytes.map { $0 > 1 << 20 } == true)
+        for id in [running, queued] { _ = try d.cli(["cancel", id]) }
     }
 }
 }

@@ -23,16 +23,21 @@ import Glibc
             [Group:nogroup]
             Cores = 1
             QueuedJobs = 3
+            MaxPriority = 20
             [Scheduling]
             FairShare = no
             FairShareWindow = 3600
+            CountOtherLoad = yes
             [Retention]
             KeepFinishedJobs = 500
             KeepFinishedDays = 7
             """, name: "lapwingd.conf")
-        #expect(s.limits == DaemonSettings.Limits(cores: 4, queuedJobs: 10, arenaBytes: 2 << 30))
+        #expect(s.limits == DaemonSettings.Limits(cores: 4, queuedJobs: 10, arenaBytes: 2 << 30, maxPriority: 0))
         #expect(s.users["root"]?.cores == 16 && s.groups["nogroup"]?.queuedJobs == 3)
         #expect(!s.fairShare && s.fairShareWindow == 3600 && s.keepFinishedJobs == 500 && s.keepFinishedDays == 7)
+        #expect(s.countOtherLoad && DaemonSettings().countOtherLoad == false)
+        #expect(s.limits(of: 65534).limits.maxPriority == 20 && s.limits(of: 65534).from[3] == "[Group:nogroup]")
+        #expect(s.limits(of: 0).limits.maxPriority == 0 && s.limits(of: 0).from[3] == "[Limits]")
         let root = s.limits(of: 0)
         #expect(root.limits.cores == 16 && root.from[0] == "[User:root]")
         #expect(root.limits.queuedJobs == 10 && root.from[1] == "[Limits]")
@@ -49,6 +54,8 @@ import Glibc
             ("[User:]\n", "lapwingd.conf:1: [User:] needs a name"),
             ("[Limits]\nArenaBytesPerUser = 3X\n", "lapwingd.conf:2: ArenaBytesPerUser = 3X: needs a size"),
             ("[Scheduling]\nFairShare = maybe\n", "lapwingd.conf:2: FairShare = maybe: needs yes or no"),
+            ("[Limits]\nMaxPriority = 101\n", "lapwingd.conf:2: MaxPriority = 101: needs a whole number from -100 to 100"),
+            ("[Scheduling]\nCountOtherLoad = some\n", "lapwingd.conf:2: CountOtherLoad = some: needs yes or no"),
             ("[Limits]\njust words\n", "lapwingd.conf:2: expected Key = value"),
         ] {
             do {
@@ -69,17 +76,17 @@ extension DaemonTests {
         try decode(JobRecord.self, d.cli(["status", id, "--json"]).stdout)
     }
 
-    func submit(_ d: DaemonHarness, workers: Int, asNobody: Bool = false) throws -> (status: Int32, id: String?, stderr: String) {
+    func submit(_ d: DaemonHarness, workers: Int, asNobody: Bool = false, priority: Int? = nil) throws -> (
+        status: Int32, id: String?, stderr: String
+    ) {
         let r = try d.cli(
             ["submit", "--json", "--data", fashionMNIST, "--model", "mlp:784-64-10", "--algorithm", "hogwild",
-             "--workers", "\(workers)", "--epochs", "500", "--eval-every", "0"], asNobody: asNobody)
+             "--workers", "\(workers)", "--epochs", "500", "--eval-every", "0"] + (priority.map { ["--priority", "\($0)"] } ?? []),
+            asNobody: asNobody)
         return (r.status, r.status == 0 ? try decode(JobRecord.self, r.stdout).id : nil, r.stderr)
     }
 
-    func writeConfig(_ d: DaemonHarness, _ text: String) throws {
-        try FileManager.default.createDirectory(atPath: d.dir + "/config/lapwing", withIntermediateDirectories: true)
-        try text.write(toFile: d.dir + "/config/lapwing/lapwingd.conf", atomically: true, encoding: .utf8)
-    }
+    func writeConfig(_ d: DaemonHarness, _ text: String) throws { try d.writeConfig(text) }
 
     @Test func aPerUserCapHoldsTheThirdJobAndAReloadLiftsIt() throws {
         let d = try DaemonHarness(tag: "caps")
@@ -129,6 +136,45 @@ extension DaemonTests {
         #expect(try record(d, rootsNext).state == .queued)
         for id in [nobodys, rootsNext] { _ = try d.cli(["cancel", id]) }
     }
+
+    @Test func priorityOrdersAUsersOwnQueueWithinItsLimitAfterFairShare() throws {
+        let d = try DaemonHarness(tag: "priority")
+        defer { d.cleanUp() }
+        try writeConfig(d, "[Limits]\nMaxPriority = 0\n[User:root]\nMaxPriority = 10\n")
+        try d.start()
+        let conf = d.dir + "/config/lapwing/lapwingd.conf"
+        // Above the limit: refused (usage, 2), naming the limit and where it is set.
+        let high = try submit(d, workers: 2, asNobody: true, priority: 1)
+        #expect(high.status == 2 && high.stderr.contains("priority 1 is above the highest nobody may give a job, 0 (MaxPriority in [Limits] of \(conf))"),
+                "\(high.status) \(high.stderr)")
+        let tooHigh = try submit(d, workers: 2, priority: 11)
+        #expect(tooHigh.status == 2 && tooHigh.stderr.contains("MaxPriority in [User:root] of \(conf)"), "\(tooHigh.stderr)")
+        let outOfRange = try submit(d, workers: 2, priority: 101)
+        #expect(outOfRange.status == 2 && outOfRange.stderr.contains("--priority 101"), "\(outOfRange.stderr)")
+
+        let first = try #require(submit(d, workers: 2).id)
+        #expect(try eventually(timeout: 60) { try record(d, first).state == .running })
+        let rootsOld = try #require(submit(d, workers: 2).id)
+        let rootsUrgent = try #require(submit(d, workers: 2, priority: 5).id)
+        // Anyone may lower their own job's priority.
+        let nobodys = try #require(submit(d, workers: 2, asNobody: true, priority: -5).id)
+        #expect(try record(d, rootsUrgent).priority == 5 && record(d, nobodys).priority == -5)
+        // list's fifth column (JOB NAME STATE USER PRIO ...; these jobs have no name).
+        let rows = try d.cli(["list"]).stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        let prio = Dictionary(rows.map { ($0[0], $0.count > 4 ? $0[4] : "") }, uniquingKeysWith: { a, _ in a })
+        #expect(prio["JOB"] == "PRIO" && prio[rootsUrgent] == "5" && prio[nobodys] == "-5" && prio[rootsOld] == "0", "\(rows)")
+        #expect(try d.cli(["status", rootsUrgent]).stdout.contains("priority 5"))
+
+        // Fair share comes first: nobody, served least, goes next despite its lower priority.
+        #expect(try d.cli(["cancel", first]).status == 0)
+        #expect(try eventually(timeout: 60) { try record(d, nobodys).state == .running })
+        #expect(try record(d, rootsOld).state == .queued && record(d, rootsUrgent).state == .queued)
+        // Then, within root's own queue, the higher priority before the older job.
+        #expect(try d.cli(["cancel", nobodys]).status == 0)
+        #expect(try eventually(timeout: 60) { try record(d, rootsUrgent).state == .running })
+        #expect(try record(d, rootsOld).state == .queued)
+        for id in [rootsUrgent, rootsOld] { _ = try d.cli(["cancel", id]) }
+    }
 }
 }
 
@@ -138,8 +184,7 @@ extension DaemonTests {
     @Test func retentionRemovesOldFinishedJobsAndNothingElse() throws {
         let d = try DaemonHarness(tag: "retention")
         defer { d.cleanUp() }
-        try FileManager.default.createDirectory(atPath: d.dir + "/config/lapwing", withIntermediateDirectories: true)
-        try "[Retention]\nKeepFinishedJobs = 2\n".write(toFile: d.dir + "/config/lapwing/lapwingd.conf", atomically: true, encoding: .utf8)
+        try d.writeConfig("[Retention]\nKeepFinishedJobs = 2\n")
         try d.start()
         let short = ["--model", "softmax", "--workers", "1", "--epochs", "0.1", "--eval-every", "0"]
         // A long job runs throughout (it is not finished, so it is never removed).
@@ -181,7 +226,7 @@ extension DaemonTests {
 @Suite struct SettingsDocTests {
     static let keys = [
         "CoresPerUser", "QueuedJobsPerUser", "ArenaBytesPerUser", "Cores", "QueuedJobs", "ArenaBytes", "FairShare",
-        "FairShareWindow", "KeepFinishedJobs", "KeepFinishedDays",
+        "FairShareWindow", "KeepFinishedJobs", "KeepFinishedDays", "MaxPriority", "CountOtherLoad",
     ]
 
     @Test func everyKeyIsDocumentedAndTheExampleReads() throws {

@@ -165,8 +165,29 @@ import Glibc
         #expect(error?.message.contains("2 files described, 0 descriptors") == true)
     }
 
+    @Test func aSubmitsPriorityIsAnIntegerWithinItsRange() throws {
+        for (value, wanted) in [
+            (JSONValue.number(101), "field \"priority\" is 101"), (.number(-1e18), "field \"priority\" must be an integer"),
+            (.number(2.5), "must be an integer"), (.string("high"), "must be an integer, found string"),
+            (.null, "must be an integer"), (.number(Double(Int.max)), "must be an integer"),
+        ] {
+            let args: JSONValue = ["spec": [:], "files": [], "priority": value]
+            let error = expectProtocolError(.invalidArgument) { _ = try Call.decode(Request(id: 1, verb: .submit, args: args), fds: []) }
+            #expect(error?.message.contains(wanted) == true, "\(value): \(error?.message ?? "accepted")")
+        }
+        for p in [-100, 0, 100] {
+            let args: JSONValue = ["spec": [:], "files": [], "priority": .number(Double(p))]
+            guard case .submit(let decoded, _) = try Call.decode(Request(id: 1, verb: .submit, args: args), fds: []) else {
+                Issue.record("not a submit")
+                continue
+            }
+            #expect(decoded.priority == p)
+        }
+    }
+
     @Test func typedArgsEncodeAsTheyDecode() throws {
-        let submit = SubmitArgs(spec: ["model": "mlp:784-256-10", "epochs": 3], files: [FileRole(role: "train-images", name: "t.idx")])
+        let submit = SubmitArgs(
+            spec: ["model": "mlp:784-256-10", "epochs": 3], files: [FileRole(role: "train-images", name: "t.idx")], priority: -5)
         let request = try Request(id: 1, verb: .submit, encoding: submit)
         let decoded = try ClientMessage.decode(payload(try ClientMessage.request(request).frame()))
         guard case .request(let r) = decoded, case .submit(let args, let fds) = try Call.decode(r, fds: [OwnedFD(-1)]) else {
