@@ -1,0 +1,166 @@
+import LapwingCore
+import LapwingJob
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The machine level of a job that spans several machines (design section 12): a child of the
+/// job host, like the averager, that joins the MPI world and averages the machine's model
+/// across machines with LAP-SGD's delta trick (as bapi/LPP-SGD does across nodes). A round:
+/// snapshot the machine's model s_m (the mean of its replicas), a = all-reduce mean of s over
+/// the machines, then x_r += a - s_m on every replica r. Workers never wait for it: updates
+/// they make during the round survive as deltas.
+///
+/// Before each round every rank states its progress in an all-reduce MAX (a fraction of its
+/// sample budget, or "done", and the node-level steps since the last round), so all ranks enter
+/// the same collectives: a round runs when some machine has moved the schedule's steps, and
+/// once any rank is done (its share trained, or its job stopping) every bridge tells its host
+/// to stop, waits for the host's workers to stop, and joins one last round, after which every
+/// machine holds the same model.
+///
+/// Only this process initialises MPI: the job host stays single-threaded and in a process group
+/// of its own, so when mpirun ends the job (a rank died, a machine was lost) it kills the
+/// bridge, and the host sees that, writes its model and ends with the reason.
+struct MachineBridge {
+    static let role = "bridge"
+    /// Exit status of a bridge whose MPI call failed (its error is in the host's log).
+    static let exitMPIFailed: Int32 = 5
+
+    /// The handshake bits (`SharedState.signalMachineLevel`).
+    enum Signal {
+        /// Bridge to host: some rank is done; stop the workers.
+        static let machinesDone: UInt32 = 1
+        /// Host to bridge: the workers have stopped; join the last round.
+        static let workersStopped: UInt32 = 2
+        /// Bridge to host: every machine's bridge has joined; start the workers.
+        static let machinesReady: UInt32 = 4
+    }
+
+    let shared: SharedState
+    let replicaWorkers: [[Int]]
+    let totalSamples: Int
+    let parameterCount: Int
+    let level: MachineLevel
+    let machine: MachineRank
+
+    /// "Done" in the progress all-reduce; a fraction of the budget is scaled to below it.
+    static let done: Int64 = 1 << 30
+
+    func run() -> Int32 {
+        do throws(LapwingError) {
+            let world = try MPI.initialize()
+            guard world == machine else {
+                throw LapwingError(
+                    .invalidArgument,
+                    "MPI says this is rank \(world.rank) of \(world.size), the launcher's environment said \(machine.rank) of \(machine.size)")
+            }
+            try exchange()
+            MPI.finalize()
+            return 0
+        } catch {
+            writeError("lapwing bridge (rank \(machine.rank) of \(machine.size)): \(error.description)\n")
+            return Self.exitMPIFailed
+        }
+    }
+
+    private func exchange() throws(LapwingError) {
+        let d = parameterCount
+        let snapshot = UnsafeMutablePointer<Float>.allocate(capacity: d)
+        let mean = UnsafeMutablePointer<Float>.allocate(capacity: d)
+        defer {
+            snapshot.deallocate()
+            mean.deallocate()
+        }
+        // Every rank's bridge is up (its host has loaded its data): the workers may start.
+        var ready: [Int64] = [0]
+        try MPI.max(&ready)
+        shared.signalMachineLevel(Signal.machinesReady)
+        var last = replicaWorkers.map { shared.steps(of: $0) }
+        var (rounds, seconds, bytes) = (0, 0.0, 0)
+        func round() throws(LapwingError) {
+            let t0 = monotonicSeconds()
+            try average(snapshot, mean)
+            seconds += monotonicSeconds() - t0
+            rounds += 1
+            bytes += d * MemoryLayout<Float>.stride
+            shared.recordMachineRounds(rounds: rounds, seconds: seconds, bytes: bytes)
+        }
+        while true {
+            let localDone = pace(since: last)
+            let samples = shared.totalSamples()
+            let progress = localDone ? Self.done : min(Self.done - 1, Int64(Double(samples) / Double(totalSamples) * Double(Self.done)))
+            let now = replicaWorkers.map { shared.steps(of: $0) }
+            var state: [Int64] = [progress, Int64(zip(now, last).map { $0 - $1 }.min() ?? 0)]
+            try MPI.max(&state)
+            if state[0] >= Self.done { break }
+            if state[1] >= Int64(level.interval(at: Double(state[0]) / Double(Self.done))) {
+                try round()
+                last = now
+            }
+        }
+        // Some rank is done: stop here too, and average once more when no worker moves any more.
+        shared.signalMachineLevel(Signal.machinesDone)
+        while shared.machineLevelSignals() & Signal.workersStopped == 0 { sleep(milliseconds: 1) }
+        try round()
+    }
+
+    /// Waits until a replica has moved since the last round, this machine is done, or a few
+    /// milliseconds have passed (so that a rank that has nothing to say still answers the
+    /// others' progress all-reduce soon); returns whether this machine is done.
+    private func pace(since last: [Int]) -> Bool {
+        let deadline = monotonicSeconds() + 0.005
+        while true {
+            if shared.totalSamples() >= totalSamples || shared.isStopping
+                || shared.machineLevelSignals() & Signal.workersStopped != 0
+            {
+                return true
+            }
+            let moved = zip(replicaWorkers, last).contains { shared.steps(of: $0) > $1 }
+            if moved || monotonicSeconds() >= deadline { return false }
+            sleep(milliseconds: 0.2)
+        }
+    }
+
+    /// One round: s = mean of this machine's replicas, a = mean of s over the machines, and
+    /// x_r += a - s on every replica.
+    private func average(_ s: UnsafeMutablePointer<Float>, _ a: UnsafeMutablePointer<Float>) throws(LapwingError) {
+        let d = parameterCount
+        let r = replicaWorkers.count
+        s.update(from: shared.replica(0), count: d)
+        if r > 1 {
+            for k in 1..<r {
+                let x = shared.replica(k)
+                for j in 0..<d { s[j] += x[j] }
+            }
+            let inv = 1 / Float(r)
+            for j in 0..<d { s[j] *= inv }
+        }
+        a.update(from: s, count: d)
+        try MPI.sum(a, count: d)
+        let inv = 1 / Float(machine.size)
+        for j in 0..<d { a[j] = a[j] * inv - s[j] }  // a now holds the delta a - s
+        for k in 0..<r {
+            let x = shared.replica(k)
+            for j in 0..<d { x[j] += a[j] }
+        }
+    }
+
+    /// Why the job ends when the bridge process `child` ended before its last round.
+    static func describeLoss(_ child: ChildProcesses.Child, machine: MachineRank) -> String {
+        let status = child.status ?? 0
+        let died = "the machine bridge of rank \(machine.rank) of \(machine.size) (pid \(child.pid)) \(describeWaitStatus(status))"
+        if status & 0x7f != 0 {
+            return "\(died): mpirun or srun ended the job (another rank failed, a machine was lost, or the job was interrupted); this machine's model is written as it stands"
+        }
+        if (status >> 8) & 0xff == exitMPIFailed {
+            return "\(died): an MPI call failed (the host's log has MPI's error); this machine's model is written as it stands"
+        }
+        return "\(died); this machine's model is written as it stands"
+    }
+}
+
+private func sleep(milliseconds: Double) {
+    var ts = timespec(tv_sec: 0, tv_nsec: Int(milliseconds * 1e6))
+    nanosleep(&ts, nil)
+}
