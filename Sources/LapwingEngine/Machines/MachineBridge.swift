@@ -150,13 +150,13 @@ struct MachineBridge {
     static func describeLoss(_ child: ChildProcesses.Child, machine: MachineRank) -> String {
         let status = child.status ?? 0
         let died = "the machine bridge of rank \(machine.rank) of \(machine.size) (pid \(child.pid)) \(describeWaitStatus(status))"
-        if status & 0x7f != 0 {
-            return "\(died): mpirun or srun ended the job (another rank failed, a machine was lost, or the job was interrupted); this machine's model is written as it stands"
+        let kept = "; this machine's model is written as it stands"
+        if status & 0x7f == 0 && (status >> 8) & 0xff == exitMPIFailed {
+            return "\(died): an MPI call failed (the host's log has MPI's error)" + kept
         }
-        if (status >> 8) & 0xff == exitMPIFailed {
-            return "\(died): an MPI call failed (the host's log has MPI's error); this machine's model is written as it stands"
-        }
-        return "\(died); this machine's model is written as it stands"
+        // Killed by mpirun or srun, or ended by Open MPI itself (it exits the process when the
+        // launcher aborts the job): MPI without ULFM cannot go on with fewer ranks.
+        return "\(died): MPI ended the job's ranks (another rank failed, its machine was lost, or the job was interrupted)" + kept
     }
 }
 
