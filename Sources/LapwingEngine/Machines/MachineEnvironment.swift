@@ -23,7 +23,10 @@ public enum MachineEnvironment {
                 throw LapwingError(.invalidArgument, "--mpi: \(r)=\(variable(r) ?? "") and \(s)=\(variable(s) ?? "(unset)") are not a rank and a size")
             }
             let machine = MachineRank(rank: rank, size: size)
-            try machine.validate()
+            guard (try? machine.validate()) != nil else {
+                throw LapwingError(
+                    .invalidArgument, "--mpi: \(r)=\(rank) and \(s)=\(size): needs 0 <= rank < size <= \(MachineRank.maxSize)")
+            }
             return machine
         }
         throw LapwingError(
