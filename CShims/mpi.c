@@ -10,6 +10,8 @@ typedef void *handle_t;
 typedef int (*init_thread_fn)(int *, char ***, int, int *);
 typedef int (*comm_int_fn)(handle_t, int *);
 typedef int (*iallreduce_fn)(const void *, void *, int, handle_t, handle_t, handle_t, handle_t *);
+typedef int (*iallgather_fn)(const void *, int, handle_t, void *, int, handle_t, handle_t, handle_t *);
+typedef int (*iallgatherv_fn)(const void *, int, handle_t, void *, const int *, const int *, handle_t, handle_t, handle_t *);
 typedef int (*test_fn)(handle_t *, int *, void *);
 typedef int (*void_fn)(void);
 typedef int (*abort_fn)(handle_t, int);
@@ -21,13 +23,15 @@ static struct {
     init_thread_fn init_thread;
     comm_int_fn comm_rank, comm_size;
     iallreduce_fn iallreduce;
+    iallgather_fn iallgather;
+    iallgatherv_fn iallgatherv;
     test_fn test;
     void_fn finalize;
     abort_fn abort;
     set_errhandler_fn set_errhandler;
     error_string_fn error_string;
 } mpi;
-static handle_t world, float_type, int64_type, op_sum, op_max, errors_return;
+static handle_t world, float_type, int64_type, int_type, byte_type, op_sum, op_max, errors_return;
 static handle_t request;  // the reduction in flight (MPI_Request), NULL when none
 static int rank = -1, size = 0;
 
@@ -77,6 +81,8 @@ int lw_mpi_init(char *err, size_t errlen) {
     mpi.comm_rank = (comm_int_fn)need("MPI_Comm_rank", &missing, err, errlen);
     mpi.comm_size = (comm_int_fn)need("MPI_Comm_size", &missing, err, errlen);
     mpi.iallreduce = (iallreduce_fn)need("MPI_Iallreduce", &missing, err, errlen);
+    mpi.iallgather = (iallgather_fn)need("MPI_Iallgather", &missing, err, errlen);
+    mpi.iallgatherv = (iallgatherv_fn)need("MPI_Iallgatherv", &missing, err, errlen);
     mpi.test = (test_fn)need("MPI_Test", &missing, err, errlen);
     mpi.finalize = (void_fn)need("MPI_Finalize", &missing, err, errlen);
     mpi.abort = (abort_fn)need("MPI_Abort", &missing, err, errlen);
@@ -85,6 +91,8 @@ int lw_mpi_init(char *err, size_t errlen) {
     world = need("ompi_mpi_comm_world", &missing, err, errlen);
     float_type = need("ompi_mpi_float", &missing, err, errlen);
     int64_type = need("ompi_mpi_int64_t", &missing, err, errlen);
+    int_type = need("ompi_mpi_int", &missing, err, errlen);
+    byte_type = need("ompi_mpi_byte", &missing, err, errlen);
     op_sum = need("ompi_mpi_op_sum", &missing, err, errlen);
     op_max = need("ompi_mpi_op_max", &missing, err, errlen);
     errors_return = need("ompi_mpi_errors_return", &missing, err, errlen);
@@ -105,17 +113,34 @@ int lw_mpi_init(char *err, size_t errlen) {
 int lw_mpi_rank(void) { return rank; }
 int lw_mpi_size(void) { return size; }
 
+static int busy(const char *what, char *err, size_t errlen) {
+    if (rank >= 0 && !request) return 0;
+    snprintf(err, errlen, "%s: %s", what, rank < 0 ? "MPI is not initialised" : "a reduction is already in flight");
+    return -1;
+}
+
+static int started(int rc, const char *what, char *err, size_t errlen) {
+    if (rc == SUCCESS) return 0;
+    request = NULL;
+    return fail(rc, what, err, errlen);
+}
+
+int lw_mpi_start_gather_int(int *values, char *err, size_t errlen) {
+    const char *what = "MPI_Iallgather(MPI_INT)";
+    if (busy(what, err, errlen)) return -1;
+    return started(mpi.iallgather(LW_MPI_IN_PLACE, 0, int_type, values, 1, int_type, world, &request), what, err, errlen);
+}
+
+int lw_mpi_start_gather_bytes(void *base, const int *counts, const int *displs, char *err, size_t errlen) {
+    const char *what = "MPI_Iallgatherv(MPI_BYTE)";
+    if (busy(what, err, errlen)) return -1;
+    return started(mpi.iallgatherv(LW_MPI_IN_PLACE, 0, byte_type, base, counts, displs, byte_type, world, &request), what, err,
+                   errlen);
+}
+
 static int start(void *values, int count, handle_t type, handle_t op, const char *what, char *err, size_t errlen) {
-    if (rank < 0 || request) {
-        snprintf(err, errlen, "%s: %s", what, rank < 0 ? "MPI is not initialised" : "a reduction is already in flight");
-        return -1;
-    }
-    int rc = mpi.iallreduce(LW_MPI_IN_PLACE, values, count, type, op, world, &request);
-    if (rc != SUCCESS) {
-        request = NULL;
-        return fail(rc, what, err, errlen);
-    }
-    return 0;
+    if (busy(what, err, errlen)) return -1;
+    return started(mpi.iallreduce(LW_MPI_IN_PLACE, values, count, type, op, world, &request), what, err, errlen);
 }
 
 int lw_mpi_start_sum_float(float *values, int count, char *err, size_t errlen) {

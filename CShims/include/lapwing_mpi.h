@@ -34,6 +34,12 @@ int lw_mpi_size(void);
 int lw_mpi_start_sum_float(float *values, int count, char *err, size_t errlen);
 int lw_mpi_start_max_int64(int64_t *values, int count, char *err, size_t errlen);
 
+/// Starts a non-blocking all-gather over MPI_COMM_WORLD (in place): of one int per rank into
+/// `values[rank]` (MPI_Iallgather, MPI_INT), or of `counts[k]` bytes per rank k at `base +
+/// displs[k]` (MPI_Iallgatherv, MPI_BYTE; this rank's bytes are already at its place).
+int lw_mpi_start_gather_int(int *values, char *err, size_t errlen);
+int lw_mpi_start_gather_bytes(void *base, const int *counts, const int *displs, char *err, size_t errlen);
+
 /// Whether the reduction in flight has completed (MPI_Test): 1 done, 0 not yet, -1 error.
 int lw_mpi_test(char *err, size_t errlen);
 

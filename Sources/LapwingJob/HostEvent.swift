@@ -132,7 +132,8 @@ public struct JobSummary: Codable, Sendable, Equatable {
     public var metricsPath: String?
     /// A job across machines (`lapwing run --mpi`; nil otherwise): the machines, this one's
     /// rank, the rounds of its machine level, the bytes this rank put on the wire for them in
-    /// all and per round (the model's float32 values), and their seconds.
+    /// all and per round (the model's float32 values; with `--compress`, the mean of its
+    /// compressed rounds and its last, exact one), and their seconds.
     public var machines: Int?
     public var machineRank: Int?
     public var machineRounds: Int?

@@ -65,3 +65,23 @@ enum MPI {
         if rc != 0 { throw LapwingError(.system, "\(what): \(text(err))") }
     }
 }
+
+extension MPI {
+    /// Every rank's `value`, by rank.
+    static func gather(_ value: Int32, rank: Int, size: Int) throws(LapwingError) -> [Int32] {
+        var all = [Int32](repeating: 0, count: size)
+        all[rank] = value
+        try all.withUnsafeMutableBufferPointer { (b) throws(LapwingError) in
+            try call("MPI all-gather (int)") { lw_mpi_start_gather_int(b.baseAddress!, $0, $1) }
+            try wait()
+        }
+        return all
+    }
+
+    /// Every rank's message into its place: rank k's `counts[k]` bytes at `base + offsets[k]`
+    /// (this rank's are there already).
+    static func gather(_ base: UnsafeMutableRawPointer, counts: [Int32], offsets: [Int32]) throws(LapwingError) {
+        try call("MPI all-gather (bytes)") { lw_mpi_start_gather_bytes(base, counts, offsets, $0, $1) }
+        try wait()
+    }
+}

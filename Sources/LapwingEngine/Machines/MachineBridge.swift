@@ -43,6 +43,9 @@ struct MachineBridge {
     let parameterCount: Int
     let level: MachineLevel
     let machine: MachineRank
+    /// The job's compressor (`--compress`): rounds but the last go through it
+    /// (`CompressedMachineRound`); nil: the model travels whole.
+    let compression: Compression?
 
     /// "Done" in the progress all-reduce; a fraction of the budget is scaled to below it.
     static let done: Int64 = 1 << 30
@@ -68,9 +71,14 @@ struct MachineBridge {
         let d = parameterCount
         let snapshot = UnsafeMutablePointer<Float>.allocate(capacity: d)
         let mean = UnsafeMutablePointer<Float>.allocate(capacity: d)
+        // Made before the workers start: its anchor is the machines' common initial model.
+        var compressed = try compression.map { (c) throws(LapwingError) in
+            try CompressedMachineRound(c, machine: machine, count: d, initial: shared.replica(0))
+        }
         defer {
             snapshot.deallocate()
             mean.deallocate()
+            compressed?.deallocate()
         }
         // Every rank's bridge is up (its host has loaded its data): the workers may start.
         var ready: [Int64] = [0]
@@ -78,12 +86,19 @@ struct MachineBridge {
         shared.signalMachineLevel(Signal.machinesReady)
         var last = replicaWorkers.map { shared.steps(of: $0) }
         var (rounds, seconds, bytes) = (0, 0.0, 0)
-        func round() throws(LapwingError) {
+        let replicas = replicaWorkers.indices.map { shared.replica($0) }
+        func round(progress: Double?) throws(LapwingError) {
             let t0 = monotonicSeconds()
-            try average(snapshot, mean)
+            machineModel(into: snapshot)
+            if let progress, var c = compressed {
+                bytes += try c.round(snapshot, replicas: replicas, progress: progress)
+                compressed = c
+            } else {
+                try exactRound(snapshot, mean, replicas: replicas)
+                bytes += d * MemoryLayout<Float>.stride
+            }
             seconds += monotonicSeconds() - t0
             rounds += 1
-            bytes += d * MemoryLayout<Float>.stride
             shared.recordMachineRounds(rounds: rounds, seconds: seconds, bytes: bytes)
         }
         while true {
@@ -94,15 +109,17 @@ struct MachineBridge {
             var state: [Int64] = [progress, Int64(zip(now, last).map { $0 - $1 }.min() ?? 0)]
             try MPI.max(&state)
             if state[0] >= Self.done { break }
-            if state[1] >= Int64(level.interval(at: Double(state[0]) / Double(Self.done))) {
-                try round()
+            let fraction = Double(state[0]) / Double(Self.done)
+            if state[1] >= Int64(level.interval(at: fraction)) {
+                try round(progress: fraction)
                 last = now
             }
         }
-        // Some rank is done: stop here too, and average once more when no worker moves any more.
+        // Some rank is done: stop here too, and average once more, exactly, when no worker
+        // moves any more: every machine ends with the same model.
         shared.signalMachineLevel(Signal.machinesDone)
         while shared.machineLevelSignals() & Signal.workersStopped == 0 { sleep(milliseconds: 1) }
-        try round()
+        try round(progress: nil)
     }
 
     /// Waits until a replica has moved since the last round, this machine is done, or a few
@@ -122,28 +139,28 @@ struct MachineBridge {
         }
     }
 
-    /// One round: s = mean of this machine's replicas, a = mean of s over the machines, and
-    /// x_r += a - s on every replica.
-    private func average(_ s: UnsafeMutablePointer<Float>, _ a: UnsafeMutablePointer<Float>) throws(LapwingError) {
+    /// s = the mean of this machine's replicas.
+    private func machineModel(into s: UnsafeMutablePointer<Float>) {
         let d = parameterCount
         let r = replicaWorkers.count
         s.update(from: shared.replica(0), count: d)
-        if r > 1 {
-            for k in 1..<r {
-                let x = shared.replica(k)
-                for j in 0..<d { s[j] += x[j] }
-            }
-            let inv = 1 / Float(r)
-            for j in 0..<d { s[j] *= inv }
-        }
+        guard r > 1 else { return }
+        for k in 1..<r { Vectors.add(shared.replica(k), into: s, count: d) }
+        let inv = 1 / Float(r)
+        for j in 0..<d { s[j] *= inv }
+    }
+
+    /// The exact round: a = the mean of s over the machines (an all-reduce of the whole model),
+    /// then x_r += a - s on every replica.
+    private func exactRound(_ s: UnsafePointer<Float>, _ a: UnsafeMutablePointer<Float>, replicas: [UnsafeMutablePointer<Float>])
+        throws(LapwingError)
+    {
+        let d = parameterCount
         a.update(from: s, count: d)
         try MPI.sum(a, count: d)
         let inv = 1 / Float(machine.size)
         for j in 0..<d { a[j] = a[j] * inv - s[j] }  // a now holds the delta a - s
-        for k in 0..<r {
-            let x = shared.replica(k)
-            for j in 0..<d { x[j] += a[j] }
-        }
+        for x in replicas { Vectors.add(a, into: x, count: d) }
     }
 
     /// Why the job ends when the bridge process `child` ended before its last round.

@@ -46,7 +46,8 @@ extension JobRun {
         guard let machine = spec.machine, let level = algorithm.machineLevel() else { return }
         let bridge = MachineBridge(
             shared: shared, replicaWorkers: placement.replicas.map(\.workers), totalSamples: totalSamples,
-            parameterCount: model.parameterCount, level: level, machine: machine)
+            parameterCount: model.parameterCount, level: level, machine: machine, compression: compression)
+        try Compressors.checkFits(compression, dimension: model.parameterCount, participants: machine.size)
         _ = try children.spawn(role: MachineBridge.role, cpu: placement.averager.cpu) { bridge.run() }
         while shared.machineLevelSignals() & MachineBridge.Signal.machinesReady == 0 {
             if let ended = children.reap().first {
@@ -100,7 +101,8 @@ extension JobRun {
         summary.machineRounds = m.rounds
         summary.machineBytes = m.bytes
         summary.machineSeconds = m.seconds
-        summary.machineBytesPerRound = model.parameterCount * MemoryLayout<Float>.stride
+        // The whole model per round; compressed rounds vary, and the last round is exact.
+        summary.machineBytesPerRound = m.rounds > 0 ? m.bytes / m.rounds : model.parameterCount * MemoryLayout<Float>.stride
     }
 
     private func pause() {
