@@ -232,7 +232,7 @@ struct JobRun {
                 let rate = Double(samples - window[0].1) / max(1e-9, now - window[0].0)
                 emitProgress(.progress, samples: samples, elapsed: now - t0, rate: rate)
             }
-            if children.running.allSatisfy({ !$0.isWorker }) || samples >= totalSamples { break }
+            if (children.running.allSatisfy({ !$0.isWorker }) || samples >= totalSamples) && !awaitsOtherMachines { break }
         }
         shared.requestStop()
         if let why = finishMachineLevel(), reason == nil { (outcome, reason) = ("failed", why) }

@@ -12,10 +12,12 @@ import Glibc
 /// the machines, then x_r += a - s_m on every replica r. Workers never wait for it: updates
 /// they make during the round survive as deltas.
 ///
-/// Before each round every rank states its progress in an all-reduce MAX (a fraction of its
-/// sample budget, or "done", and the node-level steps since the last round), so all ranks enter
-/// the same collectives: a round runs when some machine has moved the schedule's steps, and
-/// once any rank is done (its share trained, or its job stopping) every bridge tells its host
+/// Before each round every rank states its progress in an all-reduce MAX (whether its job is
+/// stopping, minus the fraction of its share it has trained, and the node-level steps since the
+/// last round), so all ranks enter the same collectives: a round runs when some machine has
+/// moved the schedule's steps. A machine that has trained its share idles (its replicas still
+/// take the others' deltas) until every machine has, so the job trains exactly its budget; then,
+/// or as soon as some rank's job is stopping (interrupted, failed), every bridge tells its host
 /// to stop, waits for the host's workers to stop, and joins one last round, after which every
 /// machine holds the same model.
 ///
@@ -29,7 +31,7 @@ struct MachineBridge {
 
     /// The handshake bits (`SharedState.signalMachineLevel`).
     enum Signal {
-        /// Bridge to host: some rank is done; stop the workers.
+        /// Bridge to host: every machine has trained its share, or some job is stopping: stop.
         static let machinesDone: UInt32 = 1
         /// Host to bridge: the workers have stopped; join the last round.
         static let workersStopped: UInt32 = 2
@@ -102,15 +104,16 @@ struct MachineBridge {
             shared.recordMachineRounds(rounds: rounds, seconds: seconds, bytes: bytes)
         }
         while true {
-            let localDone = pace(since: last)
-            let samples = shared.totalSamples()
-            let progress = localDone ? Self.done : min(Self.done - 1, Int64(Double(samples) / Double(totalSamples) * Double(Self.done)))
+            let stopping = pace(since: last)
+            let share = min(Self.done, Int64(Double(shared.totalSamples()) / Double(totalSamples) * Double(Self.done)))
             let now = replicaWorkers.map { shared.steps(of: $0) }
-            var state: [Int64] = [progress, Int64(zip(now, last).map { $0 - $1 }.min() ?? 0)]
+            // MAX of: whether some job is stopping, minus each share done (the slowest's), the
+            // node-level steps since the last round.
+            var state: [Int64] = [stopping ? 1 : 0, -share, Int64(zip(now, last).map { $0 - $1 }.min() ?? 0)]
             try MPI.max(&state)
-            if state[0] >= Self.done { break }
-            let fraction = Double(state[0]) / Double(Self.done)
-            if state[1] >= Int64(level.interval(at: fraction)) {
+            if state[0] > 0 || -state[1] >= Self.done { break }
+            let fraction = Double(-state[1]) / Double(Self.done)
+            if state[2] >= Int64(level.interval(at: fraction)) {
                 try round(progress: fraction)
                 last = now
             }
@@ -122,17 +125,14 @@ struct MachineBridge {
         try round(progress: nil)
     }
 
-    /// Waits until a replica has moved since the last round, this machine is done, or a few
-    /// milliseconds have passed (so that a rank that has nothing to say still answers the
-    /// others' progress all-reduce soon); returns whether this machine is done.
+    /// Waits until a replica has moved since the last round, this machine's job is stopping
+    /// (interrupted, or failed), or a few milliseconds have passed (so that a rank with nothing
+    /// to say, its share trained, still answers the others' progress all-reduce soon); returns
+    /// whether the job is stopping.
     private func pace(since last: [Int]) -> Bool {
         let deadline = monotonicSeconds() + 0.005
         while true {
-            if shared.totalSamples() >= totalSamples || shared.isStopping
-                || shared.machineLevelSignals() & Signal.workersStopped != 0
-            {
-                return true
-            }
+            if shared.isStopping || shared.machineLevelSignals() & Signal.workersStopped != 0 { return true }
             let moved = zip(replicaWorkers, last).contains { shared.steps(of: $0) > $1 }
             if moved || monotonicSeconds() >= deadline { return false }
             sleep(milliseconds: 0.2)

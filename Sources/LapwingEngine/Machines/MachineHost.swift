@@ -60,7 +60,11 @@ extension JobRun {
         }
     }
 
-    /// Whether the bridge says some machine is done, so this one stops too.
+    /// Whether this machine, its share trained, still waits for the others (the bridge goes on
+    /// averaging their progress into its replicas until every machine is done).
+    var awaitsOtherMachines: Bool { spec.machine != nil && !machinesDone }
+
+    /// Whether the bridge says every machine is done (or some job is stopping), so this one stops.
     var machinesDone: Bool {
         spec.machine != nil && shared.machineLevelSignals() & MachineBridge.Signal.machinesDone != 0
     }
