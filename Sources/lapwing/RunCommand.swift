@@ -37,7 +37,7 @@ struct RunCommand: ParsableCommand {
 
     @Flag(
         help: ArgumentHelp(
-            "Be one rank of a job across machines, started by mpirun or srun: each rank trains its share of the rows, and a bridge averages the machines' models through Open MPI; rank 0 prints the summary and writes into --output-dir, rank R into its rank-R/ (lap-sgd)."))
+            "Be one rank of a job across machines, started by mpirun or srun: each rank trains its share of the rows, and a bridge averages the machines' models through Open MPI; rank 0 prints the summary and writes into --output-dir, rank R into its rank-R/ (lap-sgd, lpp-sgd)."))
     var mpi = false
 
     func run() throws {

@@ -83,5 +83,27 @@ extension JobTests {
             #expect(rounds > 1 && perRound > 0 && perRound <= Self.modelBytes / 3, "\(perRound) bytes per round of \(rounds)")
             #expect((s.testAccuracy ?? 0) >= 0.84, "qsgd:8 across machines: \(s.testAccuracy ?? 0)")
         }
+
+        /// `--mpi` outside a launcher, and with an algorithm that has no machine level, is refused
+        /// before anything starts, naming what is missing.
+        @Test(needsMPI)
+        func refusedWithoutALauncherOrAMachineLevel() throws {
+            let dir = try TestSupport.temporaryDirectory("mpi-refused")
+            defer { TestSupport.removeTemporaryDirectory(dir) }
+            let lapwing = try TestSupport.binary("lapwing")
+            let args = ["run", "--mpi", "--data", fashionMNIST, "--model", "softmax", "--output-dir", dir + "/out"]
+            let alone = try SpawnedProcess(lapwing, args, outputIn: dir)
+            #expect(alone.wait(timeout: 60) == 2)
+            #expect(alone.stderr.contains("--mpi: no MPI rank in the environment (OMPI_COMM_WORLD_RANK, PMI_RANK, SLURM_PROCID)"), "\(alone.stderr)")
+            let slowmo = try SpawnedProcess(
+                lapwing, args + ["--algorithm", "slowmo"], outputIn: dir,
+                environment: ["OMPI_COMM_WORLD_RANK": "0", "OMPI_COMM_WORLD_SIZE": "2"])
+            #expect(slowmo.wait(timeout: 60) == 2)
+            #expect(slowmo.stderr.contains("--mpi: slowmo has no machine level yet: across machines Lapwing runs lap-sgd, lpp-sgd"), "\(slowmo.stderr)")
+            let badRank = try SpawnedProcess(
+                lapwing, args, outputIn: dir, environment: ["OMPI_COMM_WORLD_RANK": "2", "OMPI_COMM_WORLD_SIZE": "2"])
+            #expect(badRank.wait(timeout: 60) == 2)
+            #expect(badRank.stderr.contains("--mpi: OMPI_COMM_WORLD_RANK=2 and OMPI_COMM_WORLD_SIZE=2: needs 0 <= rank < size"), "\(badRank.stderr)")
+        }
     }
 }
