@@ -4,7 +4,8 @@
 // Open MPI each is the address of an exported object (ompi_mpi_comm_world, ompi_mpi_float,
 // ompi_mpi_op_sum...), so after dlopen() dlsym() resolves them. Loading at run time keeps
 // `lapwing` free of a link dependency on libmpi: it builds and runs where MPI is absent, and
-// only `--mpi` needs libmpi.so.40 (Debian: libopenmpi3; the ABI of Open MPI 4 and 5). MPICH's handles are integers, not symbols: it is not supported.
+// only `--mpi` needs libmpi.so.40 (Debian: libopenmpi3; the ABI of Open MPI 4 and 5).
+// MPICH's handles are integers, not symbols: it is not supported.
 // Every function returns 0 or a negative value with a message in err (MPI's own error string).
 #pragma once
 #include <stddef.h>
