@@ -2,8 +2,10 @@
 # Installs the Debian packages Lapwing builds and runs with (idempotent, non-interactive).
 # Runs as root, or through sudo when it is there.
 set -euo pipefail
+# Open MPI (libopenmpi-dev, openmpi-bin) for `lapwing run --mpi` and its tests; lapwing loads
+# libmpi at run time, so it builds and runs without it. iproute2 for tools/mpi-netns-check.sh.
 pkgs=(libnuma-dev libhwloc-dev hwloc-nox numactl libopenblas-dev zlib1g-dev
-      dataset-fashion-mnist liblinear-tools systemd)
+      dataset-fashion-mnist liblinear-tools systemd libopenmpi-dev openmpi-bin iproute2)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

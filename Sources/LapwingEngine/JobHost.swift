@@ -55,6 +55,7 @@ public enum JobHost {
         _ = lw_install_checkpoint_handler()
         _ = lw_set_process_name("lw-host")
         _ = lw_flush_denormals()  // before the fork: workers and the averager inherit it
+        leaveLauncherGroup(spec)
         do {
             var run = try JobRun(spec: spec, emit: emit)
             return run.execute()
@@ -180,7 +181,7 @@ struct JobRun {
             arena: shared.name, host: getpid(),
             workers: children.children.filter { $0.role.hasPrefix("worker") }.map(\.pid),
             workerCPUs: placement.workers.map(\.cpu),
-            averager: children.children.first { !$0.isWorker }?.pid, replicas: placement.replicas.count,
+            averager: children.children.first { !$0.isWorker && $0.role != MachineBridge.role }?.pid, replicas: placement.replicas.count,
             replicaNodes: placement.replicas.map { Int32($0.node) }, parameters: model.parameterCount,
             trainRows: data.trainRows.count, testRows: data.testRows.count, blas: blas.corename)
         started.started?.dataCopies = dataCopies?.report
@@ -216,6 +217,7 @@ struct JobRun {
                 (outcome, reason, diverged) = ("failed", why, true)
                 break
             }
+            if machinesDone { break }
             let now = monotonicSeconds()
             let samples = shared.totalSamples()
             if samples >= nextEval && samples < totalSamples {
@@ -237,9 +239,10 @@ struct JobRun {
                 let rate = Double(samples - window[0].1) / max(1e-9, now - window[0].0)
                 emitProgress(.progress, samples: samples, elapsed: now - t0, rate: rate)
             }
-            if children.running.allSatisfy({ !$0.isWorker }) || samples >= totalSamples { break }
+            if (children.running.allSatisfy({ !$0.isWorker }) || samples >= totalSamples) && !awaitsOtherMachines { break }
         }
         shared.requestStop()
+        if let why = finishMachineLevel(), reason == nil { (outcome, reason) = ("failed", why) }
         children.stopAll(grace: 5)
         let seconds = monotonicSeconds() - t0
         let samples = shared.totalSamples()
@@ -275,6 +278,7 @@ struct JobRun {
             knobs: (try? Knobs(spec.algorithm, declared: type(of: algorithm).knobs))?.values,
             compression: compression?.config.description, restarts: restarts.values.reduce(0, +), blas: blas.corename, modelPath: modelPath, metricsPath: spec.outputDir.map { $0 + "/metrics.jsonl" })
         summary.diverged = diverged ? true : nil
+        addMachineLevel(to: &summary)
         if let dir = spec.outputDir {
             try? AtomicFile.write(to: dir + "/summary.json", bytes: Array((HostEvent.jsonString(summary) + "\n").utf8))
         }
@@ -296,6 +300,7 @@ struct JobRun {
     mutating func startChildren() throws(LapwingError) {
         algorithm.configureBarriers(
             shared, replicaWorkers: placement.replicas.map(\.workers), replicaNodes: placement.replicas.map { Int32($0.node) })
+        try startMachineLevel()
         for w in placement.workers { try spawnWorker(w.worker, incarnation: 0) }
         try spawnCoordinator()
     }
@@ -363,6 +368,7 @@ struct JobRun {
     /// Replaces a child that died, if its algorithm allows it and it has not died too often;
     /// returns why not otherwise (the job then fails with that reason).
     mutating func replace(_ child: ChildProcesses.Child) -> String? {
+        if let machine = spec.machine, child.role == MachineBridge.role { return MachineBridge.describeLoss(child, machine: machine) }
         let died = "\(child.role) (pid \(child.pid)) \(describeWaitStatus(child.status ?? 0))"
         if (child.status ?? 0) & 0x7f == SIGKILL, let before = oomKillsAtStart, let now = OOMKills.count(), now > before {
             // Another process like it would be killed again: the job needs more memory.

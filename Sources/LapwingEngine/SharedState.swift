@@ -14,7 +14,8 @@ import Glibc
 /// `aux[1]` the loss of their first step (the yardstick of the divergence check); a
 /// coordinator's `steps` count its rounds and its `aux[1]` the nanoseconds they took. Every
 /// process's `aux[2]` and `aux[3]` count the bytes it exchanged and those across NUMA nodes. The job host's `samples` counts the samples handed out to the workers
-/// (`claimSamples`), so that all of them together stop at exactly the job's sample budget.
+/// (`claimSamples`), so that all of them together stop at exactly the job's sample budget; its
+/// other words belong to the machine level (`recordMachineRounds`, `signalMachineLevel`).
 ///
 /// Created by the job host before it forks: the children inherit the mapping and never run
 /// its deinit (they leave through _exit), so only the host unmaps and unlinks.
@@ -222,6 +223,30 @@ final class SharedState {
     private func roundWord(_ slot: Int) -> UnsafeMutablePointer<Atomic<UInt32>> {
         let word = arena.slot(slot).address + MemoryLayout<lw_slot>.offset(of: \lw_slot.flags)!
         return word.assumingMemoryBound(to: Atomic<UInt32>.self)
+    }
+
+    /// The machine level's handshake (`lapwing run --mpi`): bits that the bridge process and the
+    /// job host set in the host slot's `flags` word (`MachineBridge.Signal`), read with acquire.
+    func signalMachineLevel(_ bits: UInt32) {
+        _ = roundWord(workers + 1).pointee.bitwiseOr(bits, ordering: .acquiringAndReleasing)
+    }
+
+    func machineLevelSignals() -> UInt32 { roundWord(workers + 1).pointee.load(ordering: .acquiring) }
+
+    /// The bridge's rounds, their seconds and the bytes each rank put on the wire for them (the
+    /// host slot's `steps`, `aux[1]` and `aux[2]`; the host's `samples` is the claim counter, and
+    /// its `aux` words count in no other total).
+    func recordMachineRounds(rounds: Int, seconds: Double, bytes: Int) {
+        let s = arena.slot(workers + 1)
+        s.setAux(0, UInt64(rounds))
+        s.setAux(1, UInt64(seconds * 1e9))
+        s.setAux(2, UInt64(bytes))
+        s.beat()
+    }
+
+    func machineRounds() -> (rounds: Int, seconds: Double, bytes: Int) {
+        let s = arena.slot(workers + 1)
+        return (Int(truncatingIfNeeded: s.aux(0)), Double(s.aux(1)) / 1e9, Int(truncatingIfNeeded: s.aux(2)))
     }
 
     /// Barrier `b` of the arena (the synchronous algorithms').

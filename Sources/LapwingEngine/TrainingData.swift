@@ -6,14 +6,25 @@ import LapwingData
 /// of the training rows when it has none (rows are indices, nothing is copied).
 struct TrainingData {
     let train: Dataset
-    let trainRows: [Int]
+    /// This machine's share of them in a job across machines (`MachineShards`).
+    var trainRows: [Int]
     let test: Dataset
     let testRows: [Int]
     /// Classes the model must predict (nil for regression).
     let classes: Int?
 
     static func load(_ spec: JobSpec) throws(LapwingError) -> TrainingData {
-        let data = try loadRows(spec)
+        var data = try loadRows(spec)
+        if let machine = spec.machine {
+            data.trainRows = MachineShards.rows(of: data.trainRows, machine: machine, split: spec.dataSplit, seed: spec.seed) {
+                data.train.label($0)
+            }
+            guard data.trainRows.count >= spec.workers else {
+                throw LapwingError(
+                    .invalidArgument,
+                    "--mpi: rank \(machine.rank) of \(machine.size) has \(data.trainRows.count) training rows, fewer than its \(spec.workers) workers")
+            }
+        }
         if case .labelSkew = spec.dataSplit {
             guard data.classes != nil else {
                 throw LapwingError(

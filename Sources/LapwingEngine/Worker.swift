@@ -23,11 +23,13 @@ struct Worker {
         // in its own order (a shared order over different shards would mean nothing).
         let workers = context.replicaWorkers.reduce(0) { $0 + $1.count }
         let spec = context.spec
-        let rows = DataShards.rows(spec.dataSplit, worker: context.index, workers: workers, of: trainRows, seed: spec.seed) {
+        // Across machines the split deals rows to the machines (`MachineShards`) instead.
+        let split = spec.machine == nil ? spec.dataSplit : .iid
+        let rows = DataShards.rows(split, worker: context.index, workers: workers, of: trainRows, seed: spec.seed) {
             data.label($0)
         }
         var trainer = Trainer(
-            context, model: model, data: data, trainRows: rows, orderStream: spec.dataSplit == .iid ? shape.orderStream : nil,
+            context, model: model, data: data, trainRows: rows, orderStream: split == .iid ? shape.orderStream : nil,
             capacity: shape.capacity, fuseMomentum: shape.fuseMomentum)
         defer { trainer.release() }
         drive(algorithm.workerStep(context), &trainer)

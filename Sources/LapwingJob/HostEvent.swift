@@ -133,6 +133,16 @@ public struct JobSummary: Codable, Sendable, Equatable {
     public var blas: String
     public var modelPath: String?
     public var metricsPath: String?
+    /// A job across machines (`lapwing run --mpi`; nil otherwise): the machines, this one's
+    /// rank, the rounds of its machine level, the bytes this rank put on the wire for them in
+    /// all and per round (the model's float32 values; with `--compress`, the mean of its
+    /// compressed rounds and its last, exact one), and their seconds.
+    public var machines: Int?
+    public var machineRank: Int?
+    public var machineRounds: Int?
+    public var machineBytes: Int?
+    public var machineBytesPerRound: Int?
+    public var machineSeconds: Double?
 
     public init(
         job: String,

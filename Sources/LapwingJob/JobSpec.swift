@@ -59,6 +59,8 @@ public struct JobSpec: Sendable, Equatable {
     public var dataDescriptors: [String: Int32]?
     /// The client's paths of those files, by role (for messages).
     public var dataNames: [String: String]?
+    /// This host's rank among the machines of an MPI job (`lapwing run --mpi`; nil: one machine).
+    public var machine: MachineRank?
 
     /// The fields of the JSON form, and those only a daemon or launcher sets (a client that
     /// sends one of these is refused).
@@ -66,9 +68,9 @@ public struct JobSpec: Sendable, Equatable {
         "version", "data", "model", "algorithm", "compression", "workers", "replicas", "epochs", "batch", "schedule", "sgd",
         "evalEvery", "holdout", "seed", "dataSplit", "nodeData", "straggler", "checkpointEvery", "divergenceBackoffs", "name", "id", "outputDir",
         "dataDescriptors", "dataNames",
-        "resumeFrom",
+        "resumeFrom", "machine",
     ]
-    public static let launcherFields = ["id", "outputDir", "dataDescriptors", "dataNames", "resumeFrom"]
+    public static let launcherFields = ["id", "outputDir", "dataDescriptors", "dataNames", "resumeFrom", "machine"]
 
     /// Seconds between two checkpoints when the spec does not say.
     public static let defaultCheckpointEvery = 300.0
@@ -121,6 +123,7 @@ public struct JobSpec: Sendable, Equatable {
         guard evalEvery >= 0, evalEvery.isFinite else { throw bad("--eval-every \(evalEvery)", "must be >= 0") }
         guard holdout >= 0, holdout < 1 else { throw bad("--holdout \(holdout)", "must be a fraction in [0, 1)") }
         try dataSplit.validate()
+        try machine?.validate()
         if let straggler {
             guard straggler.worker >= 0, straggler.worker < workers else {
                 throw bad("--straggler \(straggler.worker):\(straggler.milliseconds)", "worker \(straggler.worker) of \(workers) does not exist")
@@ -222,6 +225,7 @@ extension JobSpec: Codable {
     enum Key: String, CodingKey, CaseIterable {
         case version, data, model, algorithm, compression, workers, replicas, epochs, batch, schedule, sgd, evalEvery, holdout, seed
         case dataSplit, nodeData, straggler, checkpointEvery, divergenceBackoffs, name, id, outputDir, dataDescriptors, dataNames, resumeFrom
+        case machine
         /// Version 1 only: the averaging period and warm-up.
         case averaging
     }
@@ -236,7 +240,8 @@ extension JobSpec: Codable {
         let allowed =
             version == 1
             ? Self.fields.filter {
-                !["version", "dataSplit", "nodeData", "straggler", "compression", "checkpointEvery", "divergenceBackoffs", "name", "resumeFrom"].contains($0)
+                !["version", "dataSplit", "nodeData", "straggler", "compression", "checkpointEvery", "divergenceBackoffs", "name", "resumeFrom", "machine"]
+                    .contains($0)
             } + ["averaging"]
             : Self.fields
         try any.refuseUnknown(allowed: allowed, in: "the job spec")
@@ -282,6 +287,7 @@ extension JobSpec: Codable {
         outputDir = try c.decodeIfPresent(String.self, forKey: .outputDir)
         dataDescriptors = try c.decodeIfPresent([String: Int32].self, forKey: .dataDescriptors)
         dataNames = try c.decodeIfPresent([String: String].self, forKey: .dataNames)
+        machine = try c.decodeIfPresent(MachineRank.self, forKey: .machine)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -311,6 +317,7 @@ extension JobSpec: Codable {
         try c.encodeIfPresent(outputDir, forKey: .outputDir)
         try c.encodeIfPresent(dataDescriptors, forKey: .dataDescriptors)
         try c.encodeIfPresent(dataNames, forKey: .dataNames)
+        try c.encodeIfPresent(machine, forKey: .machine)
     }
 
     struct LegacyAveraging: Codable {

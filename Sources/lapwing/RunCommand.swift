@@ -36,12 +36,25 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Print the summary as one JSON object.")
     var json = false
 
+    @Flag(
+        help: ArgumentHelp(
+            "Be one rank of a job across machines, started by mpirun or srun: each rank trains its share of the rows, and a bridge averages the machines' models through Open MPI; rank 0 prints the summary and writes into --output-dir, rank R into its rank-R/ (lap-sgd, lpp-sgd)."))
+    var mpi = false
+
     func run() throws {
         let spec: JobSpec
         do {
-            let id = "run-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
-            let dir = outputDir ?? "lapwing-runs/\(training.jobID ?? id)"
+            var id = "run-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
+            var dir = outputDir ?? "lapwing-runs/\(training.jobID ?? id)"
+            let machine = mpi ? try MachineRun.rank(resumeFrom: resumeFrom) : nil
+            if let machine { (id, dir) = MachineRun.names(machine, jobID: training.jobID, outputDir: outputDir) }
             var made = try training.spec(defaultWorkers: JobHost.defaultWorkerCount(), id: id, outputDir: dir)
+            if let machine {
+                made.id = id
+                made.machine = machine
+                try made.validate()
+                try Algorithms.check(made)
+            }
             if let resumeFrom {
                 guard FileManager.default.isReadableFile(atPath: resumeFrom) else {
                     throw LapwingError(.notFound, "--resume-from \(resumeFrom): no such file, or not readable")
@@ -55,7 +68,15 @@ struct RunCommand: ParsableCommand {
             throw ValidationError(e.description)
         }
         _ = lw_install_stop_handlers()
-        let (summary, failure) = try ForegroundJob.run(spec, quiet: json)
+        // A rank but 0 shows nothing but its failure; a rank's host follows its bridge, which
+        // mpirun stops, instead of a signal passed on.
+        let rank = spec.machine?.rank ?? 0
+        let (summary, failure) = try ForegroundJob.run(spec, quiet: json || rank > 0, forwardStops: spec.machine == nil)
+        if rank > 0, let summary, summary.outcome == "completed" { return }
+        if rank > 0, let summary {
+            writeError("lapwing: rank \(rank): job \(spec.id) \(summary.outcome)\(summary.reason.map { " (\($0))" } ?? "")\n")
+            throw ExitCode.failure
+        }
         if let summary {
             if json {
                 print(HostEvent.jsonString(summary))
@@ -84,6 +105,12 @@ struct RunCommand: ParsableCommand {
               metrics: \(s.metricsPath ?? "-")
               log: \(s.metricsPath.map { URL(fileURLWithPath: $0).deletingLastPathComponent().path + "/host.log" } ?? "-")
             """)
+        if let machines = s.machines {
+            let perRound = s.machineBytesPerRound ?? 0
+            print(
+                "  machines: \(machines) ranks through MPI, \(s.machineRounds ?? 0) rounds of \(perRound) bytes per rank "
+                    + "(\(ProgressLine.fixed(Double(s.machineBytes ?? 0) / 1e6, 1)) MB) in \(ProgressLine.fixed(s.machineSeconds ?? 0, 2)) s")
+        }
     }
 }
 
@@ -95,8 +122,10 @@ enum ForegroundJob {
     /// (install the stop handlers first). Returns the summary, or why there is none.
     /// With `--on-divergence backoff`, a host whose training diverged is followed by another
     /// with half the learning rate, from the job's last checkpoint (`JobHost.backoff`).
-    static func run(_ spec: JobSpec, quiet: Bool, prefix: String = "") throws -> (summary: JobSummary?, failure: String?) {
-        var (summary, failure) = try runHost(spec, quiet: quiet, prefix: prefix)
+    static func run(_ spec: JobSpec, quiet: Bool, prefix: String = "", forwardStops: Bool = true) throws -> (
+        summary: JobSummary?, failure: String?
+    ) {
+        var (summary, failure) = try runHost(spec, quiet: quiet, prefix: prefix, forwardStops: forwardStops)
         var current = spec
         var backoffs = 0
         while let next = JobHost.backoff(
@@ -105,13 +134,15 @@ enum ForegroundJob {
             backoffs += 1
             writeError("lapwing: job \(spec.id): \(JobHost.describeBackoff(next, count: backoffs, of: current.divergenceBackoffs ?? 0))\n")
             current = next
-            (summary, failure) = try runHost(current, quiet: quiet, prefix: prefix)
+            (summary, failure) = try runHost(current, quiet: quiet, prefix: prefix, forwardStops: forwardStops)
         }
         return (summary, failure)
     }
 
     /// One job host, to its end.
-    static func runHost(_ spec: JobSpec, quiet: Bool, prefix: String) throws -> (summary: JobSummary?, failure: String?) {
+    static func runHost(_ spec: JobSpec, quiet: Bool, prefix: String, forwardStops: Bool) throws -> (
+        summary: JobSummary?, failure: String?
+    ) {
         // The host's log goes beside its model; the terminal keeps the progress line.
         let host = try HostProcess(
             executable: currentExecutablePath(), arguments: ["job-host"], spec: spec,
@@ -137,7 +168,7 @@ enum ForegroundJob {
                 }
             }
             // Ctrl-C at a terminal reaches the host too; a signal sent to us alone is passed on.
-            if lw_stop_signal() != 0 && !forwarded {
+            if lw_stop_signal() != 0 && !forwarded && forwardStops {
                 forwarded = true
                 host.kill(SIGINT)
             }

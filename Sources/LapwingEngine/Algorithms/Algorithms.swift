@@ -22,7 +22,7 @@ public enum Algorithms {
 
     /// Checks the algorithm a spec names, its knobs and its compressor (errors name the option).
     public static func check(_ spec: JobSpec) throws(LapwingError) {
-        _ = try resolve(spec)
+        try checkMachineLevel(try resolve(spec), spec)
         _ = try compression(spec)
     }
 

@@ -38,4 +38,8 @@ struct LapSGD: TrainingAlgorithm {
     }
 
     func workerStep(_ c: WorkerContext) -> any WorkerStep { AsynchronousStep(c) }
+
+    /// Across machines (`--mpi`), the machines' models are averaged with the same delta trick
+    /// and the same schedule as the node replicas (as bapi/LPP-SGD averages its nodes).
+    func machineLevel() -> MachineLevel? { MachineLevel(period: period, warmup: warmup) }
 }

@@ -47,6 +47,9 @@ struct LppSGD: TrainingAlgorithm {
     func coordinator(_ c: CoordinatorContext) -> (any Coordinator)? { lap.coordinator(c) }
 
     func workerStep(_ c: WorkerContext) -> any WorkerStep { PartialStep(c, partitionAfter: partitionAfter) }
+
+    /// Across machines, lap-sgd's (as in the LPP-SGD code, which averages its nodes alike).
+    func machineLevel() -> MachineLevel? { lap.machineLevel() }
 }
 
 /// LAP-SGD's asynchronous step (`AsynchronousStep`), alternating with partial steps after the

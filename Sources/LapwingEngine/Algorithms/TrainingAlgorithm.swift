@@ -47,6 +47,10 @@ protocol TrainingAlgorithm: Sendable {
     /// nobody can be waiting on them: e.g. one barrier per group of workers. Default: as created
     /// (every worker takes part in every barrier).
     func configureBarriers(_ shared: SharedState, replicaWorkers: [[Int]], replicaNodes: [Int32])
+
+    /// What it averages across machines in a job that spans several (`lapwing run --mpi`), or
+    /// nil when it has no machine level (default).
+    func machineLevel() -> MachineLevel?
 }
 
 extension TrainingAlgorithm {
@@ -56,6 +60,7 @@ extension TrainingAlgorithm {
     func arenaNeeds(replicas: Int) -> ArenaNeeds { ArenaNeeds() }
     func coordinator(_ context: CoordinatorContext) -> (any Coordinator)? { nil }
     func configureBarriers(_ shared: SharedState, replicaWorkers: [[Int]], replicaNodes: [Int32]) {}
+    func machineLevel() -> MachineLevel? { nil }
 }
 
 /// What the arena holds for an algorithm besides the replicas (design section 3).

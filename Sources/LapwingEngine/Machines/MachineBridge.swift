@@ -1,0 +1,183 @@
+import LapwingCore
+import LapwingJob
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The machine level of a job that spans several machines (design section 12): a child of the
+/// job host, like the averager, that joins the MPI world and averages the machine's model
+/// across machines with LAP-SGD's delta trick (as bapi/LPP-SGD does across nodes). A round:
+/// snapshot the machine's model s_m (the mean of its replicas), a = all-reduce mean of s over
+/// the machines, then x_r += a - s_m on every replica r. Workers never wait for it: updates
+/// they make during the round survive as deltas.
+///
+/// Before each round every rank states its progress in an all-reduce MAX (whether its job is
+/// stopping, minus the fraction of its share it has trained, and the node-level steps since the
+/// last round), so all ranks enter the same collectives: a round runs when some machine has
+/// moved the schedule's steps. A machine that has trained its share idles (its replicas still
+/// take the others' deltas) until every machine has, so the job trains exactly its budget; then,
+/// or as soon as some rank's job is stopping (interrupted, failed), every bridge tells its host
+/// to stop, waits for the host's workers to stop, and joins one last round, after which every
+/// machine holds the same model.
+///
+/// Only this process initialises MPI: the job host stays single-threaded and in a process group
+/// of its own, so when mpirun ends the job (a rank died, a machine was lost) it kills the
+/// bridge, and the host sees that, writes its model and ends with the reason.
+struct MachineBridge {
+    static let role = "bridge"
+    /// Exit status of a bridge whose MPI call failed (its error is in the host's log).
+    static let exitMPIFailed: Int32 = 5
+
+    /// The handshake bits (`SharedState.signalMachineLevel`).
+    enum Signal {
+        /// Bridge to host: every machine has trained its share, or some job is stopping: stop.
+        static let machinesDone: UInt32 = 1
+        /// Host to bridge: the workers have stopped; join the last round.
+        static let workersStopped: UInt32 = 2
+        /// Bridge to host: every machine's bridge has joined; start the workers.
+        static let machinesReady: UInt32 = 4
+    }
+
+    let shared: SharedState
+    let replicaWorkers: [[Int]]
+    let totalSamples: Int
+    let parameterCount: Int
+    let level: MachineLevel
+    let machine: MachineRank
+    /// The job's compressor (`--compress`): rounds but the last go through it
+    /// (`CompressedMachineRound`); nil: the model travels whole.
+    let compression: Compression?
+
+    /// "Done" in the progress all-reduce; a fraction of the budget is scaled to below it.
+    static let done: Int64 = 1 << 30
+
+    func run() -> Int32 {
+        do throws(LapwingError) {
+            let world = try MPI.initialize()
+            guard world == machine else {
+                throw LapwingError(
+                    .invalidArgument,
+                    "MPI says this is rank \(world.rank) of \(world.size), the launcher's environment said \(machine.rank) of \(machine.size)")
+            }
+            try exchange()
+            MPI.finalize()
+            return 0
+        } catch {
+            writeError("lapwing bridge (rank \(machine.rank) of \(machine.size)): \(error.description)\n")
+            return Self.exitMPIFailed
+        }
+    }
+
+    private func exchange() throws(LapwingError) {
+        let d = parameterCount
+        let snapshot = UnsafeMutablePointer<Float>.allocate(capacity: d)
+        let mean = UnsafeMutablePointer<Float>.allocate(capacity: d)
+        // Made before the workers start: its anchor is the machines' common initial model.
+        var compressed = try compression.map { (c) throws(LapwingError) in
+            try CompressedMachineRound(c, machine: machine, count: d, initial: shared.replica(0))
+        }
+        defer {
+            snapshot.deallocate()
+            mean.deallocate()
+            compressed?.deallocate()
+        }
+        // Every rank's bridge is up (its host has loaded its data): the workers may start.
+        var ready: [Int64] = [0]
+        try MPI.max(&ready)
+        shared.signalMachineLevel(Signal.machinesReady)
+        var last = replicaWorkers.map { shared.steps(of: $0) }
+        var (rounds, seconds, bytes) = (0, 0.0, 0)
+        let replicas = replicaWorkers.indices.map { shared.replica($0) }
+        func round(progress: Double?) throws(LapwingError) {
+            let t0 = monotonicSeconds()
+            machineModel(into: snapshot)
+            if let progress, var c = compressed {
+                bytes += try c.round(snapshot, replicas: replicas, progress: progress)
+                compressed = c
+            } else {
+                try exactRound(snapshot, mean, replicas: replicas)
+                bytes += d * MemoryLayout<Float>.stride
+            }
+            seconds += monotonicSeconds() - t0
+            rounds += 1
+            shared.recordMachineRounds(rounds: rounds, seconds: seconds, bytes: bytes)
+        }
+        while true {
+            let stopping = pace(since: last)
+            let share = min(Self.done, Int64(Double(shared.totalSamples()) / Double(totalSamples) * Double(Self.done)))
+            let now = replicaWorkers.map { shared.steps(of: $0) }
+            // MAX of: whether some job is stopping, minus each share done (the slowest's), the
+            // node-level steps since the last round.
+            var state: [Int64] = [stopping ? 1 : 0, -share, Int64(zip(now, last).map { $0 - $1 }.min() ?? 0)]
+            try MPI.max(&state)
+            if state[0] > 0 || -state[1] >= Self.done { break }
+            let fraction = Double(-state[1]) / Double(Self.done)
+            if state[2] >= Int64(level.interval(at: fraction)) {
+                try round(progress: fraction)
+                last = now
+            }
+        }
+        // Some rank is done: stop here too, and average once more, exactly, when no worker
+        // moves any more: every machine ends with the same model.
+        shared.signalMachineLevel(Signal.machinesDone)
+        while shared.machineLevelSignals() & Signal.workersStopped == 0 { sleep(milliseconds: 1) }
+        try round(progress: nil)
+    }
+
+    /// Waits until a replica has moved since the last round, this machine's job is stopping
+    /// (interrupted, or failed), or a few milliseconds have passed (so that a rank with nothing
+    /// to say, its share trained, still answers the others' progress all-reduce soon); returns
+    /// whether the job is stopping.
+    private func pace(since last: [Int]) -> Bool {
+        let deadline = monotonicSeconds() + 0.005
+        while true {
+            if shared.isStopping || shared.machineLevelSignals() & Signal.workersStopped != 0 { return true }
+            let moved = zip(replicaWorkers, last).contains { shared.steps(of: $0) > $1 }
+            if moved || monotonicSeconds() >= deadline { return false }
+            sleep(milliseconds: 0.2)
+        }
+    }
+
+    /// s = the mean of this machine's replicas.
+    private func machineModel(into s: UnsafeMutablePointer<Float>) {
+        let d = parameterCount
+        let r = replicaWorkers.count
+        s.update(from: shared.replica(0), count: d)
+        guard r > 1 else { return }
+        for k in 1..<r { Vectors.add(shared.replica(k), into: s, count: d) }
+        let inv = 1 / Float(r)
+        for j in 0..<d { s[j] *= inv }
+    }
+
+    /// The exact round: a = the mean of s over the machines (an all-reduce of the whole model),
+    /// then x_r += a - s on every replica.
+    private func exactRound(_ s: UnsafePointer<Float>, _ a: UnsafeMutablePointer<Float>, replicas: [UnsafeMutablePointer<Float>])
+        throws(LapwingError)
+    {
+        let d = parameterCount
+        a.update(from: s, count: d)
+        try MPI.sum(a, count: d)
+        let inv = 1 / Float(machine.size)
+        for j in 0..<d { a[j] = a[j] * inv - s[j] }  // a now holds the delta a - s
+        for x in replicas { Vectors.add(a, into: x, count: d) }
+    }
+
+    /// Why the job ends when the bridge process `child` ended before its last round.
+    static func describeLoss(_ child: ChildProcesses.Child, machine: MachineRank) -> String {
+        let status = child.status ?? 0
+        let died = "the machine bridge of rank \(machine.rank) of \(machine.size) (pid \(child.pid)) \(describeWaitStatus(status))"
+        let kept = "; this machine's model is written as it stands"
+        if status & 0x7f == 0 && (status >> 8) & 0xff == exitMPIFailed {
+            return "\(died): an MPI call failed (the host's log has MPI's error)" + kept
+        }
+        // Killed by mpirun or srun, or ended by Open MPI itself (it exits the process when the
+        // launcher aborts the job): MPI without ULFM cannot go on with fewer ranks.
+        return "\(died): MPI ended the job's ranks (another rank failed, its machine was lost, or the job was interrupted)" + kept
+    }
+}
+
+private func sleep(milliseconds: Double) {
+    var ts = timespec(tv_sec: 0, tv_nsec: Int(milliseconds * 1e6))
+    nanosleep(&ts, nil)
+}

@@ -1,0 +1,31 @@
+import LapwingCore
+import LapwingEngine
+import LapwingJob
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `lapwing run --mpi`: this process is one rank of a job across machines (started by mpirun
+/// or srun). It finds its rank in the launcher's environment and names its job and output
+/// after it; its job host's bridge joins the MPI world.
+enum MachineRun {
+    /// This rank, once Open MPI is known to load here.
+    static func rank(resumeFrom: String?) throws(LapwingError) -> MachineRank {
+        guard resumeFrom == nil else {
+            throw LapwingError(.unsupported, "--resume-from with --mpi: a job across machines does not resume yet")
+        }
+        let machine = try MachineEnvironment.rank()
+        if let why = MachineEnvironment.mpiUnavailable() { throw LapwingError(.unsupported, "--mpi: \(why)") }
+        return machine
+    }
+
+    /// The rank's job id (`BASE-rR`: its arena is its own even where ranks share a machine) and
+    /// output directory (rank 0: DIR; rank R: DIR/rank-R). BASE is `--job-id`, else one name
+    /// every rank of the launch shares (`MachineEnvironment.launchTag`).
+    static func names(_ machine: MachineRank, jobID: String?, outputDir: String?) -> (id: String, dir: String) {
+        let base = jobID ?? "mpi-\(MachineEnvironment.launchTag() ?? String(getppid()))"
+        let dir = outputDir ?? "lapwing-runs/\(base)"
+        return ("\(base)-r\(machine.rank)", machine.rank == 0 ? dir : "\(dir)/rank-\(machine.rank)")
+    }
+}

@@ -1,0 +1,37 @@
+import Foundation
+import LapwingTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Whether this process may make network namespaces (root with CAP_NET_ADMIN, iproute2 and
+/// Open MPI installed): tried for real, with a namespace of its own that it removes.
+func canMakeNetworkNamespaces() -> Bool {
+    guard getuid() == 0, FileManager.default.isExecutableFile(atPath: mpirun),
+        FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") || FileManager.default.isExecutableFile(atPath: "/sbin/ip")
+    else { return false }
+    let name = "lwprobe\(getpid())"
+    guard let r = try? runProgram("/usr/bin/env", ["ip", "netns", "add", name], timeout: 30), r.status == 0 else { return false }
+    _ = try? runProgram("/usr/bin/env", ["ip", "netns", "del", name], timeout: 30)
+    return true
+}
+
+/// Two "machines" as network namespaces joined by a veth pair, Open MPI over TCP between them
+/// (issue #15): tools/mpi-netns-check.sh runs a job across them, then kills one side mid-job
+/// and checks that the other ends with the reason and its model written.
+extension JobTests {
+    @Suite struct MachineNamespaceTests {
+        @Test(.enabled(if: canMakeNetworkNamespaces(), "needs root, network namespaces (CAP_NET_ADMIN), iproute2 and Open MPI"))
+        func jobAcrossTwoNamespacesAndALostMachine() throws {
+            let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().path
+            let r = try runProgram(repo + "/tools/mpi-netns-check.sh", [try TestSupport.binary("lapwing")], timeout: 300)
+            #expect(r.status == 0, "mpi-netns-check.sh exited \(r.status):\n\(r.stdout)\n\(r.stderr)")
+            let result = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+            let checks = try #require(result?["checks"] as? [String: Bool])
+            #expect(checks.count == 6 && checks.values.allSatisfy { $0 }, "\(checks)")
+        }
+    }
+}
