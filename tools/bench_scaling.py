@@ -3,6 +3,7 @@
 
   python3 tools/bench_scaling.py [--lapwing .build/release/lapwing] [--shared ../shared]
                                  [--workers 1,2] [--rounds 3] [--epochs 2] [--plot FILE.svg]
+                                 [--mlp-batch 16] [--cases mlp,sparse_softmax]
 
 Cases: mlp:784-256-10 on Fashion-MNIST (dense, batch 16) and, when SHARED/data/debian-sections
 exists, softmax on debian-sections (sparse, batch 1). Runs go in rounds, each round every (case,
@@ -19,12 +20,14 @@ ap.add_argument("--workers", default=None, help="comma-separated W values (defau
 ap.add_argument("--rounds", type=int, default=3)
 ap.add_argument("--epochs", type=float, default=2)
 ap.add_argument("--plot", default=None, help="also write an SVG plot of samples/s against W")
+ap.add_argument("--mlp-batch", type=int, default=16, help="the MLP's batch (default 16)")
+ap.add_argument("--cases", default=None, help="comma-separated cases to run (mlp, sparse_softmax; default: all)")
 args = ap.parse_args()
 
 cpus = len(os.sched_getaffinity(0))
 ws = [int(w) for w in args.workers.split(",")] if args.workers else list(range(1, cpus + 1))
 cases = {
-    "mlp": ["--data", "idx:/usr/share/datasets/fashion-mnist", "--model", "mlp:784-256-10", "--batch", "16",
+    "mlp": ["--data", "idx:/usr/share/datasets/fashion-mnist", "--model", "mlp:784-256-10", "--batch", str(args.mlp_batch),
             "--lr", "0.05", "--momentum", "0.9", "--lr-schedule", "constant"],
 }
 ds = os.path.join(args.shared, "data", "debian-sections")
@@ -32,6 +35,8 @@ if os.path.isdir(ds):
     cases["sparse_softmax"] = [
         "--data", f"libsvm:{ds}/debian-sections.train.gz,{ds}/debian-sections.test.gz", "--model", "softmax",
         "--batch", "1", "--lr", "2", "--momentum", "0", "--lr-schedule", "linear"]
+if args.cases:
+    cases = {k: v for k, v in cases.items() if k in args.cases.split(",")}
 algorithms = ["hogwild", "lap-sgd"]
 
 

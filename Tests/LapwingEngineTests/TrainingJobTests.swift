@@ -76,11 +76,13 @@ extension JobTests {
         let lap = try train(common + ["--algorithm", "lap-sgd", "--replicas", "2"], tag: "mlp-lap")
         #expect(lap.outcome == "completed" && lap.averagingRounds > 0)
         // Asynchronous runs differ with the scheduling: 88.2-89.0% measured for lap-sgd on this
-        // 2-core VM (loaded and quiet), hogwild 88.8-89.0%.
-        #expect((lap.testAccuracy ?? 0) >= 0.875, "lap-sgd mlp: \(lap.testAccuracy ?? 0)")
+        // 2-core VM when quiet, down to 86.8% at load average 10 (when one worker's replica runs
+        // ahead of the other's between rounds); hogwild 88.8-89.0%. Softmax regression, the
+        // model below this one, ends near 84%.
+        #expect((lap.testAccuracy ?? 0) >= 0.86, "lap-sgd mlp: \(lap.testAccuracy ?? 0)")
         let hog = try train(common + ["--algorithm", "hogwild"], tag: "mlp-hog")
         #expect(hog.outcome == "completed" && hog.replicas == 1)
-        #expect(abs((hog.testAccuracy ?? 0) - (lap.testAccuracy ?? 0)) <= 0.015, "hogwild \(hog.testAccuracy ?? 0) vs lap-sgd \(lap.testAccuracy ?? 0)")
+        #expect(abs((hog.testAccuracy ?? 0) - (lap.testAccuracy ?? 0)) <= 0.03, "hogwild \(hog.testAccuracy ?? 0) vs lap-sgd \(lap.testAccuracy ?? 0)")
     }
 }
 }
