@@ -29,6 +29,7 @@ import Testing
             .contains("--period 2.5: lap-sgd needs a whole number from 1 to 1000000"))
         #expect(message { _ = try Algorithms.parseOptions(["--perod", "8"], for: "lap-sgd") }.contains("--perod: unknown option"))
         #expect(message { _ = try Algorithms.parseOptions(["--period"], for: "lap-sgd") }.contains("--period: needs a value"))
+        #expect(message { _ = try Algorithms.parseOptions(["--wait"], for: "lap-sgd") }.contains("--wait: unknown option"))
         #expect(message { _ = try Algorithms.parseOptions([], for: "lap-sdg") }.contains("unknown algorithm"))
         var spec = JobSpec(data: "idx:/d", model: "softmax", algorithm: AlgorithmConfig(name: "hogwild"), workers: 2, replicas: 2, id: "a")
         #expect(message { try Algorithms.check(spec) }.contains("--replicas 2: hogwild trains one shared model"))

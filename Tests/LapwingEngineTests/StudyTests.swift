@@ -89,7 +89,8 @@ extension JobTests {
             (["--algorithms", "local-sgd", "--sweep", "period"], "--sweep period: expected KNOB=V1,V2,..."),
             (["--algorithms", "local-sgd", "--sweep", "period=1,0"], "--period 0"),
             (["--algorithms", "hogwild", "--sweep", "data-split=iid,label-skew:0"], "--data-split label-skew:0: ALPHA must be above 0"),
-            (["--algorithms", "hogwild", "--nosuch", "1"], "--nosuch: not an option of hogwild"),
+            (["--algorithms", "hogwild", "--nosuch", "1"], "--nosuch: unknown option"),
+            (["--algorithms", "hogwild", "--period", "4"], "--period: not an option of hogwild"),
         ] {
             let r = try runProgram(lapwing, base + args)
             #expect(r.status == 2, "\(args): exited \(r.status)")

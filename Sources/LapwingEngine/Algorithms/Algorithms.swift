@@ -176,6 +176,12 @@ public enum Algorithms {
                 value = String(key[key.index(after: eq)...])
                 key = String(key[..<eq])
             } else {
+                // A flag the command line does not know (`--wait`) lands here too: name it as unknown,
+                // not as an algorithm option without its value.
+                let known = Set(all.flatMap { $0.knobs.map(\.name) }).union(Compressors.knobNames)
+                guard known.contains(key) else {
+                    throw LapwingError(.invalidArgument, "--\(key): unknown option", detail: "lapwing run --help lists the options")
+                }
                 guard i + 1 < arguments.count else { throw LapwingError(.invalidArgument, "--\(key): needs a value") }
                 i += 1
                 value = arguments[i]
