@@ -109,7 +109,15 @@ echo "$status" | grep -q "running" || fail "no STATUS= from the daemon (got '$st
 inside systemctl show lapwingd.service -p SystemCallFilter --value | grep -q mbind || fail "the syscall filter is not in force"
 
 step "training through the socket under the unit's hardening"
-job_options="--data idx:/usr/share/datasets/fashion-mnist --model mlp:784-256-10 --algorithm lap-sgd --workers 2 --replicas 2 --epochs 30 --checkpoint-every 1"
+# The job below is also the one disturbed later, and it must outlast a systemctl restart (once
+# 24 s between the old daemon's end and the new one's start, when a 30-epoch job took 23 s on a
+# quiet machine): its length comes from this machine's speed, measured on a short run, for
+# about 75 s of training, and at least 30 epochs.
+probe=$(as_alice lapwing submit --watch --json --data idx:/usr/share/datasets/fashion-mnist --model mlp:784-256-10 --algorithm lap-sgd --workers 2 --replicas 2 --epochs 3 | tail -1)
+rate=$(echo "$probe" | sed -n 's/.*"samplesPerSecond":\([0-9.]*\).*/\1/p' | tail -1)
+job_epochs=$(python3 -c "import math, sys; print(max(30, math.ceil(float(sys.argv[1]) * 75 / 60000)))" "${rate:-20000}")
+echo "   ${rate:-?} samples/s on a 3-epoch run: the jobs below run $job_epochs epochs" >&2
+job_options="--data idx:/usr/share/datasets/fashion-mnist --model mlp:784-256-10 --algorithm lap-sgd --workers 2 --replicas 2 --epochs $job_epochs --checkpoint-every 1"
 out=$(as_alice lapwing submit --watch --json $job_options) || fail "training failed: $out"
 echo "$out" | tail -1 | grep -q '"outcome":"completed"' || fail "the job did not complete: $(echo "$out" | tail -1)"
 acc=$(echo "$out" | tail -1 | sed -n 's/.*"testAccuracy":\([0-9.]*\).*/\1/p')
