@@ -208,19 +208,25 @@ extension TrainingOptions {
         if let straggler { e.append(("straggler", straggler)) }
         if let checkpointEvery { e.append(("checkpoint-every", number(checkpointEvery))) }
         if let name { e.append(("name", name)) }
-        // The algorithm's and compressor's options as given (checked above): --NAME VALUE or --NAME=VALUE.
+        // The algorithm's and compressor's options as given (checked above).
+        return e + Self.optionPairs(algorithmOptions)
+    }
+
+    /// `--NAME VALUE` and `--NAME=VALUE` arguments (the algorithm's options) as (NAME, VALUE).
+    public static func optionPairs(_ options: [String]) -> [(String, String)] {
+        var result: [(String, String)] = []
         var i = 0
-        while i < algorithmOptions.count {
-            let option = algorithmOptions[i].dropFirst(2)
+        while i < options.count {
+            let option = options[i].drop { $0 == "-" }
             if let eq = option.firstIndex(of: "=") {
-                e.append((String(option[..<eq]), String(option[option.index(after: eq)...])))
+                result.append((String(option[..<eq]), String(option[option.index(after: eq)...])))
                 i += 1
             } else {
-                e.append((String(option), i + 1 < algorithmOptions.count ? algorithmOptions[i + 1] : ""))
+                result.append((String(option), i + 1 < options.count ? options[i + 1] : ""))
                 i += 2
             }
         }
-        return e
+        return result
     }
 
     /// The options `set(_:to:)` knows, for messages.

@@ -18,27 +18,8 @@ struct LapwingNuma: ParsableCommand {
         subcommands: [TopologyCommand.self, ArenaCommand.self, BenchCommand.self, TuneCommand.self]
     )
 
-    /// As ParsableCommand's main, but a command line the parser refuses exits 2, as in every
-    /// Lapwing tool (the parser's own default is 64).
-    static func main() {
-        do {
-            let arguments: [String]
-            do {
-                arguments = try JobConfigFile.expand(Array(CommandLine.arguments.dropFirst()))
-            } catch {
-                FileHandle.standardError.write(Data("lapwing-numa: \(error)\n".utf8))
-                Foundation.exit(ExitStatus.usage)
-            }
-            var command = try parseAsRoot(arguments)
-            try command.run()
-        } catch {
-            if exitCode(for: error) == .validationFailure {
-                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
-                Foundation.exit(ExitStatus.usage)
-            }
-            exit(withError: error)
-        }
-    }
+    /// Job files expanded, bad arguments exit 2 (`ToolMain`).
+    static func main() { ToolMain.run(Self.self, name: "lapwing-numa") }
 }
 
 /// Options every subcommand shares.

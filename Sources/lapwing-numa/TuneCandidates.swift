@@ -49,28 +49,11 @@ struct TuneCandidate: Hashable, Sendable {
 
     /// The `--NAME VALUE` pairs of `options` whose NAME is a compressor's.
     static func compressorOptions(_ options: [String]) -> [String] {
-        pairs(options).filter { Compressors.knobNames.contains($0.0) }.flatMap { ["--\($0.0)", $0.1] }
+        TrainingOptions.optionPairs(options).filter { Compressors.knobNames.contains($0.0) }.flatMap { ["--\($0.0)", $0.1] }
     }
 
     static func without(_ name: String, _ options: [String]) -> [String] {
-        pairs(options).filter { $0.0 != name }.flatMap { ["--\($0.0)", $0.1] }
-    }
-
-    /// `--NAME VALUE` and `--NAME=VALUE` as (NAME, VALUE).
-    static func pairs(_ options: [String]) -> [(String, String)] {
-        var result: [(String, String)] = []
-        var i = 0
-        while i < options.count {
-            let option = options[i].drop { $0 == "-" }
-            if let eq = option.firstIndex(of: "=") {
-                result.append((String(option[..<eq]), String(option[option.index(after: eq)...])))
-                i += 1
-            } else {
-                result.append((String(option), i + 1 < options.count ? options[i + 1] : ""))
-                i += 2
-            }
-        }
-        return result
+        TrainingOptions.optionPairs(options).filter { $0.0 != name }.flatMap { ["--\($0.0)", $0.1] }
     }
 }
 

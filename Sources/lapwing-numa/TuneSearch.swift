@@ -87,10 +87,7 @@ struct TuneSearch {
 
     /// Trials best first: those that learn as much per sample as the job as given, by score, then the others by score (failed ones last).
     func ranked(_ ts: [TuneTrial]) -> [TuneTrial] {
-        ts.sorted { a, b in
-            let (ea, eb) = (eligible(a), eligible(b))
-            return ea != eb ? ea : a.score > b.score
-        }
+        ts.map { ($0, eligible($0)) }.sorted { a, b in a.1 != b.1 ? a.1 : a.0.score > b.0.score }.map(\.0)
     }
 
     /// Whether the trial's loss is no worse than the job as given's after as many samples

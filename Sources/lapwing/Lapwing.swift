@@ -20,27 +20,8 @@ struct Lapwing: ParsableCommand {
         ]
     )
 
-    /// As ParsableCommand's main, but a command line the parser refuses exits 2, the status the
-    /// help documents for bad arguments (the parser's own default is 64, EX_USAGE).
-    static func main() {
-        do {
-            let arguments: [String]
-            do {
-                arguments = try JobConfigFile.expand(Array(CommandLine.arguments.dropFirst()))
-            } catch {
-                FileHandle.standardError.write(Data("lapwing: \(error)\n".utf8))
-                Foundation.exit(ExitStatus.usage)
-            }
-            var command = try parseAsRoot(arguments)
-            try command.run()
-        } catch {
-            if exitCode(for: error) == .validationFailure {
-                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
-                Foundation.exit(2)
-            }
-            exit(withError: error)
-        }
-    }
+    /// Job files expanded, bad arguments exit 2 (`ToolMain`).
+    static func main() { ToolMain.run(Self.self, name: "lapwing") }
 }
 
 enum LapwingVersion {
