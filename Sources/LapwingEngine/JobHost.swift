@@ -132,7 +132,7 @@ struct JobRun {
         dataCopies = try NodeDataCopies.make(of: loaded.train, for: placement, mode: spec.nodeData, jobID: id) { HostLog.write(id, $0) }
         // With copies, the host reads its node's too, and the loaded rows are freed.
         data = dataCopies.map { loaded.reading($0.data(forNode: hostNode)) } ?? loaded
-        totalSamples = max(1, Int((spec.epochs * Double(data.trainRows.count)).rounded()))
+        totalSamples = max(1, Int((spec.epochs * Double(data.epochRows)).rounded()))
         shared = try SharedState(
             jobID: spec.id, parameterCount: model.parameterCount,
             replicaNodes: placement.replicas.map { Int32($0.node) }, workers: spec.workers,
@@ -189,7 +189,7 @@ struct JobRun {
 
         let evaluator = Evaluator(model: model, data: data, replicas: placement.replicas.count, shared: shared)
         defer { evaluator.deallocate() }
-        let evalStep = spec.evalEvery > 0 ? max(1, Int(spec.evalEvery * Double(data.trainRows.count))) : Int.max
+        let evalStep = spec.evalEvery > 0 ? max(1, Int(spec.evalEvery * Double(data.epochRows))) : Int.max
         var nextEval = evalStep == Int.max ? evalStep : (resumedAt / evalStep + 1) * evalStep
         let checkpointEvery = spec.checkpointEvery ?? JobSpec.defaultCheckpointEvery
         var lastCheckpoint = t0
@@ -217,7 +217,10 @@ struct JobRun {
                 (outcome, reason, diverged) = ("failed", why, true)
                 break
             }
-            if machinesDone { break }
+            if machinesDone {
+                if let why = endedByAnotherMachine { (outcome, reason) = ("interrupted", why) }
+                break
+            }
             let now = monotonicSeconds()
             let samples = shared.totalSamples()
             if samples >= nextEval && samples < totalSamples {
@@ -269,7 +272,7 @@ struct JobRun {
         var summary = JobSummary(
             job: spec.id, outcome: outcome, reason: reason, algorithm: spec.algorithm.name, model: spec.model,
             data: spec.data, workers: spec.workers, replicas: placement.replicas.count, batch: spec.batch,
-            epochs: Double(samples) / Double(data.trainRows.count), samples: samples, trainSeconds: seconds,
+            epochs: Double(samples) / Double(data.epochRows), samples: samples, trainSeconds: seconds,
             samplesPerSecond: Double(samples) / max(seconds, 1e-9),
             testAccuracy: model.isClassifier ? final.accuracy : nil, testLoss: final.meanLoss.finiteOrNil,
             trainLoss: shared.meanLoss(workers: spec.workers), testRows: data.testRows.count,
@@ -314,6 +317,7 @@ struct JobRun {
         context.workerNodes = placement.workers.sorted { $0.worker < $1.worker }.map { Int32($0.node) }
         context.compression = compression
         context.incarnation = incarnation
+        context.machineBarrier = Algorithms.machineBarrier(algorithm, spec: spec, replicas: placement.replicas.count)
         let worker = Worker(
             context: context, algorithm: algorithm, model: model, data: dataCopies?.data(forNode: w.node) ?? data.train,
             trainRows: data.trainRows)
@@ -410,7 +414,7 @@ struct JobRun {
         var e = HostEvent(kind, job: spec.id)
         e.elapsed = elapsed
         e.samples = samples
-        e.epoch = Double(samples) / Double(data.trainRows.count)
+        e.epoch = Double(samples) / Double(data.epochRows)
         e.epochs = spec.epochs
         e.samplesPerSecond = rate
         e.trainLoss = shared.meanLoss(workers: spec.workers)
@@ -424,7 +428,7 @@ struct JobRun {
         var e = HostEvent(.evaluation, job: spec.id)
         e.elapsed = elapsed
         e.samples = samples
-        e.epoch = Double(samples) / Double(data.trainRows.count)
+        e.epoch = Double(samples) / Double(data.epochRows)
         e.epochs = spec.epochs
         e.samplesPerSecond = Double(samples) / max(elapsed, 1e-9)
         e.trainLoss = shared.meanLoss(workers: spec.workers)
@@ -441,7 +445,7 @@ struct JobRun {
     /// step), or, with `evaluator`, a parameter of the averaged model that is not finite (the
     /// hinge loss of a NaN model is 0, so the loss alone does not tell).
     func divergence(evaluator: Evaluator?) -> String? {
-        let rows = Double(data.trainRows.count)
+        let rows = Double(data.epochRows)
         let epoch = String(format: "%.2f", Double(shared.totalSamples()) / rows)
         let hint = "lower --lr (\(spec.schedule.base) now) or scale the features (e.g. to [0, 1])"
         if let d = shared.divergedWorker() {

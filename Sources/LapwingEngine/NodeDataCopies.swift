@@ -70,6 +70,7 @@ extension TrainingData {
     /// is the training set (a holdout), so that the loaded rows can be freed.
     func reading(_ train: Dataset) -> TrainingData {
         TrainingData(
-            train: train, trainRows: trainRows, test: test === self.train ? train : test, testRows: testRows, classes: classes)
+            train: train, trainRows: trainRows, machineEpochRows: machineEpochRows, test: test === self.train ? train : test,
+            testRows: testRows, classes: classes)
     }
 }

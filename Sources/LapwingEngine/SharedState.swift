@@ -249,6 +249,35 @@ final class SharedState {
         return (Int(truncatingIfNeeded: s.aux(0)), Double(s.aux(1)) / 1e9, Int(truncatingIfNeeded: s.aux(2)))
     }
 
+    /// Lockstep rounds across machines (`MachineRoundPoint`, `MachineBridge`): worker 0 asks
+    /// for round n in the host slot's `aux[3]` (n << 32, then the training progress in
+    /// millionths, or all ones for the last round), the bridge says round n is done in the host
+    /// slot's `steps`. Release stores and acquire loads: the replicas written before a request
+    /// (or a completion) are visible to whoever sees it.
+    func requestMachineRound(_ n: Int, progress: Double, last: Bool) {
+        let p: UInt64 = last ? 0xFFFF_FFFF : UInt64(max(0, min(progress, 1)) * 1e6)
+        hostWord(MemoryLayout<lw_slot>.offset(of: \lw_slot.aux)! + 3 * 8).pointee.store(UInt64(n) << 32 | p, ordering: .releasing)
+    }
+
+    /// The last round asked for, and its progress (nil: the last round of training).
+    func machineRoundRequest() -> (round: Int, progress: Double?) {
+        let v = hostWord(MemoryLayout<lw_slot>.offset(of: \lw_slot.aux)! + 3 * 8).pointee.load(ordering: .acquiring)
+        let p = v & 0xFFFF_FFFF
+        return (Int(v >> 32), p == 0xFFFF_FFFF ? nil : Double(p) / 1e6)
+    }
+
+    func completeMachineRound(_ n: Int) {
+        hostWord(MemoryLayout<lw_slot>.offset(of: \lw_slot.steps)!).pointee.store(UInt64(n), ordering: .releasing)
+    }
+
+    func completedMachineRound() -> Int {
+        Int(truncatingIfNeeded: hostWord(MemoryLayout<lw_slot>.offset(of: \lw_slot.steps)!).pointee.load(ordering: .acquiring))
+    }
+
+    private func hostWord(_ offset: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        (arena.slot(workers + 1).address + offset).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+
     /// Barrier `b` of the arena (the synchronous algorithms').
     func barrier(_ b: Int) -> ArenaBarrier { arena.barrier(b) }
 

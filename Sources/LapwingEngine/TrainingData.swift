@@ -8,6 +8,10 @@ struct TrainingData {
     let train: Dataset
     /// This machine's share of them in a job across machines (`MachineShards`).
     var trainRows: [Int]
+    /// Rows that make an epoch: in a job across machines the mean share (every row of the file
+    /// over the machines, the same on every rank, so every rank trains the same samples and the
+    /// lockstep algorithms take the same steps however the split dealt the rows); else nil.
+    var machineEpochRows: Int? = nil
     let test: Dataset
     let testRows: [Int]
     /// Classes the model must predict (nil for regression).
@@ -16,6 +20,7 @@ struct TrainingData {
     static func load(_ spec: JobSpec) throws(LapwingError) -> TrainingData {
         var data = try loadRows(spec)
         if let machine = spec.machine {
+            data.machineEpochRows = max(1, data.trainRows.count / machine.size)
             data.trainRows = MachineShards.rows(of: data.trainRows, machine: machine, split: spec.dataSplit, seed: spec.seed) {
                 data.train.label($0)
             }
@@ -71,6 +76,9 @@ struct TrainingData {
             train: train, trainRows: Array(rows[held...]).sorted(), test: train, testRows: Array(rows[..<held]).sorted(),
             classes: classes)
     }
+
+    /// Rows that make an epoch of this job (`machineEpochRows`, else every training row).
+    var epochRows: Int { machineEpochRows ?? trainRows.count }
 
     static func classes(_ a: LabelKind, _ b: LabelKind?) -> Int? { TrainingDataClasses.of(a, b) }
 }

@@ -95,11 +95,17 @@ extension JobTests {
             let alone = try SpawnedProcess(lapwing, args, outputIn: dir)
             #expect(alone.wait(timeout: 60) == 2)
             #expect(alone.stderr.contains("--mpi: no MPI rank in the environment (OMPI_COMM_WORLD_RANK, PMI_RANK, SLURM_PROCID)"), "\(alone.stderr)")
+            let rank = ["OMPI_COMM_WORLD_RANK": "0", "OMPI_COMM_WORLD_SIZE": "2"]
+            let hogwild = try SpawnedProcess(lapwing, args + ["--algorithm", "hogwild"], outputIn: dir, environment: rank)
+            #expect(hogwild.wait(timeout: 60) == 2)
+            #expect(hogwild.stderr.contains("--mpi: hogwild has no machine level: across machines Lapwing runs "), "\(hogwild.stderr)")
+            for name in ["lap-sgd", "lpp-sgd", "local-sgd", "hier-avg", "slowmo"] {
+                #expect(hogwild.stderr.contains(name), "\(name) missing from \(hogwild.stderr)")
+            }
             let slowmo = try SpawnedProcess(
-                lapwing, args + ["--algorithm", "slowmo"], outputIn: dir,
-                environment: ["OMPI_COMM_WORLD_RANK": "0", "OMPI_COMM_WORLD_SIZE": "2"])
+                lapwing, args + ["--algorithm", "slowmo", "--compress", "qsgd:8"], outputIn: dir, environment: rank)
             #expect(slowmo.wait(timeout: 60) == 2)
-            #expect(slowmo.stderr.contains("--mpi: slowmo has no machine level yet: across machines Lapwing runs lap-sgd, lpp-sgd"), "\(slowmo.stderr)")
+            #expect(slowmo.stderr.contains("--compress qsgd with --mpi: slowmo's compressed outer step"), "\(slowmo.stderr)")
             let badRank = try SpawnedProcess(
                 lapwing, args, outputIn: dir, environment: ["OMPI_COMM_WORLD_RANK": "2", "OMPI_COMM_WORLD_SIZE": "2"])
             #expect(badRank.wait(timeout: 60) == 2)

@@ -68,9 +68,12 @@ public enum Algorithms {
 
     /// The arena an algorithm needs with the spec's compression.
     static func arenaNeeds(_ algorithm: any TrainingAlgorithm, spec: JobSpec, replicas: Int) -> ArenaNeeds {
-        let own = algorithm.arenaNeeds(replicas: replicas)
-        guard spec.compression.map({ $0.name != "none" }) == true, let site = type(of: algorithm).compressionSite else { return own }
-        return own.adding(Compression.needs(site))
+        var needs = algorithm.arenaNeeds(replicas: replicas)
+        if spec.compression.map({ $0.name != "none" }) == true, let site = type(of: algorithm).compressionSite {
+            needs = needs.adding(Compression.needs(site))
+        }
+        if hasLockstepMachineLevel(algorithm, spec) { needs.barriers += 1 }
+        return needs
     }
 
     /// The algorithm a spec names, with its knobs checked and resolved.

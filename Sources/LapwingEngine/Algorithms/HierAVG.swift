@@ -28,12 +28,16 @@ struct HierAVG: TrainingAlgorithm {
         Knob("period", default: 4, range: 1...1_000_000, integer: true, help: "K1: private steps between two group averages"),
         Knob("global-period", default: 4, range: 1...1_000_000, integer: true, help: "K2: every K2-th average is global"),
         Knob("groups", default: 0, range: 0...4096, integer: true, help: "groups of workers (0: one per NUMA node)"),
+        Knob(
+            "machine-period", default: 1, range: 1...1_000_000, integer: true,
+            help: "K3 (--mpi): every K3-th global average also crosses machines"),
     ]
 
     let workers: Int
     let period: Int
     let globalPeriod: Int
     let groupCount: Int
+    let machinePeriod: Int
 
     init(spec: JobSpec, knobs: Knobs) throws(LapwingError) {
         try LocalSGD.requireReplicaPerWorker(spec, name: Self.name)
@@ -41,6 +45,7 @@ struct HierAVG: TrainingAlgorithm {
         period = knobs.int("period")
         globalPeriod = knobs.int("global-period")
         groupCount = knobs.int("groups")
+        machinePeriod = knobs.int("machine-period")
         if groupCount > workers {
             throw LapwingError(
                 .invalidArgument, "--groups \(groupCount): hier-avg needs at least one worker per group (\(workers) workers)")
@@ -65,8 +70,14 @@ struct HierAVG: TrainingAlgorithm {
     func workerStep(_ c: WorkerContext) -> any WorkerStep {
         let all = groups(replicaWorkers: c.replicaWorkers, replicaNodes: c.replicaNodes)
         let g = all.firstIndex { $0.contains(c.index) }!
-        return HierAVGStep(c, group: all[g], groupBarrier: 1 + g, period: period, globalPeriod: globalPeriod)
+        return HierAVGStep(
+            c, group: all[g], groupBarrier: 1 + g, period: period, globalPeriod: globalPeriod, machinePeriod: machinePeriod)
     }
+
+    /// Across machines (`--mpi`), a third level: every K3-th global average (every K1*K2*K3
+    /// steps, and the last) is followed by the machines' average, the workers waiting. With
+    /// K3 = 1 the paper's global average is over every machine's workers.
+    func machineLevel() -> MachineLevel? { .lockstep }
 
     /// The groups, as ascending lists of workers: `--groups G` contiguous runs (worker w in group
     /// w*G/W), or one per NUMA node of the workers' replicas, in the order the workers come.
@@ -100,13 +111,15 @@ struct HierAVGStep: WorkerStep {
     var compressed: CompressedReplicaExchange?
     /// Nil for a group of one worker (nothing to average).
     var group: ReplicaExchange?
+    var machine: MachineRoundPoint?
     var ledger: ExchangeLedger
     let period: Int
     let globalPeriod: Int
+    let machinePeriod: Int
     var sinceAverage = 0
     var rounds = 0
 
-    init(_ c: WorkerContext, group members: [Int], groupBarrier: Int, period: Int, globalPeriod: Int) {
+    init(_ c: WorkerContext, group members: [Int], groupBarrier: Int, period: Int, globalPeriod: Int, machinePeriod: Int) {
         local = LocalSteps(c)
         global = ReplicaExchange(c, barrier: 0, replicas: Array(0..<c.replicaWorkers.count), rank: c.index)
         compressed = c.compression.map {
@@ -119,9 +132,11 @@ struct HierAVGStep: WorkerStep {
             ? ReplicaExchange(
                 c, barrier: groupBarrier, replicas: members.map { replicaOf[$0]! }, rank: members.firstIndex(of: c.index)!)
             : nil
+        machine = MachineRoundPoint(c)
         ledger = ExchangeLedger(c)
         self.period = period
         self.globalPeriod = globalPeriod
+        self.machinePeriod = machinePeriod
     }
 
     mutating func step(_ t: inout Trainer) -> Bool {
@@ -137,6 +152,9 @@ struct HierAVGStep: WorkerStep {
                 guard ledger.time(&global, { $0.average() }) else { return false }
             } else if group != nil {
                 guard ledger.time(&group!, { $0.average() }) else { return false }
+            }
+            if machine != nil && ((rounds % globalPeriod == 0 && rounds / globalPeriod % machinePeriod == 0) || local.isLast) {
+                guard machine!.run(progress: local.progress, last: local.isLast) else { return false }
             }
         }
         t.finish(samples: t.batch, loss: loss)

@@ -41,5 +41,5 @@ struct LapSGD: TrainingAlgorithm {
 
     /// Across machines (`--mpi`), the machines' models are averaged with the same delta trick
     /// and the same schedule as the node replicas (as bapi/LPP-SGD averages its nodes).
-    func machineLevel() -> MachineLevel? { MachineLevel(period: period, warmup: warmup) }
+    func machineLevel() -> MachineLevel? { .background(period: period, warmup: warmup) }
 }

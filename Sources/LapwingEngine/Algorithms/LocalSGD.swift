@@ -54,6 +54,10 @@ struct LocalSGD: TrainingAlgorithm {
         LocalSGDStep(c, period: period, postLocalAfter: postLocalAfter)
     }
 
+    /// Across machines (`--mpi`), every average is over every machine's workers: the machines'
+    /// models are averaged right after the machine's own average, its workers waiting.
+    func machineLevel() -> MachineLevel? { .lockstep }
+
     /// The algorithms with a replica per worker refuse any other `--replicas`.
     static func requireReplicaPerWorker(_ spec: JobSpec, name: String) throws(LapwingError) {
         if let r = spec.replicas, r != spec.workers {
@@ -70,6 +74,7 @@ struct LocalSGDStep: WorkerStep {
     var local: LocalSteps
     var exchange: ReplicaExchange
     var compressed: CompressedReplicaExchange?
+    var machine: MachineRoundPoint?
     var ledger: ExchangeLedger
     let period: Int
     /// Steps 0..<warmupSteps average after every step.
@@ -82,6 +87,7 @@ struct LocalSGDStep: WorkerStep {
         compressed = c.compression.map {
             CompressedReplicaExchange(c, $0, barrier: 0, members: Array(0..<c.spec.workers), rank: c.index)
         }
+        machine = MachineRoundPoint(c)
         ledger = ExchangeLedger(c)
         self.period = period
         warmupSteps = Int((postLocalAfter * Double(local.plan.steps)).rounded(.up))
@@ -98,6 +104,7 @@ struct LocalSGDStep: WorkerStep {
             } else {
                 guard ledger.time(&exchange, { $0.average() }) else { return false }
             }
+            if machine != nil { guard machine!.run(progress: local.progress, last: local.isLast) else { return false } }
         }
         t.finish(samples: t.batch, loss: loss)
         return true

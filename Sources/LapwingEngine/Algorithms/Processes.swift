@@ -44,6 +44,9 @@ struct WorkerContext {
     var compression: Compression? = nil
     /// 0 for the first process of this worker; n for its n-th replacement (a fresh sample order).
     var incarnation = 0
+    /// The barrier of lockstep rounds across machines (`MachineRoundPoint`); nil when the job
+    /// runs on one machine or its algorithm's machine level is not lockstep.
+    var machineBarrier: Int? = nil
 
     /// The NUMA node worker `w` runs on.
     func node(ofWorker w: Int) -> Int32 { w < workerNodes.count ? workerNodes[w] : 0 }

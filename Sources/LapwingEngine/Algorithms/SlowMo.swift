@@ -49,6 +49,12 @@ struct SlowMo: TrainingAlgorithm {
         period = knobs.int("period")
         slowRate = Float(knobs.double("slow-lr"))
         slowMomentum = Float(knobs.double("slow-momentum"))
+        if spec.machine != nil, let c = spec.compression, c.name != "none" {
+            throw LapwingError(
+                .unsupported, "--compress \(c.name) with --mpi: slowmo's compressed outer step keeps each worker's slow state, "
+                    + "which rounds across machines would leave behind",
+                detail: "run slowmo across machines without --compress, or local-sgd or hier-avg with it")
+        }
     }
 
     static let compressionSite: CompressionSite? = .workers
@@ -63,6 +69,11 @@ struct SlowMo: TrainingAlgorithm {
     func workerStep(_ c: WorkerContext) -> any WorkerStep {
         SlowMoStep(c, period: period, alpha: slowRate, beta: slowMomentum)
     }
+
+    /// Across machines (`--mpi`), the outer step is taken on the average of every machine's
+    /// replicas: the machine's own average, then the machines' (the workers waiting), then the
+    /// outer step on that, identical on every machine.
+    func machineLevel() -> MachineLevel? { .lockstep }
 }
 
 /// A SlowMo worker: tau private steps, then the outer step on its slice.
@@ -70,6 +81,7 @@ struct SlowMoStep: WorkerStep {
     var local: LocalSteps
     var exchange: ReplicaExchange
     var compressed: CompressedReplicaExchange?
+    var machine: MachineRoundPoint?
     var ledger: ExchangeLedger
     let period: Int
     let alpha: Float
@@ -83,6 +95,7 @@ struct SlowMoStep: WorkerStep {
         local = LocalSteps(c)
         exchange = ReplicaExchange(c, barrier: 0, replicas: Array(0..<c.replicaWorkers.count), rank: c.index)
         ledger = ExchangeLedger(c)
+        machine = MachineRoundPoint(c)
         self.period = period
         self.alpha = alpha
         self.beta = beta
@@ -113,6 +126,15 @@ struct SlowMoStep: WorkerStep {
                         count: compressed!.count, lr: lr, alpha: alpha, beta: beta)
                     return moved
                 }) else { return false }
+            } else if machine != nil {
+                // The machine's average, the machines', then the outer step on that (the
+                // replicas are equal, so the step's own average changes nothing).
+                guard ledger.time(&exchange, { $0.average() }),
+                    machine!.run(progress: local.progress, last: local.isLast),
+                    exchange.run({ replicas, slice in
+                        SlowMoStep.outerStep(replicas, slow: slow, momentum: momentum, range: slice, lr: lr, alpha: alpha, beta: beta)
+                    })
+                else { return false }
             } else { guard ledger.time(&exchange, { e in
                 e.run { replicas, slice in
                     SlowMoStep.outerStep(replicas, slow: slow, momentum: momentum, range: slice, lr: lr, alpha: alpha, beta: beta)

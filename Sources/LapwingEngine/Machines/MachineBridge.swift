@@ -9,17 +9,24 @@ import Glibc
 /// job host, like the averager, that joins the MPI world and averages the machine's model
 /// across machines with LAP-SGD's delta trick (as bapi/LPP-SGD does across nodes). A round:
 /// snapshot the machine's model s_m (the mean of its replicas), a = all-reduce mean of s over
-/// the machines, then x_r += a - s_m on every replica r. Workers never wait for it: updates
-/// they make during the round survive as deltas.
+/// the machines, then x_r += a - s_m on every replica r.
 ///
-/// Before each round every rank states its progress in an all-reduce MAX (whether its job is
-/// stopping, minus the fraction of its share it has trained, and the node-level steps since the
-/// last round), so all ranks enter the same collectives: a round runs when some machine has
-/// moved the schedule's steps. A machine that has trained its share idles (its replicas still
-/// take the others' deltas) until every machine has, so the job trains exactly its budget; then,
-/// or as soon as some rank's job is stopping (interrupted, failed), every bridge tells its host
-/// to stop, waits for the host's workers to stop, and joins one last round, after which every
-/// machine holds the same model.
+/// When rounds run is the algorithm's `MachineLevel.Schedule`:
+/// - background (LAP-SGD, LPP-SGD): workers never wait for it; updates they make during the
+///   round survive as deltas. Before each round every rank states its progress in an
+///   all-reduce MAX (whether its job is stopping, minus the fraction of its share it has
+///   trained, and the node-level steps since the last round), so all ranks enter the same
+///   collectives: a round runs when some machine has moved the schedule's steps. A machine that
+///   has trained its share idles (its replicas still take the others' deltas) until every
+///   machine has, so the job trains exactly its budget.
+/// - lockstep (local SGD, Hier-AVG, SlowMo): worker 0 asks for each round inside the workers'
+///   own synchronous round (`MachineRoundPoint`), and they wait for it; every rank takes the
+///   same steps (checked before training), so every rank asks for the same rounds. Before each,
+///   a MAX of whether the rank's job has stopped instead lets all leave together.
+///
+/// Then, or as soon as some rank's job is stopping (interrupted, failed), every bridge tells
+/// its host to stop, waits for the host's workers to stop, and joins one last exact round,
+/// after which every machine holds the same model.
 ///
 /// Only this process initialises MPI: the job host stays single-threaded and in a process group
 /// of its own, so when mpirun ends the job (a rank died, a machine was lost) it kills the
@@ -42,6 +49,8 @@ struct MachineBridge {
     let shared: SharedState
     let replicaWorkers: [[Int]]
     let totalSamples: Int
+    /// Samples a step of all this machine's workers takes (workers times batch).
+    let samplesPerStep: Int
     let parameterCount: Int
     let level: MachineLevel
     let machine: MachineRank
@@ -83,12 +92,11 @@ struct MachineBridge {
             compressed?.deallocate()
         }
         // Every rank's bridge is up (its host has loaded its data): the workers may start.
-        var ready: [Int64] = [0]
-        try MPI.max(&ready)
+        try agreeToStart()
         shared.signalMachineLevel(Signal.machinesReady)
-        var last = replicaWorkers.map { shared.steps(of: $0) }
         var (rounds, seconds, bytes) = (0, 0.0, 0)
         let replicas = replicaWorkers.indices.map { shared.replica($0) }
+        /// One round; `progress` nil: exact, whatever the compression (the last round).
         func round(progress: Double?) throws(LapwingError) {
             let t0 = monotonicSeconds()
             machineModel(into: snapshot)
@@ -103,6 +111,40 @@ struct MachineBridge {
             rounds += 1
             shared.recordMachineRounds(rounds: rounds, seconds: seconds, bytes: bytes)
         }
+        if level.isLockstep { try lockstep(round) } else { try background(round) }
+        // Some rank is done: stop here too, and average once more, exactly, when no worker
+        // moves any more: every machine ends with the same model.
+        shared.signalMachineLevel(Signal.machinesDone)
+        while shared.machineLevelSignals() & Signal.workersStopped == 0 { sleep(milliseconds: 1) }
+        try round(progress: nil)
+    }
+
+    /// The first collective: every rank has loaded its data. A lockstep machine level also
+    /// needs every rank to take the same steps (the same samples, and the same workers times
+    /// batch), or one rank would wait for a round that the others never run.
+    private func agreeToStart() throws(LapwingError) {
+        guard level.isLockstep else {
+            var ready: [Int64] = [0]
+            return try MPI.max(&ready)
+        }
+        let (n, b) = (Int64(totalSamples), Int64(samplesPerStep))
+        var state: [Int64] = [n, -n, b, -b]
+        try MPI.max(&state)
+        guard state[0] == -state[1], state[2] == -state[3] else {
+            throw LapwingError(
+                .invalidArgument,
+                "--mpi: the ranks disagree on the steps of a lockstep job (training samples \(-state[1])...\(state[0]), "
+                    + "workers x batch \(-state[3])...\(state[2])); every machine needs the same --workers, --batch and --epochs")
+        }
+    }
+
+    /// Background rounds (LAP-SGD): before each, every rank states its progress in an
+    /// all-reduce MAX (whether its job is stopping, minus the fraction of its share it has
+    /// trained, and the node-level steps since the last round); a round runs when some machine
+    /// has moved the schedule's steps. Returns when every machine has trained its share, or
+    /// some rank's job is stopping.
+    private func background(_ round: (Double?) throws(LapwingError) -> Void) throws(LapwingError) {
+        var last = replicaWorkers.map { shared.steps(of: $0) }
         while true {
             let stopping = pace(since: last)
             let share = min(Self.done, Int64(Double(shared.totalSamples()) / Double(totalSamples) * Double(Self.done)))
@@ -111,18 +153,44 @@ struct MachineBridge {
             // node-level steps since the last round.
             var state: [Int64] = [stopping ? 1 : 0, -share, Int64(zip(now, last).map { $0 - $1 }.min() ?? 0)]
             try MPI.max(&state)
-            if state[0] > 0 || -state[1] >= Self.done { break }
+            if state[0] > 0 || -state[1] >= Self.done { return }
             let fraction = Double(-state[1]) / Double(Self.done)
             if state[2] >= Int64(level.interval(at: fraction)) {
-                try round(progress: fraction)
+                try round(fraction)
                 last = now
             }
         }
-        // Some rank is done: stop here too, and average once more, exactly, when no worker
-        // moves any more: every machine ends with the same model.
-        shared.signalMachineLevel(Signal.machinesDone)
-        while shared.machineLevelSignals() & Signal.workersStopped == 0 { sleep(milliseconds: 1) }
-        try round(progress: nil)
+    }
+
+    /// Lockstep rounds (local SGD, Hier-AVG, SlowMo): a round whenever worker 0 asks for one
+    /// (`MachineRoundPoint`), its machine's workers waiting. Before it, an all-reduce MAX of
+    /// whether this rank's job has stopped instead (training done, interrupted, failed): every
+    /// rank runs the same rounds, so when one stops the others are in, or about to enter, the
+    /// same collective, and all leave together. Returns then.
+    private func lockstep(_ round: (Double?) throws(LapwingError) -> Void) throws(LapwingError) {
+        var served = 0
+        while true {
+            let request = awaitRequest(after: served)
+            var state: [Int64] = [request == nil ? 1 : 0]
+            try MPI.max(&state)
+            guard state[0] == 0, let request else { return }
+            try round(request.progress)
+            served = request.round
+            shared.completeMachineRound(served)
+        }
+    }
+
+    /// The next round worker 0 asks for after round `served`, or nil once this machine's job
+    /// is stopping or its workers have stopped.
+    private func awaitRequest(after served: Int) -> (round: Int, progress: Double?)? {
+        var pause = 0.02
+        while true {
+            let r = shared.machineRoundRequest()
+            if r.round > served { return r }
+            if shared.isStopping || shared.machineLevelSignals() & Signal.workersStopped != 0 { return nil }
+            sleep(milliseconds: pause)
+            pause = min(pause * 2, 1)
+        }
     }
 
     /// Waits until a replica has moved since the last round, this machine's job is stopping

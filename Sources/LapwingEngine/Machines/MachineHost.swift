@@ -33,7 +33,7 @@ extension Algorithms {
             } catch {}
         }
         throw LapwingError(
-            .unsupported, "--mpi: \(spec.algorithm.name) has no machine level yet",
+            .unsupported, "--mpi: \(spec.algorithm.name) has no machine level",
             detail: "across machines Lapwing runs \(with.joined(separator: ", "))")
     }
 }
@@ -46,7 +46,7 @@ extension JobRun {
         guard let machine = spec.machine, let level = algorithm.machineLevel() else { return }
         let bridge = MachineBridge(
             shared: shared, replicaWorkers: placement.replicas.map(\.workers), totalSamples: totalSamples,
-            parameterCount: model.parameterCount, level: level, machine: machine, compression: compression)
+            samplesPerStep: spec.workers * spec.batch, parameterCount: model.parameterCount, level: level, machine: machine, compression: compression)
         try Compressors.checkFits(compression, dimension: model.parameterCount, participants: machine.size)
         _ = try children.spawn(role: MachineBridge.role, cpu: placement.averager.cpu) { bridge.run() }
         while shared.machineLevelSignals() & MachineBridge.Signal.machinesReady == 0 {
@@ -61,12 +61,23 @@ extension JobRun {
     }
 
     /// Whether this machine, its share trained, still waits for the others (the bridge goes on
-    /// averaging their progress into its replicas until every machine is done).
-    var awaitsOtherMachines: Bool { spec.machine != nil && !machinesDone }
+    /// averaging their progress into its replicas until every machine is done). Not in
+    /// lockstep: there every machine's workers end with the same last round.
+    var awaitsOtherMachines: Bool {
+        spec.machine != nil && !machinesDone && !Algorithms.hasLockstepMachineLevel(algorithm, spec)
+    }
 
     /// Whether the bridge says every machine is done (or some job is stopping), so this one stops.
     var machinesDone: Bool {
         spec.machine != nil && shared.machineLevelSignals() & MachineBridge.Signal.machinesDone != 0
+    }
+
+    /// Why this machine stops before it has trained its share, when the bridge says the
+    /// machines are done: another machine's job ended first (interrupted, or failed).
+    var endedByAnotherMachine: String? {
+        guard let machine = spec.machine, shared.totalSamples() < totalSamples else { return nil }
+        return "another machine's job ended first (interrupted or failed: its own summary says why) at "
+            + "\(shared.totalSamples()) of this machine's \(totalSamples) samples; rank \(machine.rank)'s model is the machines' average at that point"
     }
 
     /// Ends the machine level after training (the job's state is already `stopping`): waits for
@@ -112,5 +123,17 @@ extension JobRun {
     private func pause() {
         var ts = timespec(tv_sec: 0, tv_nsec: 2_000_000)
         nanosleep(&ts, nil)
+    }
+}
+
+extension Algorithms {
+    /// Whether a job across machines runs `algorithm`'s machine level in lockstep with its workers.
+    static func hasLockstepMachineLevel(_ algorithm: any TrainingAlgorithm, _ spec: JobSpec) -> Bool {
+        spec.machine != nil && algorithm.machineLevel()?.isLockstep == true
+    }
+
+    /// The barrier of the lockstep rounds across machines: the arena's last (`arenaNeeds` adds it).
+    static func machineBarrier(_ algorithm: any TrainingAlgorithm, spec: JobSpec, replicas: Int) -> Int? {
+        hasLockstepMachineLevel(algorithm, spec) ? arenaNeeds(algorithm, spec: spec, replicas: replicas).barriers - 1 : nil
     }
 }
