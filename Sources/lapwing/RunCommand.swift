@@ -26,7 +26,7 @@ struct RunCommand: ParsableCommand {
     @Option(
         name: .customLong("resume-from"),
         help: ArgumentHelp(
-            "Continue from a checkpoint (a job's checkpoint.safetensors): same model, algorithm, workers and replicas; the schedule and the sample budget go on where it stopped (hogwild, lap-sgd, lpp-sgd).",
+            "Continue from a checkpoint (a job's checkpoint.safetensors): same model, algorithm, workers and replicas; the schedule and the sample budget go on where it stopped (hogwild, lap-sgd, lpp-sgd). With --mpi every rank resumes from this one file (rank 0's, which ends with the machines' common model), at the same path on every machine.",
             valueName: "checkpoint"))
     var resumeFrom: String?
 
@@ -38,7 +38,7 @@ struct RunCommand: ParsableCommand {
 
     @Flag(
         help: ArgumentHelp(
-            "Be one rank of a job across machines, started by mpirun or srun: each rank trains its share of the rows, and a bridge averages the machines' models through Open MPI; rank 0 prints the summary and writes into --output-dir, rank R into its rank-R/ (lap-sgd, lpp-sgd)."))
+            "Be one rank of a job across machines, started by mpirun or srun: each rank trains its share of the rows, and a bridge averages the machines' models through Open MPI; rank 0 prints the summary and writes into --output-dir, rank R into its rank-R/ (lap-sgd, lpp-sgd, local-sgd, hier-avg, slowmo)."))
     var mpi = false
 
     func run() throws {
@@ -46,7 +46,7 @@ struct RunCommand: ParsableCommand {
         do {
             var id = "run-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
             var dir = outputDir ?? "lapwing-runs/\(training.jobID ?? id)"
-            let machine = mpi ? try MachineRun.rank(resumeFrom: resumeFrom) : nil
+            let machine = mpi ? try MachineRun.rank() : nil
             if let machine { (id, dir) = MachineRun.names(machine, jobID: training.jobID, outputDir: outputDir) }
             var made = try training.spec(defaultWorkers: JobHost.defaultWorkerCount(), id: id, outputDir: dir)
             if let machine {
