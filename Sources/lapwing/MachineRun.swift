@@ -10,12 +10,15 @@ import Glibc
 /// or srun). It finds its rank in the launcher's environment and names its job and output
 /// after it; its job host's bridge joins the MPI world.
 enum MachineRun {
-    /// This rank, once Open MPI is known to load here.
-    static func rank(resumeFrom: String?) throws(LapwingError) -> MachineRank {
+    /// This rank, with its bridge's `--mpi-timeout` (nil: the default), once Open MPI is known
+    /// to load here.
+    static func rank(resumeFrom: String?, timeout: Double?) throws(LapwingError) -> MachineRank {
         guard resumeFrom == nil else {
             throw LapwingError(.unsupported, "--resume-from with --mpi: a job across machines does not resume yet")
         }
-        let machine = try MachineEnvironment.rank()
+        var machine = try MachineEnvironment.rank()
+        machine.timeout = timeout
+        try machine.validate()
         if let why = MachineEnvironment.mpiUnavailable() { throw LapwingError(.unsupported, "--mpi: \(why)") }
         return machine
     }
