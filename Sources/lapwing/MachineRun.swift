@@ -10,11 +10,13 @@ import Glibc
 /// or srun). It finds its rank in the launcher's environment and names its job and output
 /// after it; its job host's bridge joins the MPI world.
 enum MachineRun {
-    /// This rank, once Open MPI is known to load here. (With `--resume-from`, every rank
-    /// resumes from the one checkpoint it names, so that all start from the same model and the
-    /// same progress: `--resume-from` help.)
-    static func rank() throws(LapwingError) -> MachineRank {
-        let machine = try MachineEnvironment.rank()
+    /// This rank, with its bridge's `--mpi-timeout` (nil: the default), once Open MPI is known
+    /// to load here. (With `--resume-from`, every rank resumes from the one checkpoint it names,
+    /// so that all start from the same model and the same progress: `--resume-from` help.)
+    static func rank(timeout: Double?) throws(LapwingError) -> MachineRank {
+        var machine = try MachineEnvironment.rank()
+        machine.timeout = timeout
+        try machine.validate()
         if let why = MachineEnvironment.mpiUnavailable() { throw LapwingError(.unsupported, "--mpi: \(why)") }
         return machine
     }

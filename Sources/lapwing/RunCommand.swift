@@ -41,12 +41,22 @@ struct RunCommand: ParsableCommand {
             "Be one rank of a job across machines, started by mpirun or srun: each rank trains its share of the rows, and a bridge averages the machines' models through Open MPI; rank 0 prints the summary and writes into --output-dir, rank R into its rank-R/ (lap-sgd, lpp-sgd, local-sgd, hier-avg, slowmo)."))
     var mpi = false
 
+    @Option(
+        name: .customLong("mpi-timeout"), parsing: .unconditional,
+        help: ArgumentHelp(
+            "With --mpi: seconds a machine's bridge waits for the other machines in one exchange before it gives up (default \(Int(MachineRank.defaultTimeout))). A network split kills no process: without an answer in time the job fails on every machine, each with its model written as it stands. It must exceed the longest legitimate wait: another machine loading its data before the first exchange, a slow machine's steps and rounds.",
+            valueName: "seconds"))
+    var mpiTimeout: Double?
+
     func run() throws {
         let spec: JobSpec
         do {
             var id = "run-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
             var dir = outputDir ?? "lapwing-runs/\(training.jobID ?? id)"
-            let machine = mpi ? try MachineRun.rank() : nil
+            let machine = mpi ? try MachineRun.rank(timeout: mpiTimeout) : nil
+            if !mpi, let mpiTimeout {
+                throw LapwingError(.invalidArgument, "--mpi-timeout \(MachineRank.secondsText(mpiTimeout)): only a job across machines (--mpi) has one")
+            }
             if let machine { (id, dir) = MachineRun.names(machine, jobID: training.jobID, outputDir: outputDir) }
             var made = try training.spec(defaultWorkers: JobHost.defaultWorkerCount(), id: id, outputDir: dir)
             if let machine {

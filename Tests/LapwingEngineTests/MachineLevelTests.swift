@@ -110,6 +110,17 @@ extension JobTests {
                 lapwing, args, outputIn: dir, environment: ["OMPI_COMM_WORLD_RANK": "2", "OMPI_COMM_WORLD_SIZE": "2"])
             #expect(badRank.wait(timeout: 60) == 2)
             #expect(badRank.stderr.contains("--mpi: OMPI_COMM_WORLD_RANK=2 and OMPI_COMM_WORLD_SIZE=2: needs 0 <= rank < size"), "\(badRank.stderr)")
+            // --mpi-timeout: seconds, more than 0 and at most a day; only with --mpi.
+            for bad in ["-1", "0", "nan", "inf", "100000"] {
+                let p = try SpawnedProcess(
+                    lapwing, args + ["--mpi-timeout", bad], outputIn: dir, environment: ["OMPI_COMM_WORLD_RANK": "0", "OMPI_COMM_WORLD_SIZE": "2"])
+                #expect(p.wait(timeout: 60) == 2, "--mpi-timeout \(bad)")
+                #expect(p.stderr.contains("--mpi-timeout \(bad): give the seconds to wait for the other machines, more than 0 and at most 86400"), "\(p.stderr)")
+            }
+            let without = try SpawnedProcess(
+                lapwing, ["run", "--mpi-timeout", "5", "--data", fashionMNIST, "--model", "softmax", "--output-dir", dir + "/out"], outputIn: dir)
+            #expect(without.wait(timeout: 60) == 2)
+            #expect(without.stderr.contains("--mpi-timeout 5: only a job across machines (--mpi) has one"), "\(without.stderr)")
         }
     }
 }

@@ -9,13 +9,25 @@ import Glibc
 /// This process's MPI world: Open MPI loaded at run time (CShims/mpi.c), so that `lapwing`
 /// links no MPI library and needs one only for `--mpi`. Reductions are non-blocking
 /// (MPI_Iallreduce) and waited for by testing with short sleeps in between, so that a rank
-/// waiting for a slower one sleeps instead of spinning on a core its workers need.
+/// waiting for a slower one sleeps instead of spinning on a core its workers need. Every wait
+/// has a deadline (`--mpi-timeout`): a network split kills no process, so without one every rank
+/// would wait for the others forever.
 enum MPI {
+    /// Seconds one collective may take before `wait` gives up (set by `initialize`).
+    nonisolated(unsafe) private static var timeout = MachineRank.defaultTimeout
+
     /// Loads libmpi and calls MPI_Init_thread; returns this process's rank and the world's size.
-    static func initialize() throws(LapwingError) -> MachineRank {
+    /// Every collective after it fails once it has waited `timeout` seconds for the others
+    /// (`isTimeout` tells that failure apart).
+    static func initialize(timeout: Double) throws(LapwingError) -> MachineRank {
+        Self.timeout = timeout
         try call("MPI initialisation") { lw_mpi_init($0, $1) }
         return MachineRank(rank: Int(lw_mpi_rank()), size: Int(lw_mpi_size()))
     }
+
+    /// Whether `error` is a collective that timed out. MPI is then left as it is: its request
+    /// is still in flight, and MPI_Finalize would wait for the other machines too.
+    static func isTimeout(_ error: LapwingError) -> Bool { error.errno == ETIMEDOUT }
 
     /// Whether libmpi can be loaded here (nil), or why not: checked by a launcher before it
     /// starts anything, without initialising MPI.
@@ -44,11 +56,20 @@ enum MPI {
 
     static func finalize() { _ = lw_mpi_finalize() }
 
+    /// Tests the collective in flight until it completes, or throws once it has waited
+    /// `timeout` seconds.
     private static func wait() throws(LapwingError) {
+        let deadline = monotonicSeconds() + timeout
         while true {
             var done: Int32 = 0
             try call("MPI_Test") { done = lw_mpi_test($0, $1); return done < 0 ? -1 : 0 }
             if done == 1 { return }
+            if monotonicSeconds() >= deadline {
+                throw LapwingError(
+                    .system,
+                    "MPI: no answer from the other machines within \(MachineRank.secondsText(timeout)) s (--mpi-timeout): "
+                        + "likely a network split or a stalled machine", errno: ETIMEDOUT)
+            }
             var ts = timespec(tv_sec: 0, tv_nsec: 20_000)
             nanosleep(&ts, nil)
         }

@@ -35,6 +35,9 @@ struct MachineBridge {
     static let role = "bridge"
     /// Exit status of a bridge whose MPI call failed (its error is in the host's log).
     static let exitMPIFailed: Int32 = 5
+    /// Exit status of a bridge that heard nothing from the other machines within
+    /// `--mpi-timeout` (a network split, a stalled machine); it leaves MPI unfinalised.
+    static let exitMPITimeout: Int32 = 6
 
     /// The handshake bits (`SharedState.signalMachineLevel`).
     enum Signal {
@@ -63,8 +66,8 @@ struct MachineBridge {
 
     func run() -> Int32 {
         do throws(LapwingError) {
-            let world = try MPI.initialize()
-            guard world == machine else {
+            let world = try MPI.initialize(timeout: machine.exchangeTimeout)
+            guard world.rank == machine.rank, world.size == machine.size else {
                 throw LapwingError(
                     .invalidArgument,
                     "MPI says this is rank \(world.rank) of \(world.size), the launcher's environment said \(machine.rank) of \(machine.size)")
@@ -74,7 +77,8 @@ struct MachineBridge {
             return 0
         } catch {
             writeError("lapwing bridge (rank \(machine.rank) of \(machine.size)): \(error.description)\n")
-            return Self.exitMPIFailed
+            // After a timeout MPI_Finalize would wait for the other machines too: just exit.
+            return MPI.isTimeout(error) ? Self.exitMPITimeout : Self.exitMPIFailed
         }
     }
 
@@ -238,6 +242,10 @@ struct MachineBridge {
         let kept = "; this machine's model is written as it stands"
         if status & 0x7f == 0 && (status >> 8) & 0xff == exitMPIFailed {
             return "\(died): an MPI call failed (the host's log has MPI's error)" + kept
+        }
+        if status & 0x7f == 0 && (status >> 8) & 0xff == exitMPITimeout {
+            return "\(died): no answer from the other machines within \(MachineRank.secondsText(machine.exchangeTimeout)) s "
+                + "(--mpi-timeout), likely a network split or a stalled machine" + kept
         }
         // Killed by mpirun or srun, or ended by Open MPI itself (it exits the process when the
         // launcher aborts the job): MPI without ULFM cannot go on with fewer ranks.

@@ -7,9 +7,10 @@ import Glibc
 #endif
 
 extension JobHost {
-    /// Seconds the host waits for the bridge's last round across machines once its own workers
-    /// have stopped (the other machines' workers stop within a step of hearing that a rank is
-    /// done; a machine that is lost ends the job through mpirun instead).
+    /// Seconds the host waits at least for the bridge's last round across machines once its own
+    /// workers have stopped (the other machines' workers stop within a step of hearing that a
+    /// rank is done; a machine that is lost ends the job through mpirun instead, a split network
+    /// through the bridge's `--mpi-timeout`, which this wait outlasts).
     static let lastMachineRoundTimeout = 120.0
 
     /// A host of a job across machines leaves its launcher's process group first: when mpirun
@@ -93,7 +94,8 @@ extension JobRun {
             pause()
         }
         shared.signalMachineLevel(MachineBridge.Signal.workersStopped)
-        let deadline = monotonicSeconds() + JobHost.lastMachineRoundTimeout
+        let wait = max(JobHost.lastMachineRoundTimeout, machine.exchangeTimeout + 30)
+        let deadline = monotonicSeconds() + wait
         while true {
             if let ended = children.reap().first(where: { $0.role == MachineBridge.role }) {
                 return ended.status == 0 ? nil : MachineBridge.describeLoss(ended, machine: machine)
@@ -101,7 +103,7 @@ extension JobRun {
             if monotonicSeconds() > deadline {
                 kill(bridge.pid, SIGKILL)
                 return "the machine bridge of rank \(machine.rank) of \(machine.size) did not finish its last round across "
-                    + "machines within \(Int(JobHost.lastMachineRoundTimeout)) s (another machine is stalled); this machine's model is written as it stands"
+                    + "machines within \(Int(wait)) s (another machine is stalled); this machine's model is written as it stands"
             }
             pause()
         }
