@@ -58,11 +58,11 @@ chmod +x "$work/agent"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
 # mpirun in the first namespace; rank 0 there, rank 1 in the second (TCP only: no shared memory).
-launch() { # id epochs [more lapwing run options]
+launch() { # id epochs [more lapwing run options]   (ALGORITHM=NAME: another than lap-sgd)
   ip netns exec "$nsa" unshare --uts sh -c "hostname $nsa; exec mpirun -n 2 --host $ipa:1,$ipb:1 \
     --mca plm_rsh_agent $work/agent --mca btl tcp,self --mca btl_tcp_if_include $net.0/24 \
     --mca oob_tcp_if_include $net.0/24 $lapwing run --mpi --json --job-id $1 --output-dir $work/$1 \
-    --data $data --model mlp:784-256-10 --algorithm lap-sgd --workers 1 --epochs $2 --eval-every 0.25 ${3:-}"
+    --data $data --model mlp:784-256-10 --algorithm ${ALGORITHM:-lap-sgd} --workers 1 --epochs $2 --eval-every 0.25 ${3:-}"
 }
 
 # Waits (at most 60 s) until rank 0 of job $1 has evaluated twice.
@@ -92,6 +92,10 @@ t0=$(date +%s.%N)
 launch "$tag-ok" 1 > "$work/ok.out" 2> "$work/ok.err" || { cat "$work/ok.err" >&2; echo "mpi-netns-check: the job failed" >&2; exit 1; }
 t1=$(date +%s.%N)
 ok=$(tail -1 "$work/ok.out")
+
+# 1b. local-sgd across the two namespaces: the lockstep machine level over TCP.
+ALGORITHM=local-sgd launch "$tag-lock" 1 > "$work/lock.out" 2> "$work/lock.err" || { cat "$work/lock.err" >&2; echo "mpi-netns-check: the local-sgd job failed" >&2; exit 1; }
+lock=$(tail -1 "$work/lock.out")
 
 # 2. The same job, its second "machine" killed once rank 0 has evaluated twice.
 launch "$tag-kill" 6 > "$work/kill.out" 2> "$work/kill.err" &
@@ -124,9 +128,10 @@ done
 kill -0 "$cut_pid" 2>/dev/null && cut_mpirun="still waiting" || cut_mpirun="ended"
 
 python3 - "$ok" "$summary" "$work/$tag-kill/model.safetensors" "$killed" "$mpirun_status" "$t0" "$t1" \
-  "$cut_timeout" "$work/$tag-cut" "$ended_a" "$ended_b" "$cut_mpirun" <<'PY'
+  "$cut_timeout" "$work/$tag-cut" "$ended_a" "$ended_b" "$cut_mpirun" "$lock" <<'PY'
 import json, os, sys
 ok = json.loads(sys.argv[1])
+lock = json.loads(sys.argv[13])
 path, model, killed, status = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 kill = json.load(open(path)) if os.path.exists(path) else None
 cut_timeout, cut_dir, cut_mpirun = float(sys.argv[8]), sys.argv[9], sys.argv[12]
@@ -142,6 +147,9 @@ cut = [side(0, sys.argv[10]), side(1, sys.argv[11])]
 checks = {
     "job across namespaces completed": ok["outcome"] == "completed" and ok["machines"] == 2,
     "bytes per round = model size": ok["machineBytesPerRound"] == 203530 * 4 and ok["machineBytes"] == ok["machineRounds"] * 203530 * 4,
+    "local-sgd across namespaces completed, a machine round per average and the last": lock["outcome"] == "completed"
+        and lock["machines"] == 2 and lock["machineRounds"] == lock["averagingRounds"] + 1
+        and lock["machineBytes"] == lock["machineRounds"] * 203530 * 4,
     "survivor wrote its summary": kill is not None,
     "survivor failed with the bridge's reason": kill is not None and kill["outcome"] == "failed" and "MPI ended the job's ranks" in (kill.get("reason") or ""),
     "survivor wrote its model": os.path.exists(model),
@@ -155,6 +163,8 @@ checks = {
 print(json.dumps({
     "job": {k: ok[k] for k in ("outcome", "testAccuracy", "machines", "machineRounds", "machineBytesPerRound", "machineBytes", "machineSeconds", "trainSeconds")},
     "wallSeconds": round(float(sys.argv[7]) - float(sys.argv[6]), 2),
+    "lockstep": {k: lock[k] for k in ("algorithm", "outcome", "testAccuracy", "machineRounds", "averagingRounds", "machineBytes", "machineSeconds", "trainSeconds")}
+        | {"msPerRound": round(1000 * lock["machineSeconds"] / max(1, lock["machineRounds"]), 2)},
     "kill": {"processesKilled": killed, "mpirunStatus": status, "survivorOutcome": kill and kill["outcome"], "survivorReason": kill and kill.get("reason"),
              "survivorEpochs": kill and kill["epochs"], "survivorAccuracy": kill and kill.get("testAccuracy"), "modelWritten": os.path.exists(model)},
     "cut": {"mpiTimeout": cut_timeout, "boundSeconds": cut_timeout + margin, "mpirun": cut_mpirun, "ranks": cut},
