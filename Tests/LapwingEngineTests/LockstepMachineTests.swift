@@ -80,6 +80,25 @@ extension JobTests.MachineLevelTests {
         }
     }
 
+    /// Ranks that would take different steps (here: one worker against two) are refused by
+    /// their bridges before training, every rank naming why, instead of one waiting for rounds
+    /// the other never runs.
+    @Test(JobTests.MachineLevelTests.needsMPI)
+    func lockstepRanksThatDisagreeAreRefused() throws {
+        let dir = try TestSupport.temporaryDirectory("mpi-lock-dis")
+        defer { TestSupport.removeTemporaryDirectory(dir) }
+        let lapwing = try TestSupport.binary("lapwing")
+        let job = [lapwing, "run", "--mpi", "--output-dir", dir + "/out", "--job-id", TestSupport.jobID("mpid"), "--algorithm", "local-sgd"]
+            + Self.lockstepCommon
+        let p = try SpawnedProcess(
+            mpirun, ["--oversubscribe", "-n", "1"] + job + ["--workers", "1", ":", "-n", "1"] + job + ["--workers", "2"], outputIn: dir,
+            environment: mpiEnvironment)
+        defer { p.signalGroup(SIGKILL) }
+        #expect(p.wait(timeout: 120) != 0)
+        let why = "exited with status 7: the ranks would take different steps, which a lockstep algorithm cannot: every machine needs the same --workers, --batch and --epochs"
+        #expect(p.stderr.components(separatedBy: why).count == 3, "\(p.stderr)")
+    }
+
     /// Whether `pid` is the job host (`lapwing job-host`) of MPI rank `rank`.
     static func isJobHost(_ pid: pid_t, rank: Int) -> Bool {
         guard let cmd = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")),

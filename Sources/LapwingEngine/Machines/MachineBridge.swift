@@ -38,6 +38,8 @@ struct MachineBridge {
     /// Exit status of a bridge that heard nothing from the other machines within
     /// `--mpi-timeout` (a network split, a stalled machine); it leaves MPI unfinalised.
     static let exitMPITimeout: Int32 = 6
+    /// Exit status of a bridge whose ranks would take different steps in lockstep.
+    static let exitStepsDisagree: Int32 = 7
 
     /// The handshake bits (`SharedState.signalMachineLevel`).
     enum Signal {
@@ -72,6 +74,13 @@ struct MachineBridge {
                     .invalidArgument,
                     "MPI says this is rank \(world.rank) of \(world.size), the launcher's environment said \(machine.rank) of \(machine.size)")
             }
+            guard try agreeToStart() else {
+                writeError(
+                    "lapwing bridge (rank \(machine.rank) of \(machine.size)): the ranks disagree on the steps of a lockstep job "
+                        + "(\(totalSamples) samples of \(samplesPerStep) a step here)\n")
+                MPI.finalize()
+                return Self.exitStepsDisagree
+            }
             try exchange()
             MPI.finalize()
             return 0
@@ -95,8 +104,7 @@ struct MachineBridge {
             mean.deallocate()
             compressed?.deallocate()
         }
-        // Every rank's bridge is up (its host has loaded its data): the workers may start.
-        try agreeToStart()
+        // Every rank's bridge is up (its host has loaded its data, `agreeToStart`): the workers may start.
         shared.signalMachineLevel(Signal.machinesReady)
         var (rounds, seconds, bytes) = (0, 0.0, 0)
         let replicas = replicaWorkers.indices.map { shared.replica($0) }
@@ -125,21 +133,18 @@ struct MachineBridge {
 
     /// The first collective: every rank has loaded its data. A lockstep machine level also
     /// needs every rank to take the same steps (the same samples, and the same workers times
-    /// batch), or one rank would wait for a round that the others never run.
-    private func agreeToStart() throws(LapwingError) {
+    /// batch), or one rank would wait for a round that the others never run: false if they
+    /// disagree (every rank learns it from the same all-reduce).
+    private func agreeToStart() throws(LapwingError) -> Bool {
         guard level.isLockstep else {
             var ready: [Int64] = [0]
-            return try MPI.max(&ready)
+            try MPI.max(&ready)
+            return true
         }
         let (n, b) = (Int64(totalSamples), Int64(samplesPerStep))
         var state: [Int64] = [n, -n, b, -b]
         try MPI.max(&state)
-        guard state[0] == -state[1], state[2] == -state[3] else {
-            throw LapwingError(
-                .invalidArgument,
-                "--mpi: the ranks disagree on the steps of a lockstep job (training samples \(-state[1])...\(state[0]), "
-                    + "workers x batch \(-state[3])...\(state[2])); every machine needs the same --workers, --batch and --epochs")
-        }
+        return state[0] == -state[1] && state[2] == -state[3]
     }
 
     /// Background rounds (LAP-SGD): before each, every rank states its progress in an
@@ -242,6 +247,10 @@ struct MachineBridge {
         let kept = "; this machine's model is written as it stands"
         if status & 0x7f == 0 && (status >> 8) & 0xff == exitMPIFailed {
             return "\(died): an MPI call failed (the host's log has MPI's error)" + kept
+        }
+        if status & 0x7f == 0 && (status >> 8) & 0xff == exitStepsDisagree {
+            return "\(died): the ranks would take different steps, which a lockstep algorithm cannot: every machine needs the "
+                + "same --workers, --batch and --epochs"
         }
         if status & 0x7f == 0 && (status >> 8) & 0xff == exitMPITimeout {
             return "\(died): no answer from the other machines within \(MachineRank.secondsText(machine.exchangeTimeout)) s "
