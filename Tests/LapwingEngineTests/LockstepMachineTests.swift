@@ -41,6 +41,32 @@ extension JobTests.MachineLevelTests {
         }
     }
 
+    /// Hier-AVG's third level with two workers per rank in one group (so the ledger counts every
+    /// round, group and global): K1 = 2, K2 = 2, K3 = 2, so of its rounds every 2nd is global
+    /// and every 2nd global one crosses machines, and so does the last; the bridge adds its exact
+    /// last round.
+    @Test(JobTests.MachineLevelTests.needsMPI)
+    func hierAVGMachinePeriod() throws {
+        let dir = try TestSupport.temporaryDirectory("mpi-hier")
+        defer { TestSupport.removeTemporaryDirectory(dir) }
+        let lapwing = try TestSupport.binary("lapwing")
+        let p = try SpawnedProcess(
+            mpirun,
+            ["-n", "2", "--oversubscribe", lapwing, "run", "--mpi", "--json", "--output-dir", dir + "/out", "--job-id", TestSupport.jobID("mpih"),
+             "--workers", "2", "--algorithm", "hier-avg", "--groups", "1", "--period", "2", "--global-period", "2", "--machine-period", "2"]
+                + ["--data", fashionMNIST, "--model", "mlp:784-256-10", "--epochs", "1", "--lr", "0.02"],
+            outputIn: dir, environment: mpiEnvironment)
+        defer { p.signalGroup(SIGKILL) }
+        let status = p.wait(timeout: 300)
+        let line = try #require(p.stdout.split(separator: "\n").last(where: { $0.hasPrefix("{") }), "exit \(status ?? -1): \(p.stderr)")
+        let s = try JSONDecoder().decode(JobSummary.self, from: Data(line.utf8))
+        #expect(s.outcome == "completed" && s.workers == 2, "\(s.reason ?? "")")
+        let rounds = s.averagingRounds
+        let crossing = (1...rounds).filter { r in (r % 2 == 0 && (r / 2) % 2 == 0) || r == rounds }.count
+        #expect(s.machineRounds == crossing + 1, "\(s.machineRounds ?? 0) machine rounds for \(rounds) of its own")
+        #expect((s.testAccuracy ?? 0) >= 0.8, "\(s.testAccuracy ?? 0)")
+    }
+
     /// Rank 1's job host interrupted mid-training: rank 0, waiting for its next round, ends too,
     /// saying that another machine's job ended first; both write the model of their last exact
     /// round together, the same on both.
