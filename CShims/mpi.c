@@ -4,6 +4,8 @@
 #include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 // Open MPI's handles are pointers to its predefined objects; these calls take them as void *.
 typedef void *handle_t;
@@ -17,6 +19,12 @@ typedef int (*void_fn)(void);
 typedef int (*abort_fn)(handle_t, int);
 typedef int (*set_errhandler_fn)(handle_t, handle_t);
 typedef int (*error_string_fn)(int, char *, int *);
+typedef int (*open_port_fn)(handle_t, char *);
+typedef int (*close_port_fn)(const char *);
+typedef int (*connect_fn)(const char *, handle_t, int, handle_t, handle_t *);
+typedef int (*merge_fn)(handle_t, int, handle_t *);
+typedef int (*comm_free_fn)(handle_t *);
+typedef int (*name_fn)(const char *, handle_t, char *);
 
 static void *lib;
 static struct {
@@ -30,7 +38,15 @@ static struct {
     abort_fn abort;
     set_errhandler_fn set_errhandler;
     error_string_fn error_string;
+    open_port_fn open_port;
+    close_port_fn close_port;
+    connect_fn accept, connect;
+    merge_fn merge;
+    comm_free_fn comm_free;
+    name_fn publish, unpublish, lookup;
 } mpi;
+// `comm`: the communicator of every collective: MPI_COMM_WORLD, or the one lw_mpi_form made.
+static handle_t comm, self, info_null;
 static handle_t world, float_type, int64_type, int_type, byte_type, op_sum, op_max, errors_return;
 static handle_t request;  // the reduction in flight (MPI_Request), NULL when none
 static int rank = -1, size = 0;
@@ -96,11 +112,24 @@ int lw_mpi_init(char *err, size_t errlen) {
     op_sum = need("ompi_mpi_op_sum", &missing, err, errlen);
     op_max = need("ompi_mpi_op_max", &missing, err, errlen);
     errors_return = need("ompi_mpi_errors_return", &missing, err, errlen);
+    mpi.open_port = (open_port_fn)need("MPI_Open_port", &missing, err, errlen);
+    mpi.close_port = (close_port_fn)need("MPI_Close_port", &missing, err, errlen);
+    mpi.accept = (connect_fn)need("MPI_Comm_accept", &missing, err, errlen);
+    mpi.connect = (connect_fn)need("MPI_Comm_connect", &missing, err, errlen);
+    mpi.merge = (merge_fn)need("MPI_Intercomm_merge", &missing, err, errlen);
+    mpi.comm_free = (comm_free_fn)need("MPI_Comm_free", &missing, err, errlen);
+    mpi.publish = (name_fn)need("MPI_Publish_name", &missing, err, errlen);
+    mpi.unpublish = (name_fn)need("MPI_Unpublish_name", &missing, err, errlen);
+    mpi.lookup = (name_fn)need("MPI_Lookup_name", &missing, err, errlen);
+    self = need("ompi_mpi_comm_self", &missing, err, errlen);
+    info_null = need("ompi_mpi_info_null", &missing, err, errlen);
     if (missing) return -1;
+    comm = world;
     int provided = 0;
     int rc = mpi.init_thread(NULL, NULL, THREAD_SINGLE, &provided);
     if (rc != SUCCESS) return fail(rc, "MPI_Init_thread", err, errlen);
     rc = mpi.set_errhandler(world, errors_return);
+    if (rc == SUCCESS) rc = mpi.set_errhandler(self, errors_return);
     if (rc != SUCCESS) return fail(rc, "MPI_Comm_set_errhandler", err, errlen);
     int r = -1, s = 0;
     if ((rc = mpi.comm_rank(world, &r)) != SUCCESS) return fail(rc, "MPI_Comm_rank", err, errlen);
@@ -128,19 +157,19 @@ static int started(int rc, const char *what, char *err, size_t errlen) {
 int lw_mpi_start_gather_int(int *values, char *err, size_t errlen) {
     const char *what = "MPI_Iallgather(MPI_INT)";
     if (busy(what, err, errlen)) return -1;
-    return started(mpi.iallgather(LW_MPI_IN_PLACE, 0, int_type, values, 1, int_type, world, &request), what, err, errlen);
+    return started(mpi.iallgather(LW_MPI_IN_PLACE, 0, int_type, values, 1, int_type, comm, &request), what, err, errlen);
 }
 
 int lw_mpi_start_gather_bytes(void *base, const int *counts, const int *displs, char *err, size_t errlen) {
     const char *what = "MPI_Iallgatherv(MPI_BYTE)";
     if (busy(what, err, errlen)) return -1;
-    return started(mpi.iallgatherv(LW_MPI_IN_PLACE, 0, byte_type, base, counts, displs, byte_type, world, &request), what, err,
+    return started(mpi.iallgatherv(LW_MPI_IN_PLACE, 0, byte_type, base, counts, displs, byte_type, comm, &request), what, err,
                    errlen);
 }
 
 static int start(void *values, int count, handle_t type, handle_t op, const char *what, char *err, size_t errlen) {
     if (busy(what, err, errlen)) return -1;
-    return started(mpi.iallreduce(LW_MPI_IN_PLACE, values, count, type, op, world, &request), what, err, errlen);
+    return started(mpi.iallreduce(LW_MPI_IN_PLACE, values, count, type, op, comm, &request), what, err, errlen);
 }
 
 int lw_mpi_start_sum_float(float *values, int count, char *err, size_t errlen) {
@@ -170,5 +199,69 @@ int lw_mpi_finalize(void) {
 }
 
 void lw_mpi_abort(int code) {
-    if (mpi.abort && world) mpi.abort(world, code);
+    if (mpi.abort && comm) mpi.abort(comm, code);
+}
+
+static double seconds_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+// The port of newcomer k is published as NAME-k; newcomer k waits for it with lookups.
+enum { PORT_NAME = 1024, SERVICE_NAME = 320 };
+
+int lw_mpi_form(int me, int n, const char *name, double timeout, char *err, size_t errlen) {
+    if (rank < 0 || comm != world || size != 1) {
+        snprintf(err, errlen, "lw_mpi_form: needs a fresh singleton MPI_Init");
+        return -1;
+    }
+    if (me < 0 || me >= n || strlen(name) > SERVICE_NAME - 16) {
+        snprintf(err, errlen, "lw_mpi_form: rank %d of %d, name of %zu bytes", me, n, strlen(name));
+        return -1;
+    }
+    char port[PORT_NAME] = "", service[SERVICE_NAME];
+    handle_t group = self, inter = NULL, merged = NULL;
+    int rc;
+    if (me > 0) {
+        snprintf(service, sizeof service, "%s-%d", name, me);
+        double deadline = seconds_now() + timeout;
+        while ((rc = mpi.lookup(service, info_null, port)) != SUCCESS) {
+            if (seconds_now() > deadline) {
+                snprintf(err, errlen, "MPI_Lookup_name(%s): rank 0 did not publish it within %.0f s", service, timeout);
+                return -2;
+            }
+            usleep(50000);
+        }
+        if ((rc = mpi.connect(port, info_null, 0, self, &inter)) != SUCCESS) return fail(rc, "MPI_Comm_connect", err, errlen);
+        if ((rc = mpi.merge(inter, 1, &group)) != SUCCESS) return fail(rc, "MPI_Intercomm_merge", err, errlen);
+        mpi.comm_free(&inter);
+    }
+    // The group so far accepts newcomers k = me+1 ... n-1, in order: newcomer k becomes rank k.
+    for (int k = me + 1; k < n; k++) {
+        int r = -1;
+        if ((rc = mpi.comm_rank(group, &r)) != SUCCESS) return fail(rc, "MPI_Comm_rank", err, errlen);
+        if (r == 0) {
+            if ((rc = mpi.open_port(info_null, port)) != SUCCESS) return fail(rc, "MPI_Open_port", err, errlen);
+            snprintf(service, sizeof service, "%s-%d", name, k);
+            if ((rc = mpi.publish(service, info_null, port)) != SUCCESS) return fail(rc, "MPI_Publish_name", err, errlen);
+        }
+        if ((rc = mpi.accept(port, info_null, 0, group, &inter)) != SUCCESS) return fail(rc, "MPI_Comm_accept", err, errlen);
+        if (r == 0) {
+            mpi.unpublish(service, info_null, port);
+            mpi.close_port(port);
+        }
+        if ((rc = mpi.merge(inter, 0, &merged)) != SUCCESS) return fail(rc, "MPI_Intercomm_merge", err, errlen);
+        mpi.comm_free(&inter);
+        if (group != self) mpi.comm_free(&group);
+        group = merged;
+    }
+    if ((rc = mpi.set_errhandler(group, errors_return)) != SUCCESS) return fail(rc, "MPI_Comm_set_errhandler", err, errlen);
+    int r = -1, s = 0;
+    if ((rc = mpi.comm_rank(group, &r)) != SUCCESS) return fail(rc, "MPI_Comm_rank", err, errlen);
+    if ((rc = mpi.comm_size(group, &s)) != SUCCESS) return fail(rc, "MPI_Comm_size", err, errlen);
+    comm = group;
+    rank = r;
+    size = s;
+    return 0;
 }

@@ -97,6 +97,21 @@ ok=$(tail -1 "$work/ok.out")
 ALGORITHM=local-sgd launch "$tag-lock" 1 > "$work/lock.out" 2> "$work/lock.err" || { cat "$work/lock.err" >&2; echo "mpi-netns-check: the local-sgd job failed" >&2; exit 1; }
 lock=$(tail -1 "$work/lock.out")
 
+# 1c. The same job without mpirun: each namespace starts its own rank, and the two meet through a
+# rendezvous file (the namespaces share the file system): rank 0's ompi-server, singletons, TCP.
+rank_alone() { # namespace rank
+  ip netns exec "$1" unshare --uts sh -c "hostname $1; exec env OMPI_MCA_btl=tcp,self \
+    OMPI_MCA_btl_tcp_if_include=$net.0/24 OMPI_MCA_oob_tcp_if_include=$net.0/24 $lapwing run --mpi --json \
+    --mpi-rendezvous $work/rendezvous --mpi-rank $2 --mpi-ranks 2 --job-id $tag-rv --output-dir $work/$tag-rv \
+    --data $data --model mlp:784-256-10 --algorithm local-sgd --workers 1 --epochs 1 --eval-every 0.25"
+}
+rank_alone "$nsb" 1 > "$work/rv1.out" 2> "$work/rv1.err" &
+rv1_pid=$!
+rank_alone "$nsa" 0 > "$work/rv.out" 2> "$work/rv.err" || { cat "$work/rv.err" >&2; echo "mpi-netns-check: the job without mpirun failed" >&2; exit 1; }
+wait "$rv1_pid" || { cat "$work/rv1.err" >&2; echo "mpi-netns-check: rank 1 without mpirun failed" >&2; exit 1; }
+rv=$(tail -1 "$work/rv.out")
+[ -e "$work/rendezvous" ] && rv_left=1 || rv_left=0
+
 # 2. The same job, its second "machine" killed once rank 0 has evaluated twice.
 launch "$tag-kill" 6 > "$work/kill.out" 2> "$work/kill.err" &
 mpirun_pid=$!
@@ -128,10 +143,11 @@ done
 kill -0 "$cut_pid" 2>/dev/null && cut_mpirun="still waiting" || cut_mpirun="ended"
 
 python3 - "$ok" "$summary" "$work/$tag-kill/model.safetensors" "$killed" "$mpirun_status" "$t0" "$t1" \
-  "$cut_timeout" "$work/$tag-cut" "$ended_a" "$ended_b" "$cut_mpirun" "$lock" <<'PY'
+  "$cut_timeout" "$work/$tag-cut" "$ended_a" "$ended_b" "$cut_mpirun" "$lock" "$rv" "$rv_left" <<'PY'
 import json, os, sys
 ok = json.loads(sys.argv[1])
 lock = json.loads(sys.argv[13])
+rv, rv_left = json.loads(sys.argv[14]), sys.argv[15] == "1"
 path, model, killed, status = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 kill = json.load(open(path)) if os.path.exists(path) else None
 cut_timeout, cut_dir, cut_mpirun = float(sys.argv[8]), sys.argv[9], sys.argv[12]
@@ -150,6 +166,8 @@ checks = {
     "local-sgd across namespaces completed, a machine round per average and the last": lock["outcome"] == "completed"
         and lock["machines"] == 2 and lock["machineRounds"] == lock["averagingRounds"] + 1
         and lock["machineBytes"] == lock["machineRounds"] * 203530 * 4,
+    "ranks without mpirun met through the rendezvous file and completed": rv["outcome"] == "completed" and rv["machines"] == 2
+        and rv["machineRounds"] == rv["averagingRounds"] + 1 and not rv_left,
     "survivor wrote its summary": kill is not None,
     "survivor failed with the bridge's reason": kill is not None and kill["outcome"] == "failed" and "MPI ended the job's ranks" in (kill.get("reason") or ""),
     "survivor wrote its model": os.path.exists(model),
@@ -165,6 +183,8 @@ print(json.dumps({
     "wallSeconds": round(float(sys.argv[7]) - float(sys.argv[6]), 2),
     "lockstep": {k: lock[k] for k in ("algorithm", "outcome", "testAccuracy", "machineRounds", "averagingRounds", "machineBytes", "machineSeconds", "trainSeconds")}
         | {"msPerRound": round(1000 * lock["machineSeconds"] / max(1, lock["machineRounds"]), 2)},
+    "withoutLauncher": {k: rv[k] for k in ("algorithm", "outcome", "testAccuracy", "machineRounds", "machineSeconds", "trainSeconds")}
+        | {"rendezvousFileLeft": rv_left},
     "kill": {"processesKilled": killed, "mpirunStatus": status, "survivorOutcome": kill and kill["outcome"], "survivorReason": kill and kill.get("reason"),
              "survivorEpochs": kill and kill["epochs"], "survivorAccuracy": kill and kill.get("testAccuracy"), "modelWritten": os.path.exists(model)},
     "cut": {"mpiTimeout": cut_timeout, "boundSeconds": cut_timeout + margin, "mpirun": cut_mpirun, "ranks": cut},

@@ -23,18 +23,27 @@ int lw_mpi_probe(char *err, size_t errlen);
 /// and makes errors on MPI_COMM_WORLD return instead of aborting. Returns 0, or -1 with err.
 int lw_mpi_init(char *err, size_t errlen);
 
+/// After a singleton lw_mpi_init (no launcher), forms one communicator with the job's other
+/// `n` - 1 processes, which call it too: processes that started on their own, each with
+/// OMPI_MCA_pmix_server_uri naming one ompi-server. Newcomer k (k = `me` > 0) looks up the
+/// port that the group of ranks 0..k-1 published as NAME-k (until `timeout` seconds), connects,
+/// and the group accepts it (MPI_Comm_accept, MPI_Intercomm_merge), so that it becomes rank k;
+/// then it takes part in accepting k+1 ... n-1. The collectives below then run over that
+/// communicator. Returns 0, -2 when the lookup timed out, or -1 with err.
+int lw_mpi_form(int me, int n, const char *name, double timeout, char *err, size_t errlen);
+
 /// This process's rank in MPI_COMM_WORLD and the world's size (after lw_mpi_init).
 int lw_mpi_rank(void);
 int lw_mpi_size(void);
 
-/// Starts a non-blocking all-reduce over MPI_COMM_WORLD (in place: `values` holds this rank's
+/// Starts a non-blocking all-reduce over the job's communicator (in place: `values` holds this rank's
 /// contribution and, once lw_mpi_test says so, the result): the sum of `count` floats
 /// (MPI_Iallreduce with MPI_FLOAT, MPI_SUM) or the maximum of `count` int64 (MPI_INT64_T,
 /// MPI_MAX). Only one may be in flight. Returns 0 or -1 with err.
 int lw_mpi_start_sum_float(float *values, int count, char *err, size_t errlen);
 int lw_mpi_start_max_int64(int64_t *values, int count, char *err, size_t errlen);
 
-/// Starts a non-blocking all-gather over MPI_COMM_WORLD (in place): of one int per rank into
+/// Starts a non-blocking all-gather over the job's communicator (in place): of one int per rank into
 /// `values[rank]` (MPI_Iallgather, MPI_INT), or of `counts[k]` bytes per rank k at `base +
 /// displs[k]` (MPI_Iallgatherv, MPI_BYTE; this rank's bytes are already at its place).
 int lw_mpi_start_gather_int(int *values, char *err, size_t errlen);

@@ -109,6 +109,8 @@ struct JobRun {
     /// The OOM kills of the host's memory cgroup when it started (nil: none to ask).
     let oomKillsAtStart = OOMKills.count()
     var metrics: FileWriter?
+    /// Rank 0's ompi-server of a job across machines started without a launcher (`Rendezvous`).
+    var rendezvousServer: RendezvousServer?
     /// The coordinator's slot in the arena (after the workers').
     var coordinatorSlot: Int { spec.workers }
 
@@ -174,6 +176,7 @@ struct JobRun {
             try startChildren()
         } catch {
             children.stopAll(grace: 0)
+            rendezvousServer?.stop()
             return fail(error.description)
         }
         var started = HostEvent(.started, job: spec.id)
@@ -246,6 +249,7 @@ struct JobRun {
         }
         shared.requestStop()
         if let why = finishMachineLevel(), reason == nil { (outcome, reason) = ("failed", why) }
+        rendezvousServer?.stop()
         children.stopAll(grace: 5)
         let seconds = monotonicSeconds() - t0
         let samples = shared.totalSamples()

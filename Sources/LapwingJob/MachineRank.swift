@@ -10,6 +10,9 @@ public struct MachineRank: Codable, Sendable, Equatable {
     /// Seconds the bridge waits for one exchange with the other machines before it gives up
     /// (`--mpi-timeout`; nil: `defaultTimeout`).
     public var timeout: Double?
+    /// The rendezvous file of ranks started without a launcher (`--mpi-rendezvous`, an absolute
+    /// path every machine sees): rank 0 publishes its ompi-server there; nil under mpirun or srun.
+    public var rendezvous: String?
 
     /// The most machines a job may span.
     public static let maxSize = 65536
@@ -20,10 +23,11 @@ public struct MachineRank: Codable, Sendable, Equatable {
     /// The longest `--mpi-timeout` (a day).
     public static let maxTimeout = 86_400.0
 
-    public init(rank: Int, size: Int, timeout: Double? = nil) {
+    public init(rank: Int, size: Int, timeout: Double? = nil, rendezvous: String? = nil) {
         self.rank = rank
         self.size = size
         self.timeout = timeout
+        self.rendezvous = rendezvous
     }
 
     /// Seconds the bridge waits for one exchange.
@@ -44,6 +48,9 @@ public struct MachineRank: Codable, Sendable, Equatable {
                     .invalidArgument,
                     "--mpi-timeout \(Self.secondsText(timeout)): give the seconds to wait for the other machines, more than 0 and at most \(Int(Self.maxTimeout))")
             }
+        }
+        if let rendezvous, !rendezvous.hasPrefix("/") || rendezvous.utf8.count > 4096 || rendezvous.contains("\0") {
+            throw LapwingError(.invalidArgument, "--mpi-rendezvous \(rendezvous.prefix(80)): needs an absolute path")
         }
     }
 }

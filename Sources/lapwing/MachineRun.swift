@@ -1,3 +1,4 @@
+import Foundation
 import LapwingCore
 import LapwingEngine
 import LapwingJob
@@ -13,8 +14,22 @@ enum MachineRun {
     /// This rank, with its bridge's `--mpi-timeout` (nil: the default), once Open MPI is known
     /// to load here. (With `--resume-from`, every rank resumes from the one checkpoint it names,
     /// so that all start from the same model and the same progress: `--resume-from` help.)
-    static func rank(timeout: Double?) throws(LapwingError) -> MachineRank {
-        var machine = try MachineEnvironment.rank()
+    /// With `rendezvous` (`--mpi-rendezvous FILE --mpi-rank R --mpi-ranks N`), the rank was
+    /// started without a launcher: it is the rank given, and meets the others through FILE.
+    static func rank(timeout: Double?, rendezvous: String?, rank: Int?, ranks: Int?) throws(LapwingError) -> MachineRank {
+        var machine: MachineRank
+        if let rendezvous {
+            guard let rank, let ranks else {
+                throw LapwingError(.invalidArgument, "--mpi-rendezvous: give this rank's --mpi-rank R and the job's --mpi-ranks N too")
+            }
+            machine = MachineRank(rank: rank, size: ranks, rendezvous: URL(fileURLWithPath: rendezvous).standardizedFileURL.path)
+        } else {
+            guard rank == nil, ranks == nil else {
+                throw LapwingError(
+                    .invalidArgument, "--mpi-rank and --mpi-ranks: only with --mpi-rendezvous (under mpirun or srun the launcher says)")
+            }
+            machine = try MachineEnvironment.rank()
+        }
         machine.timeout = timeout
         try machine.validate()
         if let why = MachineEnvironment.mpiUnavailable() { throw LapwingError(.unsupported, "--mpi: \(why)") }

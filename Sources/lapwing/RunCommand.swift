@@ -48,14 +48,30 @@ struct RunCommand: ParsableCommand {
             valueName: "seconds"))
     var mpiTimeout: Double?
 
+    @Option(
+        name: .customLong("mpi-rendezvous"),
+        help: ArgumentHelp(
+            "With --mpi, ranks started without mpirun or srun (by hand, a scheduler, a container runtime): rank 0 starts an ompi-server and writes its URI into this file, which every machine must see (a shared file system); every rank reads it and joins there. Give each rank --mpi-rank and --mpi-ranks.",
+            valueName: "file"))
+    var mpiRendezvous: String?
+
+    @Option(name: .customLong("mpi-rank"), help: ArgumentHelp("With --mpi-rendezvous: this rank, 0 to N-1.", valueName: "R"))
+    var mpiRank: Int?
+
+    @Option(name: .customLong("mpi-ranks"), help: ArgumentHelp("With --mpi-rendezvous: the job's ranks N.", valueName: "N"))
+    var mpiRanks: Int?
+
     func run() throws {
         let spec: JobSpec
         do {
             var id = "run-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
             var dir = outputDir ?? "lapwing-runs/\(training.jobID ?? id)"
-            let machine = mpi ? try MachineRun.rank(timeout: mpiTimeout) : nil
+            let machine = mpi ? try MachineRun.rank(timeout: mpiTimeout, rendezvous: mpiRendezvous, rank: mpiRank, ranks: mpiRanks) : nil
             if !mpi, let mpiTimeout {
                 throw LapwingError(.invalidArgument, "--mpi-timeout \(MachineRank.secondsText(mpiTimeout)): only a job across machines (--mpi) has one")
+            }
+            if !mpi, mpiRendezvous != nil || mpiRank != nil || mpiRanks != nil {
+                throw LapwingError(.invalidArgument, "--mpi-rendezvous, --mpi-rank, --mpi-ranks: only with --mpi")
             }
             if let machine { (id, dir) = MachineRun.names(machine, jobID: training.jobID, outputDir: outputDir) }
             var made = try training.spec(defaultWorkers: JobHost.defaultWorkerCount(), id: id, outputDir: dir)

@@ -33,7 +33,7 @@ extension JobTests {
             #expect(r.status == 0, "mpi-netns-check.sh exited \(r.status):\n\(r.stdout)\n\(r.stderr)")
             let result = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
             let checks = try #require(result?["checks"] as? [String: Bool])
-            #expect(checks.count == 10 && checks.values.allSatisfy { $0 }, "\(checks)")
+            #expect(checks.count == 11 && checks.values.allSatisfy { $0 }, "\(checks)")
             // The cut: each rank failed on its own with the timeout's reason and its model.
             let cut = try #require(result?["cut"] as? [String: Any])
             let ranks = try #require(cut["ranks"] as? [[String: Any]])

@@ -19,9 +19,16 @@ enum MPI {
     /// Loads libmpi and calls MPI_Init_thread; returns this process's rank and the world's size.
     /// Every collective after it fails once it has waited `timeout` seconds for the others
     /// (`isTimeout` tells that failure apart).
-    static func initialize(timeout: Double) throws(LapwingError) -> MachineRank {
+    /// With `form` (ranks started without a launcher: `Rendezvous`), this process is a singleton
+    /// that then forms the job's communicator with the others under the rendezvous name.
+    static func initialize(timeout: Double, form: (name: String, rank: Int, size: Int)? = nil) throws(LapwingError) -> MachineRank {
         Self.timeout = timeout
         try call("MPI initialisation") { lw_mpi_init($0, $1) }
+        if let form {
+            var err = [CChar](repeating: 0, count: 512)
+            let rc = err.withUnsafeMutableBufferPointer { lw_mpi_form(Int32(form.rank), Int32(form.size), form.name, timeout, $0.baseAddress!, $0.count) }
+            if rc != 0 { throw LapwingError(.system, "MPI rendezvous: \(text(err))", errno: rc == -2 ? ETIMEDOUT : nil) }
+        }
         return MachineRank(rank: Int(lw_mpi_rank()), size: Int(lw_mpi_size()))
     }
 

@@ -68,7 +68,13 @@ struct MachineBridge {
 
     func run() -> Int32 {
         do throws(LapwingError) {
-            let world = try MPI.initialize(timeout: machine.exchangeTimeout)
+            var form: (name: String, rank: Int, size: Int)?
+            if let file = machine.rendezvous {
+                let found = try Rendezvous.read(file, timeout: machine.exchangeTimeout)
+                setenv("OMPI_MCA_pmix_server_uri", found.uri, 1)
+                form = (found.name, machine.rank, machine.size)
+            }
+            let world = try MPI.initialize(timeout: machine.exchangeTimeout, form: form)
             guard world.rank == machine.rank, world.size == machine.size else {
                 throw LapwingError(
                     .invalidArgument,

@@ -43,14 +43,26 @@ extension JobRun {
     /// Forks the machine bridge of a job across machines, before any worker, and waits until
     /// every machine's bridge has joined the MPI world (so every machine has loaded its data):
     /// then all start training together, from the same initial model.
-    func startMachineLevel() throws(LapwingError) {
+    mutating func startMachineLevel() throws(LapwingError) {
         guard let machine = spec.machine, let level = algorithm.machineLevel() else { return }
+        if machine.rank == 0, let file = machine.rendezvous {
+            let id = spec.id
+            rendezvousServer = try RendezvousServer.start(file: file, name: "lapwing-\(spec.id)") { HostLog.write(id, $0) }
+        }
         let bridge = MachineBridge(
             shared: shared, replicaWorkers: placement.replicas.map(\.workers), totalSamples: totalSamples,
             samplesPerStep: spec.workers * spec.batch, parameterCount: model.parameterCount, level: level, machine: machine, compression: compression)
         try Compressors.checkFits(compression, dimension: model.parameterCount, participants: machine.size)
-        _ = try children.spawn(role: MachineBridge.role, cpu: placement.averager.cpu) { bridge.run() }
+        let pid = try children.spawn(role: MachineBridge.role, cpu: placement.averager.cpu) { bridge.run() }
+        // The bridge's collectives have their deadline; joining the others (a blocking
+        // MPI_Comm_accept without a launcher) gets one here.
+        let deadline = monotonicSeconds() + machine.exchangeTimeout + 30
         while shared.machineLevelSignals() & MachineBridge.Signal.machinesReady == 0 {
+            if monotonicSeconds() > deadline {
+                kill(pid, SIGKILL)
+                throw LapwingError(
+                    .system, "before training: the other machines did not join within \(Int(machine.exchangeTimeout + 30)) s (--mpi-timeout)")
+            }
             if let ended = children.reap().first {
                 throw LapwingError(.system, "before training: " + MachineBridge.describeLoss(ended, machine: machine))
             }
