@@ -23,6 +23,7 @@ import Glibc
 ///     FairShare = yes           # the least-served user's job starts first
 ///     FairShareWindow = 86400   # seconds of history that "served" counts
 ///     CountOtherLoad = no       # cores other processes keep busy are not handed out
+///     AcrossMachines = yes      # jobs across machines (lapwing submit --hosts) are accepted
 ///     [Retention]
 ///     KeepFinishedJobs = 1000   # finished jobs kept (the oldest go first)
 ///     KeepFinishedDays = 30     # finished jobs older than this go
@@ -53,6 +54,10 @@ public struct DaemonSettings: Sendable, Equatable {
     public var fairShareWindow = 86400.0
     /// Admission leaves out the cores that other (non-Lapwing) processes keep busy (`OtherLoad`).
     public var countOtherLoad = false
+    /// Whether ranks of jobs across machines are accepted (`lapwing submit --hosts`): rank 0 runs
+    /// an ompi-server on a TCP port, and every rank talks TCP to the others' addresses, as
+    /// mpirun's own daemons do; a site whose machines' network is not trusted says no.
+    public var acrossMachines = true
     public var keepFinishedJobs: Int?
     public var keepFinishedDays: Double?
     /// The file these came from (nil: the defaults).
@@ -149,7 +154,8 @@ public struct DaemonSettings: Sendable, Equatable {
                 case "FairShare": s.fairShare = try flag()
                 case "FairShareWindow": s.fairShareWindow = Double(try count(365 * 86400))
                 case "CountOtherLoad": s.countOtherLoad = try flag()
-                default: throw bad("unknown key \(key) in [Scheduling]; keys: FairShare, FairShareWindow, CountOtherLoad")
+                case "AcrossMachines": s.acrossMachines = try flag()
+                default: throw bad("unknown key \(key) in [Scheduling]; keys: FairShare, FairShareWindow, CountOtherLoad, AcrossMachines")
                 }
             case "Retention":
                 switch key {

@@ -202,6 +202,10 @@ public final class JobManager: Sendable {
             let queued = s.records.values.filter { $0.owner == owner && $0.state == .queued }.count
             do throws(LapwingError) {
                 let current = settings.withLock { $0 }
+                if spec.machine != nil && !current.acrossMachines {
+                    throw LapwingError(
+                        .permissionDenied, "this daemon takes no jobs across machines (AcrossMachines = no in [Scheduling] of \(config.settingsPath ?? "lapwingd.conf"))")
+                }
                 if let priority {
                     try Self.checkPriority(priority, owner: owner, settings: current, file: config.settingsPath)
                 }

@@ -135,6 +135,9 @@ extension JobManager {
                         lastSave = now
                         try? persist(id)
                     }
+                case .rendezvous:
+                    state.withLock { s in s.records[id]?.machineMeeting = e.machineMeeting }
+                    try? persist(id)
                 case .finished: summary = e.summary
                 case .failed: failure = e.error
                 }

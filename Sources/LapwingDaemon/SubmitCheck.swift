@@ -41,11 +41,32 @@ public enum SubmitCheck {
             }
         }
         fields["id"] = .string("pending")
+        let spec: JobSpec
         do throws(ProtocolError) {
-            return try JSONValue.object(fields).decode(as: JobSpec.self)
+            spec = try JSONValue.object(fields).decode(as: JobSpec.self)
         } catch {
             throw ProtocolError(.invalidArgument, "\(context): \(error.message)", detail: error.detail, requestID: requestID)
         }
+        do throws(LapwingError) { try machine(spec.machine) } catch {
+            throw ProtocolError(.invalidArgument, "\(context).machine: \(error.message)", detail: error.detail, requestID: requestID)
+        }
+        return spec
+    }
+
+    /// A client's `machine`: only a rank of a job submitted to several daemons (`lapwing submit
+    /// --hosts`), which meets the others through rank 0's ompi-server (`meeting`). A rendezvous
+    /// file is refused: the daemon acts on no client's path.
+    static func machine(_ m: MachineRank?) throws(LapwingError) {
+        guard let m else { return }
+        guard m.rendezvous == nil else {
+            throw LapwingError(.invalidArgument, "a rendezvous file is for lapwing run; a daemon's rank meets the others through \"meeting\"")
+        }
+        guard m.meeting != nil else {
+            throw LapwingError(
+                .invalidArgument, "a daemon's job across machines needs \"meeting\" (it has no mpirun to make its MPI world)",
+                detail: "submit it with lapwing submit --hosts")
+        }
+        try m.validate()
     }
 
     /// The roles of the files a data spec reads, in `DataSpec.inputFiles()` order, without

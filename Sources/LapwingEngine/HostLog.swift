@@ -39,6 +39,8 @@ public enum HostLog {
                 + "\(s.modelPath.map { "; model \($0)" } ?? "")"
         case .failed:
             return "failed: \(e.error ?? "unknown error")"
+        case .rendezvous:
+            return "the other machines meet this one at ompi-server \(e.machineMeeting?.server ?? "?") as \(e.machineMeeting?.name ?? "?")"
         case .progress:
             return nil
         }

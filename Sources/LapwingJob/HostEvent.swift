@@ -6,6 +6,9 @@ import LapwingCore
 public struct HostEvent: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable {
         case started, progress, evaluation, finished, failed
+        /// Rank 0 of a job submitted to several daemons has started its ompi-server
+        /// (`machineMeeting`: its URI and the rendezvous name, for the other ranks).
+        case rendezvous
     }
 
     public var event: Kind
@@ -25,6 +28,8 @@ public struct HostEvent: Codable, Sendable, Equatable {
     public var bytesExchanged: Int?
     public var started: StartedInfo?
     public var summary: JobSummary?
+    /// What rank 0 of a job across machines publishes for the others (a `rendezvous` event).
+    public var machineMeeting: MachineMeeting?
     public var error: String?
 
     public init(_ event: Kind, job: String) {

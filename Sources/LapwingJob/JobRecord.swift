@@ -36,6 +36,9 @@ public struct JobRecord: Codable, Sendable, Equatable {
     public var cpuSeconds: Double?
     /// The per-node copies of its training data (`--node-data`) its host made (nil: none).
     public var dataCopies: [DataCopy]?
+    /// Rank 0 of a job across machines submitted to several daemons (`lapwing submit --hosts`):
+    /// where the other ranks meet it (its `rendezvous` event).
+    public var machineMeeting: MachineMeeting?
     /// The memory its processes hold, in bytes: its control group's, else the sum of their
     /// proportional set sizes (the arena counted once); updated while it runs.
     public var memoryBytes: Int?

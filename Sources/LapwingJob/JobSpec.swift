@@ -59,7 +59,8 @@ public struct JobSpec: Sendable, Equatable {
     public var dataDescriptors: [String: Int32]?
     /// The client's paths of those files, by role (for messages).
     public var dataNames: [String: String]?
-    /// This host's rank among the machines of an MPI job (`lapwing run --mpi`; nil: one machine).
+    /// This host's rank among the machines of an MPI job (`lapwing run --mpi`, `lapwing submit
+    /// --hosts`; nil: one machine).
     public var machine: MachineRank?
 
     /// The fields of the JSON form, and those only a daemon or launcher sets (a client that
@@ -70,7 +71,9 @@ public struct JobSpec: Sendable, Equatable {
         "dataDescriptors", "dataNames",
         "resumeFrom", "machine",
     ]
-    public static let launcherFields = ["id", "outputDir", "dataDescriptors", "dataNames", "resumeFrom", "machine"]
+    /// (`machine` is a client's too, for a rank of a job submitted to several daemons: the daemon
+    /// then accepts it only as such, `SubmitCheck.machine`.)
+    public static let launcherFields = ["id", "outputDir", "dataDescriptors", "dataNames", "resumeFrom"]
 
     /// Seconds between two checkpoints when the spec does not say.
     public static let defaultCheckpointEvery = 300.0

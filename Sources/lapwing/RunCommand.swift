@@ -189,6 +189,7 @@ enum ForegroundJob {
                                 + "\(s.dataCopies == nil ? "" : ", " + DataCopy.describe(s.dataCopies))\n")
                     }
                 case .progress, .evaluation: if !quiet { progress.show(e) }
+                case .rendezvous: break  // only a daemon's rank 0 across machines publishes one
                 case .finished: summary = e.summary
                 case .failed: failure = e.error
                 }

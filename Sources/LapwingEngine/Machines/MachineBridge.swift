@@ -62,6 +62,10 @@ struct MachineBridge {
     /// The job's compressor (`--compress`): rounds but the last go through it
     /// (`CompressedMachineRound`); nil: the model travels whole.
     let compression: Compression?
+    /// Where this rank meets the others without a launcher, when its host knows (rank 0, or a
+    /// daemon's rank given rank 0's meeting); else a rendezvous file is read, or the launcher's
+    /// world is used.
+    let meet: (uri: String, name: String)?
 
     /// "Done" in the progress all-reduce; a fraction of the budget is scaled to below it.
     static let done: Int64 = 1 << 30
@@ -69,8 +73,9 @@ struct MachineBridge {
     func run() -> Int32 {
         do throws(LapwingError) {
             var form: (name: String, rank: Int, size: Int)?
-            if let file = machine.rendezvous {
-                let found = try Rendezvous.read(file, timeout: machine.exchangeTimeout)
+            var found = meet
+            if found == nil, let file = machine.rendezvous { found = try Rendezvous.read(file, timeout: machine.exchangeTimeout) }
+            if let found {
                 setenv("OMPI_MCA_pmix_server_uri", found.uri, 1)
                 form = (found.name, machine.rank, machine.size)
             }

@@ -45,13 +45,25 @@ extension JobRun {
     /// then all start training together, from the same initial model.
     mutating func startMachineLevel() throws(LapwingError) {
         guard let machine = spec.machine, let level = algorithm.machineLevel() else { return }
-        if machine.rank == 0, let file = machine.rendezvous {
+        // Without a launcher, rank 0 starts the ompi-server where the ranks meet, and publishes it.
+        var meet: (uri: String, name: String)?
+        if machine.rank == 0 && (machine.rendezvous != nil || machine.meeting != nil) {
             let id = spec.id
-            rendezvousServer = try RendezvousServer.start(file: file, name: "lapwing-\(spec.id)") { HostLog.write(id, $0) }
+            let server = try RendezvousServer.start(file: machine.rendezvous, name: "lapwing-\(spec.id)") { HostLog.write(id, $0) }
+            rendezvousServer = server
+            meet = (server.uri, server.name)
+            if machine.meeting != nil {
+                var e = HostEvent(.rendezvous, job: spec.id)
+                e.machineMeeting = MachineMeeting(server: server.uri, name: server.name)
+                emit(e)
+            }
+        } else if let m = machine.meeting, let server = m.server, let name = m.name {
+            meet = (server, name)
         }
         let bridge = MachineBridge(
             shared: shared, replicaWorkers: placement.replicas.map(\.workers), totalSamples: totalSamples,
-            samplesPerStep: spec.workers * spec.batch, parameterCount: model.parameterCount, level: level, machine: machine, compression: compression)
+            samplesPerStep: spec.workers * spec.batch, parameterCount: model.parameterCount, level: level, machine: machine,
+            compression: compression, meet: meet)
         try Compressors.checkFits(compression, dimension: model.parameterCount, participants: machine.size)
         let pid = try children.spawn(role: MachineBridge.role, cpu: placement.averager.cpu) { bridge.run() }
         // The bridge's collectives have their deadline; joining the others (a blocking

@@ -22,8 +22,7 @@ enum Rendezvous {
             if let text = try? String(contentsOfFile: file, encoding: .utf8) {
                 let lines = text.split(separator: "\n").map(String.init)
                 if lines.count == 2 {
-                    guard valid(lines[0], extra: ";:/.[]+-,"), valid(lines[1], extra: "-._"), lines[0].utf8.count <= 4096, lines[1].utf8.count <= 128
-                    else { throw LapwingError(.invalidData, "\(file): not a Lapwing rendezvous (an ompi-server URI and a name)") }
+                    guard MachineMeeting.validServer(lines[0]), MachineMeeting.validName(lines[1]) else { throw LapwingError(.invalidData, "\(file): not a Lapwing rendezvous (an ompi-server URI and a name)") }
                     return (lines[0], lines[1])
                 }
             }
@@ -35,10 +34,6 @@ enum Rendezvous {
             usleep(50_000)
         }
     }
-
-    private static func valid(_ s: String, extra: String) -> Bool {
-        !s.isEmpty && s.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || extra.unicodeScalars.contains($0)) }
-    }
 }
 
 /// Rank 0's `ompi-server` (the PMIx server through which the ranks' singletons meet), a child
@@ -46,21 +41,26 @@ enum Rendezvous {
 /// published in. Needed only until every rank has joined; stopped with the job.
 final class RendezvousServer {
     let pid: pid_t
-    let file: String
+    /// The rendezvous file it is published in (`--mpi-rendezvous`), or nil (a daemon's job:
+    /// published in a host event instead).
+    let file: String?
+    /// Its URI and the job's rendezvous name, once it runs.
+    private(set) var uri = ""
+    private(set) var name = ""
 
-    private init(pid: pid_t, file: String) {
+    private init(pid: pid_t, file: String?) {
         self.pid = pid
         self.file = file
     }
 
-    /// Starts the server and writes `file` (atomically; a stale one is replaced), naming the
-    /// job `name` plus a random suffix, so that a port published by an earlier run under the
-    /// same file is never looked up.
-    static func start(file: String, name: String, log: (String) -> Void) throws(LapwingError) -> RendezvousServer {
+    /// Starts the server and writes `file` if given (atomically; a stale one is replaced),
+    /// naming the job `name` plus a random suffix, so that a port published by an earlier run
+    /// under the same file is never looked up.
+    static func start(file: String?, name: String, log: (String) -> Void) throws(LapwingError) -> RendezvousServer {
         guard let server = executable() else {
             throw LapwingError(.notFound, "--mpi-rendezvous: ompi-server is not installed (apt-get install openmpi-bin)")
         }
-        unlink(file)
+        if let file { unlink(file) }
         var template = Array("/tmp/lapwing-rendezvous.XXXXXX".utf8CString)
         guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
             throw LapwingError(.system, "--mpi-rendezvous: mkdtemp: \(String(cString: strerror(errno)))")
@@ -92,14 +92,21 @@ final class RendezvousServer {
         let deadline = monotonicSeconds() + 30
         while true {
             if let uri = try? String(contentsOfFile: dir + "/uri", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), !uri.isEmpty {
-                let suffix = String(UInt64.random(in: 0...UInt64.max), radix: 16)
-                do throws(LapwingError) {
-                    try AtomicFile.write(to: file, bytes: Array("\(uri)\n\(name)-\(suffix)\n".utf8))
-                } catch {
+                started.uri = uri
+                started.name = "\(name)-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
+                guard MachineMeeting.validServer(started.uri), MachineMeeting.validName(started.name) else {
                     started.stop()
-                    throw error
+                    throw LapwingError(.system, "--mpi-rendezvous: ompi-server reported an unexpected URI \"\(uri.prefix(120))\"")
                 }
-                log("rendezvous: ompi-server \(pid) at \(uri), in \(file)")
+                if let file {
+                    do throws(LapwingError) {
+                        try AtomicFile.write(to: file, bytes: Array("\(started.uri)\n\(started.name)\n".utf8))
+                    } catch {
+                        started.stop()
+                        throw error
+                    }
+                }
+                log("rendezvous: ompi-server \(pid) at \(uri)\(file.map { ", in \($0)" } ?? "")")
                 return started
             }
             var status: Int32 = 0
@@ -124,7 +131,7 @@ final class RendezvousServer {
             }
             usleep(10_000)
         }
-        unlink(file)
+        if let file { unlink(file) }
     }
 
     private static func executable() -> String? {
