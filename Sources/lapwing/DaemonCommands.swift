@@ -102,6 +102,7 @@ struct SubmitCommand: ParsableCommand {
     @OptionGroup var client: ClientOptions
     @Flag(help: "Watch the job until it ends (like `lapwing watch`).")
     var watch = false
+    @OptionGroup var machines: MachineSubmitOptions
 
     func run() throws {
         try runVerb {
@@ -112,7 +113,22 @@ struct SubmitCommand: ParsableCommand {
             }
             // Checked here as the daemon will: without --workers it gives one per core, and at
             // least one per replica.
-            let spec = try training.spec(defaultWorkers: max(1, training.replicas ?? 1), id: "pending", outputDir: nil)
+            var spec = try training.spec(defaultWorkers: max(1, training.replicas ?? 1), id: "pending", outputDir: nil)
+            if let hosts = machines.hosts {
+                guard !watch else { throw CLIFailure(message: "--watch with --hosts: watch rank 0's job on its host", code: CLIExit.usage) }
+                let submitted = CommandLine.arguments.drop { $0 != "submit" }.dropFirst()
+                let placed = try HostsSubmit(
+                    hosts: try HostsSubmit.parse(hosts), options: try HostsSubmit.jobOptions(Array(submitted)),
+                    timeout: machines.mpiTimeout ?? MachineRank.defaultTimeout, local: client
+                ).run()
+                if client.json {
+                    printJSON(["ranks": placed])
+                } else {
+                    for (r, p) in placed.enumerated() { print("\(r) \(p.host) \(p.job)") }
+                }
+                return
+            }
+            spec.machine = try machines.machineRank()
             let c = try client.connect()
             let record = try Self.submit(spec, defaultWorkers: training.workers == nil, priority: queue.priority, to: c)
             if client.json && !watch {
@@ -477,4 +493,39 @@ func clientJSON(_ spec: JobSpec) throws(ProtocolError) -> JSONValue {
     guard case .object(var fields) = try JSONValue(encoding: spec) else { return try JSONValue(encoding: spec) }
     for f in JobSpec.launcherFields { fields[f] = nil }
     return .object(fields)
+}
+
+/// A rank of a job across machines through the daemons: `--hosts` for the user, the others for
+/// the submit that `--hosts` runs on each host (`HostsSubmit`).
+struct MachineSubmitOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Run the job across these machines, one rank each, through their daemons: rank r goes to the r-th host's lapwingd (`local`: this machine's; another host through $LAPWING_RSH, default ssh, running $LAPWING_REMOTE, default lapwing). Rank 0 starts an ompi-server where the others meet it (docs/machines-daemons.md). Prints each rank's host and job.",
+            valueName: "h0,h1,..."))
+    var hosts: String?
+
+    @Option(
+        name: .customLong("mpi-timeout"), parsing: .unconditional,
+        help: ArgumentHelp(
+            "With --hosts: seconds each rank waits for the others in one exchange (and rank 0's ompi-server for them to join), default \(Int(MachineRank.defaultTimeout)).",
+            valueName: "seconds"))
+    var mpiTimeout: Double?
+
+    @Option(name: .customLong("machine-rank"), help: .hidden) var rank: Int?
+    @Option(name: .customLong("machine-ranks"), help: .hidden) var ranks: Int?
+    @Option(name: .customLong("machine-server"), help: .hidden) var server: String?
+    @Option(name: .customLong("machine-name"), help: .hidden) var name: String?
+
+    /// This submit's rank of a job across machines (nil: a job on this machine alone).
+    func machineRank() throws -> MachineRank? {
+        guard let rank, let ranks else {
+            if rank != nil || ranks != nil || server != nil || name != nil || (mpiTimeout != nil && hosts == nil) {
+                throw CLIFailure(message: "--machine-rank, --machine-ranks, --machine-server, --machine-name, --mpi-timeout: only as lapwing submit --hosts runs them", code: CLIExit.usage)
+            }
+            return nil
+        }
+        let m = MachineRank(rank: rank, size: ranks, timeout: mpiTimeout, meeting: MachineMeeting(server: server, name: name))
+        do { try m.validate() } catch { throw CLIFailure(message: error.description, code: CLIExit.usage) }
+        return m
+    }
 }
