@@ -16,6 +16,7 @@ public enum SubmitCheck {
     static let nestedFields: [String: [String]] = [
         "schedule": LearningRateSchedule.fields,
         "sgd": SGDRule.fields,
+        "machine": ["rank", "size", "timeout", "rendezvous", "meeting"],
     ]
     /// Fields the daemon sets: a client that sends one is refused, not ignored.
     static let daemonFields = JobSpec.launcherFields

@@ -74,6 +74,28 @@ extension DaemonTests {
                 expectRefused({ try Self.submit(client, spec: .object(fields), files: one, fds: [a]) },
                               code: .invalidArgument, mentioning: "field \"\(field)\" is set by the daemon")
             }
+            // A rank of a job across machines (#15) only as `lapwing submit --hosts` sends one: with a
+            // meeting, never a rendezvous file (a path the daemon's job would write or read), and
+            // with a well-formed server and name.
+            let machines: [(JSONValue, String)] = [
+                (.object(["rank": .number(0), "size": .number(2), "rendezvous": .string("/etc/x")]), "a rendezvous file is for lapwing run"),
+                (.object(["rank": .number(0), "size": .number(2)]), "a daemon's job across machines needs \"meeting\""),
+                (.object(["rank": .number(1), "size": .number(2), "meeting": .object(["server": .string("x;tcp://1.2.3.4:5 $(reboot)"), "name": .string("n")])]),
+                 "the ompi-server URI"),
+                (.object(["rank": .number(1), "size": .number(2), "meeting": .object([:])]), "the ompi-server URI \"\" is missing"),
+                (.object(["rank": .number(3), "size": .number(2), "meeting": .object([:])]), "machine rank 3 of 2"),
+
+            ]
+            for (machine, why) in machines {
+                guard case .object(var fields) = spec else { throw TestFailure("spec is not an object") }
+                fields["machine"] = machine
+                expectRefused({ try Self.submit(client, spec: .object(fields), files: one, fds: [a]) },
+                              code: .invalidArgument, mentioning: why)
+            }
+            guard case .object(var withHosts) = spec else { throw TestFailure("spec is not an object") }
+            withHosts["machine"] = .object(["rank": .number(0), "size": .number(2), "meeting": .object([:]), "hosts": .string("a,b")])
+            expectRefused({ try Self.submit(client, spec: .object(withHosts), files: one, fds: [a]) },
+                          code: .unknownField, mentioning: "args.spec.machine: unknown field \"hosts\"")
             guard case .object(var fields) = spec, case .object(var sgd)? = fields["sgd"] else {
                 throw TestFailure("spec has no sgd object")
             }
