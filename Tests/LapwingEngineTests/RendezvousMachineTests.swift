@@ -42,6 +42,27 @@ extension JobTests.MachineLevelTests {
         #expect(kill(server, 0) != 0, "ompi-server \(server) still runs")
     }
 
+    /// `lapwing submit --hosts` checks its hosts and options before it contacts any daemon.
+    @Test func hostsOptionsAreChecked() throws {
+        let dir = try TestSupport.temporaryDirectory("hosts-bad")
+        defer { TestSupport.removeTemporaryDirectory(dir) }
+        let lapwing = try TestSupport.binary("lapwing")
+        let job = ["submit", "--data", fashionMNIST, "--model", "softmax"]
+        try "[Job]\nepochs = 1\n".write(toFile: dir + "/job.conf", atomically: true, encoding: .utf8)
+        for (args, message) in [
+            (["--hosts", "a"], "--hosts a: give 2 to 65536 hosts, comma-separated"),
+            (["--hosts", "a,b;x"], "--hosts a,b;x: \"b;x\" is not a host name or address"),
+            (["--hosts", "a,-oProxyCommand=x"], "is not a host name or address"),
+            (["--hosts", "a,b", "--config", dir + "/job.conf"], "--config with --hosts: give the job's options on the command line"),
+            (["--hosts", "a,b", "--watch"], "--watch with --hosts: watch rank 0's job on its host"),
+            (["--machine-rank", "1"], "--machine-rank, --machine-ranks, --machine-server, --machine-name, --mpi-timeout: only as lapwing submit --hosts runs them"),
+        ] {
+            let p = try SpawnedProcess(lapwing, job + args, outputIn: dir, environment: ["LAPWING_RSH": "/bin/false"])
+            #expect(p.wait(timeout: 60) == 2, "\(args): \(p.stderr)")
+            #expect(p.stderr.contains(message), "\(args): \(p.stderr)")
+        }
+    }
+
     /// The rendezvous options are refused where they do not fit, naming what is missing.
     @Test(JobTests.MachineLevelTests.needsMPI)
     func rendezvousOptionsAreChecked() throws {
