@@ -32,6 +32,9 @@ chmod 755 "$work"
 # The model's float32 values: what one machine round puts on the wire (mlp:784-256-10).
 model_bytes=$(( 203530 * 4 ))
 bound=180
+# Every wait is bounded: the daemons' start (30 s each), the job ($bound s, the submit's wait for
+# rank 0's ompi-server within it: --mpi-timeout 60), the processes' end and each SIGHUP (30 s),
+# the refused submits (60 s each): the whole at most about 430 s.
 
 # Stops both daemons (SIGTERM: their running jobs are interrupted cleanly), waits a while for
 # them to go, then kills whatever is left in the namespaces and removes them.
@@ -138,7 +141,7 @@ runs_in() {
 # 1. The job across the two machines, through their daemons.
 t0=$(now)
 LAPWING_RSH=$work/agent "$lapwing" submit --hosts "$ipa,$ipb" --json --data "$data" --model mlp:784-256-10 \
-  --algorithm local-sgd --workers 1 --epochs 1 --batch 16 > "$work/submit.out" 2> "$work/submit.err" \
+  --algorithm local-sgd --workers 1 --epochs 1 --batch 16 --mpi-timeout 60 > "$work/submit.out" 2> "$work/submit.err" \
   || { cat "$work/submit.err" "$work"/*/lapwingd.log >&2; echo "daemons-netns-check: lapwing submit --hosts failed" >&2; exit 1; }
 submitted=$(since "$t0")
 read -r job_a job_b < <(python3 - "$work/submit.out" "$ipa" "$ipb" <<'PY'
@@ -189,7 +192,7 @@ refuse_across() { # a|b pid
 }
 submit_again() { # name
   LAPWING_RSH=$work/agent "$lapwing" submit --hosts "$ipa,$ipb" --json --data "$data" --model mlp:784-256-10 \
-    --algorithm local-sgd --workers 1 --epochs 1 --batch 16 > "$work/$1.out" 2> "$work/$1.err" && echo 0 || echo $?
+    --algorithm local-sgd --workers 1 --epochs 1 --batch 16 --mpi-timeout 60 > "$work/$1.out" 2> "$work/$1.err" && echo 0 || echo $?
 }
 
 # 2. B's daemon takes no jobs across machines: rank 0, queued on A (and started there, its

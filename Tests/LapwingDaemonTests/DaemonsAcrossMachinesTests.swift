@@ -35,7 +35,7 @@ extension DaemonTests {
                 .deletingLastPathComponent().path
             let r = try runProgram(
                 repo + "/tools/daemons-netns-check.sh", [try TestSupport.binary("lapwing"), try TestSupport.binary("lapwingd")],
-                timeout: 360)
+                timeout: 600)
             #expect(r.status == 0, "daemons-netns-check.sh exited \(r.status):\n\(r.stdout)\n\(r.stderr)")
             let result = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
             let checks = try #require(result?["checks"] as? [String: Bool], "\(r.stdout)\n\(r.stderr)")
