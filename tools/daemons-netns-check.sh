@@ -38,18 +38,14 @@ bound=180
 
 # Stops both daemons (SIGTERM: their running jobs are interrupted cleanly), waits a while for
 # them to go, then kills whatever is left in the namespaces and removes them.
+. tools/netns-pair.sh
 cleanup() {
   for p in ${daemon_a:-} ${daemon_b:-}; do kill -TERM "$p" 2>/dev/null || true; done
   for _ in $(seq 200); do
     { [ -n "${daemon_a:-}" ] && kill -0 "$daemon_a" 2>/dev/null; } || { [ -n "${daemon_b:-}" ] && kill -0 "$daemon_b" 2>/dev/null; } || break
     sleep 0.1
   done
-  for ns in "$nsa" "$nsb"; do
-    pids=$(ip netns pids "$ns" 2>/dev/null || true)
-    [ -n "$pids" ] && kill -9 $pids 2>/dev/null || true
-    ip netns del "$ns" 2>/dev/null || true
-  done
-  ip link del "${tag}x" 2>/dev/null || true
+  netns_pair_down
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -60,16 +56,7 @@ for c in ip ompi-server unshare python3; do
 done
 for b in "$lapwing" "$lapwingd"; do [ -x "$b" ] || { echo "daemons-netns-check: $b: no such program (swift build -c release)" >&2; exit 2; }; done
 
-ip netns add "$nsa"
-ip netns add "$nsb"
-ip link add "${tag}x" type veth peer name "${tag}y"
-ip link set "${tag}x" netns "$nsa"
-ip link set "${tag}y" netns "$nsb"
-ip -n "$nsa" addr add "$ipa/24" dev "${tag}x"
-ip -n "$nsb" addr add "$ipb/24" dev "${tag}y"
-for ns in "$nsa" "$nsb"; do ip -n "$ns" link set lo up; done
-ip -n "$nsa" link set "${tag}x" up
-ip -n "$nsb" link set "${tag}y" up
+netns_pair_up
 
 # Each machine's daemon folders: its runtime directory (the control socket), its state, its
 # configuration file and its log.

@@ -22,29 +22,16 @@ net=10.251.$(( $$ % 250 ))
 ipa=$net.1 ipb=$net.2
 work=$(mktemp -d /tmp/lapwing-netns.XXXXXX)
 
+. tools/netns-pair.sh
 cleanup() {
-  for ns in "$nsa" "$nsb"; do
-    pids=$(ip netns pids "$ns" 2>/dev/null || true)
-    [ -n "$pids" ] && kill -9 $pids 2>/dev/null || true
-    ip netns del "$ns" 2>/dev/null || true
-  done
-  ip link del "${tag}x" 2>/dev/null || true
+  netns_pair_down
   rm -f /dev/shm/lapwing."$tag"-*
   rm -rf "$work"
 }
 trap cleanup EXIT
 for c in ip mpirun unshare; do command -v $c >/dev/null || { echo "mpi-netns-check: $c is not installed (tools/install-deps.sh)" >&2; exit 2; }; done
 
-ip netns add "$nsa"
-ip netns add "$nsb"
-ip link add "${tag}x" type veth peer name "${tag}y"
-ip link set "${tag}x" netns "$nsa"
-ip link set "${tag}y" netns "$nsb"
-ip -n "$nsa" addr add "$ipa/24" dev "${tag}x"
-ip -n "$nsb" addr add "$ipb/24" dev "${tag}y"
-for ns in "$nsa" "$nsb"; do ip -n "$ns" link set lo up; done
-ip -n "$nsa" link set "${tag}x" up
-ip -n "$nsb" link set "${tag}y" up
+netns_pair_up
 
 # mpirun's "ssh": runs the daemon's command line in the namespace that owns the address, with a
 # host name of its own (Open MPI tells nodes apart by name).

@@ -115,6 +115,7 @@ struct SubmitCommand: ParsableCommand {
             // least one per replica.
             var spec = try training.spec(defaultWorkers: max(1, training.replicas ?? 1), id: "pending", outputDir: nil)
             if let hosts = machines.hosts {
+                _ = try machines.machineRank()
                 guard !watch else { throw CLIFailure(message: "--watch with --hosts: watch rank 0's job on its host", code: CLIExit.usage) }
                 let submitted = CommandLine.arguments.drop { $0 != "submit" }.dropFirst()
                 let placed = try HostsSubmit(
@@ -507,7 +508,7 @@ struct MachineSubmitOptions: ParsableArguments {
     @Option(
         name: .customLong("mpi-timeout"), parsing: .unconditional,
         help: ArgumentHelp(
-            "With --hosts: seconds each rank waits for the others in one exchange (and rank 0's ompi-server for them to join), default \(Int(MachineRank.defaultTimeout)).",
+            "With --hosts: seconds each rank waits for the others in one exchange, rank 0 for them to join, and this command for rank 0's ompi-server (its time in its daemon's queue included), default \(Int(MachineRank.defaultTimeout)).",
             valueName: "seconds"))
     var mpiTimeout: Double?
 
@@ -518,6 +519,9 @@ struct MachineSubmitOptions: ParsableArguments {
 
     /// This submit's rank of a job across machines (nil: a job on this machine alone).
     func machineRank() throws -> MachineRank? {
+        if hosts != nil && (rank != nil || ranks != nil || server != nil || name != nil) {
+            throw CLIFailure(message: "--machine-rank, --machine-ranks, --machine-server, --machine-name: not with --hosts (it sets them for each host)", code: CLIExit.usage)
+        }
         guard let rank, let ranks else {
             if rank != nil || ranks != nil || server != nil || name != nil || (mpiTimeout != nil && hosts == nil) {
                 throw CLIFailure(message: "--machine-rank, --machine-ranks, --machine-server, --machine-name, --mpi-timeout: only as lapwing submit --hosts runs them", code: CLIExit.usage)

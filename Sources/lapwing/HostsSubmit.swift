@@ -1,3 +1,4 @@
+import CLapwing
 import Foundation
 import LapwingCore
 import LapwingEngine
@@ -65,6 +66,8 @@ struct HostsSubmit {
     }
 
     func run() throws -> [Placed] {
+        // Ctrl-C while ranks are queued cancels them (below), instead of leaving rank 0 waiting.
+        _ = lw_install_stop_handlers()
         let n = hosts.count
         var placed: [Placed] = []
         do {
@@ -103,6 +106,9 @@ struct HostsSubmit {
             if r.state.isFinished {
                 throw CLIFailure(message: "rank 0 (job \(first.job) on \(first.host)) ended \(r.state.rawValue) before the others joined\(r.reason.map { ": \($0)" } ?? "")", code: CLIExit.failure)
             }
+            if lw_stop_signal() != 0 {
+                throw CLIFailure(message: "interrupted while rank 0 (job \(first.job) on \(first.host)) was starting", code: 130)
+            }
             if monotonicSeconds() > deadline {
                 throw CLIFailure(
                     message: "rank 0 (job \(first.job) on \(first.host)) published no ompi-server within \(MachineRank.secondsText(timeout)) s (it is \(r.state.rawValue)\(r.reason.map { ": \($0)" } ?? ""))",
@@ -128,14 +134,23 @@ struct HostsSubmit {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: argv[0].contains("/") ? argv[0] : "/usr/bin/env")
         p.arguments = argv[0].contains("/") ? Array(argv.dropFirst()) : argv
-        let out = Pipe(), err = Pipe()
+        // Standard error goes to a file, so that neither stream can fill while the other is read.
+        let errFile = FileManager.default.temporaryDirectory.appendingPathComponent("lapwing-hosts-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        guard FileManager.default.createFile(atPath: errFile.path, contents: nil), let err = FileHandle(forWritingAtPath: errFile.path) else {
+            throw CLIFailure(message: "\(errFile.path): cannot create", code: CLIExit.failure)
+        }
+        defer {
+            try? err.close()
+            try? FileManager.default.removeItem(at: errFile)
+        }
+        let out = Pipe()
         p.standardOutput = out
         p.standardError = err
         p.standardInput = FileHandle.nullDevice
         try p.run()
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
+        let stderr = (try? Data(contentsOf: errFile)) ?? Data()
         guard p.terminationStatus == 0 else {
             let why = String(decoding: stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             throw CLIFailure(message: "\(host): lapwing \(args.first ?? "") failed (exit \(p.terminationStatus)): \(why)", code: CLIExit.failure)

@@ -6,18 +6,6 @@ import Testing
 import Glibc
 #endif
 
-/// Whether this process may make network namespaces and run Open MPI's ompi-server in them (root
-/// with CAP_NET_ADMIN, iproute2 and Open MPI installed): tried for real, with a namespace of its
-/// own that it removes. (The engine tests' own check, for this target.)
-private func canMakeNetworkNamespaces() -> Bool {
-    guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/ompi-server"),
-        FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") || FileManager.default.isExecutableFile(atPath: "/sbin/ip")
-    else { return false }
-    let name = "lwprobe\(getpid())"
-    guard let r = try? runProgram("/usr/bin/env", ["ip", "netns", "add", name], timeout: 30), r.status == 0 else { return false }
-    _ = try? runProgram("/usr/bin/env", ["ip", "netns", "del", name], timeout: 30)
-    return true
-}
 
 /// Two "machines" as network namespaces joined by a veth pair, each with its own user-mode daemon
 /// (issue #15, the daemons' path): tools/daemons-netns-check.sh submits one job across them from

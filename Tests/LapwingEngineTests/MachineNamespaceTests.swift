@@ -6,17 +6,6 @@ import Testing
 import Glibc
 #endif
 
-/// Whether this process may make network namespaces (root with CAP_NET_ADMIN, iproute2 and
-/// Open MPI installed): tried for real, with a namespace of its own that it removes.
-func canMakeNetworkNamespaces() -> Bool {
-    guard getuid() == 0, FileManager.default.isExecutableFile(atPath: mpirun),
-        FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") || FileManager.default.isExecutableFile(atPath: "/sbin/ip")
-    else { return false }
-    let name = "lwprobe\(getpid())"
-    guard let r = try? runProgram("/usr/bin/env", ["ip", "netns", "add", name], timeout: 30), r.status == 0 else { return false }
-    _ = try? runProgram("/usr/bin/env", ["ip", "netns", "del", name], timeout: 30)
-    return true
-}
 
 /// Two "machines" as network namespaces joined by a veth pair, Open MPI over TCP between them
 /// (issue #15): tools/mpi-netns-check.sh runs a job across them, then kills one side mid-job

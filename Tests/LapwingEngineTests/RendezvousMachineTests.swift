@@ -55,6 +55,7 @@ extension JobTests.MachineLevelTests {
             (["--hosts", "a,-oProxyCommand=x"], "is not a host name or address"),
             (["--hosts", "a,b", "--config", dir + "/job.conf"], "--config with --hosts: give the job's options on the command line"),
             (["--hosts", "a,b", "--watch"], "--watch with --hosts: watch rank 0's job on its host"),
+            (["--hosts", "a,b", "--machine-rank", "1"], "--machine-rank, --machine-ranks, --machine-server, --machine-name: not with --hosts"),
             (["--machine-rank", "1"], "--machine-rank, --machine-ranks, --machine-server, --machine-name, --mpi-timeout: only as lapwing submit --hosts runs them"),
         ] {
             let p = try SpawnedProcess(lapwing, job + args, outputIn: dir, environment: ["LAPWING_RSH": "/bin/false"])

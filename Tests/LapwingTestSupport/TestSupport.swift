@@ -168,3 +168,17 @@ public func allowedCPUs(_ pid: pid_t) -> String? {
     }
     return nil
 }
+
+/// Whether this process may make network namespaces for the checks across machines (root with
+/// CAP_NET_ADMIN, iproute2, and Open MPI's mpirun and ompi-server installed): tried for real,
+/// with a namespace of its own that it removes.
+public func canMakeNetworkNamespaces() -> Bool {
+    let fm = FileManager.default
+    guard getuid() == 0, fm.isExecutableFile(atPath: "/usr/bin/mpirun"), fm.isExecutableFile(atPath: "/usr/bin/ompi-server"),
+        fm.isExecutableFile(atPath: "/usr/sbin/ip") || fm.isExecutableFile(atPath: "/sbin/ip")
+    else { return false }
+    let name = "lwprobe\(getpid())"
+    guard let r = try? runProgram("/usr/bin/env", ["ip", "netns", "add", name], timeout: 30), r.status == 0 else { return false }
+    _ = try? runProgram("/usr/bin/env", ["ip", "netns", "del", name], timeout: 30)
+    return true
+}
