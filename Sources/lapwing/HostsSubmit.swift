@@ -153,7 +153,9 @@ struct HostsSubmit {
         let stderr = (try? Data(contentsOf: errFile)) ?? Data()
         guard p.terminationStatus == 0 else {
             let why = String(decoding: stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            throw CLIFailure(message: "\(host): lapwing \(args.first ?? "") failed (exit \(p.terminationStatus)): \(why)", code: CLIExit.failure)
+            // The remote's own exit status (2 usage, 4 refused...), as a submit here would give it.
+            let status = p.terminationReason == .exit && (1...125).contains(p.terminationStatus) ? p.terminationStatus : CLIExit.failure
+            throw CLIFailure(message: "\(host): lapwing \(args.first ?? "") failed (exit \(p.terminationStatus)): \(why)", code: status)
         }
         return String(decoding: stdout, as: UTF8.self)
     }
