@@ -25,9 +25,7 @@ enum MPI {
         Self.timeout = timeout
         try call("MPI initialisation") { lw_mpi_init($0, $1) }
         if let form {
-            var err = [CChar](repeating: 0, count: 512)
-            let rc = err.withUnsafeMutableBufferPointer { lw_mpi_form(Int32(form.rank), Int32(form.size), form.name, timeout, $0.baseAddress!, $0.count) }
-            if rc != 0 { throw LapwingError(.system, "MPI rendezvous: \(text(err))", errno: rc == -2 ? ETIMEDOUT : nil) }
+            try call("MPI rendezvous") { lw_mpi_form(Int32(form.rank), Int32(form.size), form.name, timeout, $0, $1) }
         }
         return MachineRank(rank: Int(lw_mpi_rank()), size: Int(lw_mpi_size()))
     }
@@ -87,10 +85,11 @@ enum MPI {
         String(decoding: err.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// Runs a shim call; -1 is an error, -2 a wait that timed out (ETIMEDOUT: `isTimeout`).
     private static func call(_ what: String, _ body: (UnsafeMutablePointer<CChar>, Int) -> Int32) throws(LapwingError) {
         var err = [CChar](repeating: 0, count: 512)
         let rc = err.withUnsafeMutableBufferPointer { body($0.baseAddress!, $0.count) }
-        if rc != 0 { throw LapwingError(.system, "\(what): \(text(err))") }
+        if rc != 0 { throw LapwingError(.system, "\(what): \(text(err))", errno: rc == -2 ? ETIMEDOUT : nil) }
     }
 }
 
