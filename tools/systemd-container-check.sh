@@ -198,7 +198,7 @@ inside grep -q "/job-$job\$" "/proc/$host/cgroup" || fail "the job host is not i
 echo "   systemctl status lapwingd lists job-$job with its processes:" >&2
 echo "$cgroup_status" | grep -A5 "job-$job" | sed 's/^/     /' >&2
 inside kill -9 "$(inside systemctl show lapwingd.service -p MainPID --value)"
-for _ in $(seq 100); do [ "$(inside systemctl is-active lapwingd.service)" = active ] && break; sleep 0.1; done
+for _ in $(seq 300); do [ "$(inside systemctl is-active lapwingd.service)" = active ] && break; sleep 0.1; done
 [ "$(inside systemctl is-active lapwingd.service)" = active ] || fail "systemd did not restart the killed daemon"
 [ "$(state "$job")" = running ] || fail "job $job after the kill -9: $(state "$job")"
 step "its host killed too: the re-attached daemon starts a new one from the checkpoint (data from systemd's store)"
