@@ -16,12 +16,13 @@ extension DaemonTests {
     }
 
     static let epochs = 20
+    static let killedHostEpochs = 60
 
     /// Submits a lap-sgd job that checkpoints every second and waits for its first checkpoint.
-    func submitUntilCheckpointed(_ d: DaemonHarness) throws -> String {
+    func submitUntilCheckpointed(_ d: DaemonHarness, epochs: Int = Self.epochs) throws -> String {
         let id = try d.submit([
             "--model", "mlp:784-64-10", "--algorithm", "lap-sgd", "--workers", "2", "--replicas", "2",
-            "--epochs", "\(Self.epochs)", "--eval-every", "0", "--checkpoint-every", "1",
+            "--epochs", "\(epochs)", "--eval-every", "0", "--checkpoint-every", "1",
         ]).id
         let checkpoint = d.stateDirectory + "/jobs/\(id)/checkpoint.safetensors"
         #expect(eventually(timeout: 120) { FileManager.default.fileExists(atPath: checkpoint) }, "no checkpoint")
@@ -61,7 +62,10 @@ extension DaemonTests {
         let d = try DaemonHarness(tag: "hostkill")
         defer { d.cleanUp() }
         try d.start()
-        let id = try submitUntilCheckpointed(d)
+        // Long enough that the host is still training when it is killed: on a quiet machine 20
+        // epochs (4-6 s) once ended before the kill landed, a second after the first checkpoint.
+        let epochs = Self.killedHostEpochs
+        let id = try submitUntilCheckpointed(d, epochs: epochs)
         let host = try #require(try record(d, id).hostPID)
         kill(host, SIGKILL)
         #expect(try eventually(timeout: 60) { try record(d, id).hostPID.map { $0 != host } ?? false }, "no new host")
@@ -69,7 +73,7 @@ extension DaemonTests {
         let end = try record(d, id)
         #expect(end.state == .succeeded, "\(end.state) (\(end.reason ?? ""))")
         #expect(end.hostRestarts == 1)
-        #expect(end.summary?.samples == Self.epochs * 60_000, "samples \(end.summary?.samples ?? -1)")
+        #expect(end.summary?.samples == epochs * 60_000, "samples \(end.summary?.samples ?? -1)")
         #expect((end.summary?.testAccuracy ?? 0) >= 0.85)
         let pid = d.daemon!.pid
         #expect(eventually(timeout: 30) { descendants(of: pid).isEmpty }, "processes left: \(descendants(of: pid))")
